@@ -1,0 +1,81 @@
+/**
+ * The growlm decoder (GROWTH.md §1) as an ONNX graph. Weights are graph inputs named as in the
+ * Hugging Face Llama layout, so one graph serves evaluation, training (autodiff differentiates with
+ * respect to those inputs) and any weights of the right shapes; batch and sequence are symbolic.
+ *
+ *   h0 = input_mult · E[tokens]
+ *   h += W_o · Attn(RoPE(W_q a), RoPE(W_k a), W_v a),  a = RMSNorm(h)     (causal, 1/sqrt(hd))
+ *   h += W_down · (silu(W_gate b) ⊙ W_up b),           b = RMSNorm(h)
+ *   logits = (output_mult / mup_scale_factor) · W_lm · RMSNorm_final(h)
+ */
+import { GraphBuilder } from '../src/onnx/builder.js';
+import type { Model } from '../src/onnx/ir.js';
+import type { ModelConfig } from '../src/model/config.js';
+import { EMBED, FINAL_NORM, LM_HEAD, layerParamNames, paramSpecs } from '../src/model/params.js';
+import { type AttentionShapes, causalAttention, linear, rmsNorm, ropeTables, swiglu } from './layers.js';
+import { crossEntropy } from './loss.js';
+
+export const OPSET = 17;
+
+export interface DecoderOptions {
+  /** Graph outputs: logits [B, S, V]; loss (mean CE over targets [B, S]) and its token count. */
+  outputs: Array<'logits' | 'loss'>;
+}
+
+/** Shape helpers computed once per graph from input_ids [B, S]. */
+function attentionShapes(b: GraphBuilder, c: ModelConfig, ids: string): AttentionShapes {
+  const bs = b.op('Shape', [ids]); // [B, S]
+  const seq = b.op('Slice', [bs, b.int64([1]), b.int64([2]), b.int64([0])]); // [S]
+  const heads = b.op('Concat', [bs, b.int64([c.numHeads, c.headDim])], { axis: 0 });
+  const flat = b.int64([-1, c.numHeads * c.headDim]);
+  const { cos, sin } = ropeTables(c.maxSeqLen, c.headDim, c.ropeTheta);
+  const table = (name: string, data: Float32Array) =>
+    b.op('Slice', [b.initializer(name, { dtype: 'float32', dims: [c.maxSeqLen, c.headDim], data }), b.int64([0]), seq, b.int64([0])]);
+  // causal mask: -inf where key position > query position
+  const pos = b.op('Range', [b.int64(0), b.op('Squeeze', [seq, b.int64([0])]), b.int64(1)]);
+  const future = b.op('Less', [b.op('Unsqueeze', [pos, b.int64([1])]), b.op('Unsqueeze', [pos, b.int64([0])])]);
+  const causalMask = b.op('Where', [future, b.float32(-Infinity), b.float32(0)]);
+  return { heads, flat, causalMask, cos: table('rope.cos', cos), sin: table('rope.sin', sin) };
+}
+
+export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: ['logits'] }): Model {
+  const b = new GraphBuilder('growlm_decoder');
+  const ids = b.input('input_ids', 'int64', ['batch', 'seq']);
+  for (const p of paramSpecs(c)) b.input(p.name, 'float32', p.shape);
+
+  const shapes = attentionShapes(b, c, ids);
+  let h = b.op('Gather', [EMBED, b.op('Reshape', [ids, b.int64([-1])])]); // [B·S, d]
+  if (c.inputMult !== 1) h = b.op('Mul', [h, b.float32(c.inputMult)]);
+
+  for (let i = 0; i < c.numLayers; i++) {
+    const w = layerParamNames(i);
+    h = b.scope(`layer${i}`, () => {
+      const a = rmsNorm(b, h, w.inputNorm, c.rmsEps);
+      const attn = causalAttention(b, linear(b, a, w.q), linear(b, a, w.k), linear(b, a, w.v), shapes, c.headDim);
+      const h1 = b.op('Add', [h, linear(b, attn, w.o)]);
+      const x = rmsNorm(b, h1, w.postNorm, c.rmsEps);
+      return b.op('Add', [h1, linear(b, swiglu(b, linear(b, x, w.gate), linear(b, x, w.up)), w.down)]);
+    });
+  }
+  const y = rmsNorm(b, h, FINAL_NORM, c.rmsEps);
+  const logits = linear(b, y, LM_HEAD, c.outputMult / c.mupScaleFactor); // [B·S, V]
+
+  if (opts.outputs.includes('logits')) {
+    const shaped = b.op('Reshape', [logits, b.op('Concat', [b.op('Shape', [ids]), b.int64([c.vocabSize])], { axis: 0 })]);
+    b.output(shaped, 'logits', 'float32', ['batch', 'seq', c.vocabSize]);
+  }
+  if (opts.outputs.includes('loss')) {
+    const targets = b.input('targets', 'int64', ['batch', 'seq']);
+    const { loss, count } = crossEntropy(b, logits, b.op('Reshape', [targets, b.int64([-1])]));
+    b.output(loss, 'loss', 'float32', []);
+    b.output(count, 'token_count', 'float32', []);
+  }
+  return {
+    irVersion: 8,
+    opsets: { '': OPSET },
+    producerName: 'growlm',
+    producerVersion: '0.1.0',
+    graph: b.graph,
+    metadata: {},
+  };
+}

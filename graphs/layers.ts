@@ -1,0 +1,72 @@
+/**
+ * The decoder's building blocks as functions that append ONNX nodes to a GraphBuilder. Hidden states
+ * are kept flat as [tokens, width] so every projection is one Gemm with transB=1 against a weight
+ * stored [out, in] (the HF layout), which ORT runs without transpose copies.
+ */
+import { type GraphBuilder, float } from '../src/onnx/builder.js';
+
+/** y = x · Wᵀ (· alpha), W stored [out, in]. */
+export function linear(b: GraphBuilder, x: string, w: string, alpha = 1): string {
+  return b.op('Gemm', [x, w], alpha === 1 ? { transB: 1 } : { transB: 1, alpha: float(alpha) });
+}
+
+/** RMSNorm over the last axis: g ⊙ x / sqrt(mean(x²) + eps). */
+export function rmsNorm(b: GraphBuilder, x: string, gain: string, eps: number): string {
+  const ms = b.op('ReduceMean', [b.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
+  const inv = b.op('Reciprocal', [b.op('Sqrt', [b.op('Add', [ms, b.float32(eps)])])]);
+  return b.op('Mul', [b.op('Mul', [x, inv]), gain]);
+}
+
+/** silu(gate) ⊙ up. */
+export function swiglu(b: GraphBuilder, gate: string, up: string): string {
+  return b.op('Mul', [b.op('Mul', [gate, b.op('Sigmoid', [gate])]), up]);
+}
+
+/** cos/sin tables [maxSeq, headDim] of HF Llama rotary embeddings (computed in float64). */
+export function ropeTables(maxSeq: number, headDim: number, theta: number): { cos: Float32Array; sin: Float32Array } {
+  const half = headDim / 2;
+  const cos = new Float32Array(maxSeq * headDim);
+  const sin = new Float32Array(maxSeq * headDim);
+  for (let p = 0; p < maxSeq; p++) {
+    for (let i = 0; i < half; i++) {
+      const angle = p / theta ** ((2 * i) / headDim);
+      const c = Math.cos(angle), s = Math.sin(angle);
+      cos[p * headDim + i] = c; cos[p * headDim + i + half] = c;
+      sin[p * headDim + i] = s; sin[p * headDim + i + half] = s;
+    }
+  }
+  return { cos, sin };
+}
+
+/** Rotate-half RoPE on x [B, H, S, hd] with cos/sin [S, hd]: x·cos + rotate_half(x)·sin. */
+export function applyRope(b: GraphBuilder, x: string, cos: string, sin: string, headDim: number): string {
+  const half = headDim / 2;
+  const axis = b.int64([3]);
+  const x1 = b.op('Slice', [x, b.int64([0]), b.int64([half]), axis]);
+  const x2 = b.op('Slice', [x, b.int64([half]), b.int64([headDim]), axis]);
+  const rotated = b.op('Concat', [b.op('Neg', [x2]), x1], { axis: 3 });
+  return b.op('Add', [b.op('Mul', [x, cos]), b.op('Mul', [rotated, sin])]);
+}
+
+export interface AttentionShapes {
+  /** int64 [4]: B, S, H, hd — to split flat projections into heads. */
+  heads: string;
+  /** int64 [2]: B·S, H·hd — to merge heads back. */
+  flat: string;
+  /** float32 [S, S]: 0 on and below the diagonal, -inf above. */
+  causalMask: string;
+  cos: string;
+  sin: string;
+}
+
+/** Causal multi-head attention on flat projections q, k, v [B·S, H·hd] → [B·S, H·hd]. */
+export function causalAttention(b: GraphBuilder, q: string, k: string, v: string, s: AttentionShapes, headDim: number): string {
+  const split = (x: string) => b.op('Transpose', [b.op('Reshape', [x, s.heads])], { perm: [0, 2, 1, 3] });
+  const qh = b.op('Mul', [applyRope(b, split(q), s.cos, s.sin, headDim), b.float32(1 / Math.sqrt(headDim))]);
+  const kh = applyRope(b, split(k), s.cos, s.sin, headDim);
+  const vh = split(v);
+  const scores = b.op('Add', [b.op('MatMul', [qh, b.op('Transpose', [kh], { perm: [0, 1, 3, 2] })]), s.causalMask]);
+  const probs = b.op('Softmax', [scores], { axis: -1 });
+  const out = b.op('MatMul', [probs, vh]);
+  return b.op('Reshape', [b.op('Transpose', [out], { perm: [0, 2, 1, 3] }), s.flat]);
+}

@@ -1,0 +1,39 @@
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Command } from '../command.js';
+import { loadModelFile } from '../../onnx/serialize.js';
+import { formatSummary, summarize } from '../../onnx/inspect.js';
+import { CONFIG_FILE, loadModelDir } from '../../model/model-dir.js';
+import { parameterCount } from '../../model/config.js';
+import { GrowlmError } from '../../util/errors.js';
+import { printJson } from '../output.js';
+
+export const inspectCommand: Command = {
+  name: 'inspect',
+  summary: 'Print inputs, outputs, op counts, parameter count and opset of an ONNX file, or the config and tensors of a model directory.',
+  positionals: [{ name: 'PATH', description: 'a .onnx file or a growlm model directory', required: true }],
+  options: {
+    json: { type: 'boolean', description: 'print JSON' },
+  },
+  async run(args) {
+    const path = args.positionals[0]!;
+    if (!existsSync(path)) throw new GrowlmError(`${path} does not exist`);
+    if (statSync(path).isDirectory()) {
+      if (!existsSync(join(path, CONFIG_FILE))) throw new GrowlmError(`${path} is a directory without ${CONFIG_FILE}`);
+      const { config, weights } = loadModelDir(path);
+      const tensors = [...weights].map(([name, t]) => ({ name, dtype: t.dtype, shape: t.dims }));
+      const out = { parameters: parameterCount(config), tensors: tensors.length, config };
+      if (args.flag('json')) printJson({ ...out, tensor_list: tensors });
+      else {
+        console.log(`parameters: ${out.parameters.toLocaleString('en-US')} in ${out.tensors} tensors`);
+        console.log(`layers ${config.numLayers}, hidden ${config.hiddenSize}, heads ${config.numHeads}×${config.headDim}, ffn ${config.intermediateSize}, vocab ${config.vocabSize}, seq ${config.maxSeqLen}`);
+        console.log(`μP: input_mult ${config.inputMult}, output_mult ${config.outputMult}, mup_scale_factor ${config.mupScaleFactor}`);
+      }
+      return 0;
+    }
+    const s = summarize(loadModelFile(path, { skipExternalData: true }));
+    if (args.flag('json')) printJson(s);
+    else console.log(formatSummary(s));
+    return 0;
+  },
+};

@@ -1,0 +1,138 @@
+/**
+ * Model configuration: the Hugging Face Llama `config.json` fields plus Tele-FLM's μP multipliers and
+ * a `growlm` section for growth state. `parseConfig` validates and returns the camel-cased form the
+ * graphs use; `configToJson` writes it back in HF layout.
+ */
+
+import { GrowlmError } from '../util/errors.js';
+
+export interface GrowthState {
+  /** Current value of every MSG mask, by mask name (see passes/); empty when not growing. */
+  masks: Record<string, number>;
+  /** Free-form record of the growth steps applied so far. */
+  history: unknown[];
+}
+
+export interface ModelConfig {
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  maxSeqLen: number;
+  rmsEps: number;
+  ropeTheta: number;
+  inputMult: number;
+  outputMult: number;
+  mupScaleFactor: number;
+  initStd: number;
+  growth: GrowthState;
+}
+
+/** A configuration that is not valid; the message names the problem. */
+export class ConfigError extends GrowlmError {}
+
+type Json = Record<string, unknown>;
+
+function posInt(j: Json, key: string, fallback?: number): number {
+  const v = j[key] ?? fallback;
+  if (v === undefined) throw new ConfigError(`config: missing "${key}"`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+    throw new ConfigError(`config: "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function posNum(j: Json, key: string, fallback: number): number {
+  const v = j[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+    throw new ConfigError(`config: "${key}" must be a positive number, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/** Validate a parsed config.json (HF Llama field names) and return the growlm form. */
+export function parseConfig(j: unknown): ModelConfig {
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new ConfigError('config: expected a JSON object');
+  const c = j as Json;
+  const hiddenSize = posInt(c, 'hidden_size');
+  const numHeads = posInt(c, 'num_attention_heads');
+  let headDim: number;
+  if (c.head_dim === undefined || c.head_dim === null) {
+    if (hiddenSize % numHeads !== 0) {
+      throw new ConfigError(`config: hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numHeads} (set head_dim explicitly)`);
+    }
+    headDim = hiddenSize / numHeads;
+  } else {
+    headDim = posInt(c, 'head_dim');
+  }
+  if (headDim % 2 !== 0) throw new ConfigError(`config: head_dim ${headDim} must be even for rotary embeddings`);
+  const numKvHeads = posInt(c, 'num_key_value_heads', numHeads);
+  if (numKvHeads !== numHeads) {
+    throw new ConfigError(`config: num_key_value_heads ${numKvHeads} != num_attention_heads ${numHeads}: grouped-query attention is not supported`);
+  }
+  if (c.tie_word_embeddings === true) throw new ConfigError('config: tie_word_embeddings must be false (growlm models have an untied head)');
+  for (const k of ['attention_bias', 'mlp_bias']) {
+    if (c[k] === true) throw new ConfigError(`config: ${k} must be false (growlm models have no biases)`);
+  }
+  if (c.hidden_act !== undefined && c.hidden_act !== 'silu') throw new ConfigError(`config: hidden_act must be "silu", got ${JSON.stringify(c.hidden_act)}`);
+  const g = (c.growlm ?? {}) as Json;
+  const masks = (g.masks ?? {}) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(masks)) {
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new ConfigError(`config: growlm.masks.${k} must be in [0, 1]`);
+  }
+  return {
+    vocabSize: posInt(c, 'vocab_size'),
+    hiddenSize,
+    intermediateSize: posInt(c, 'intermediate_size'),
+    numLayers: posInt(c, 'num_hidden_layers'),
+    numHeads,
+    numKvHeads,
+    headDim,
+    maxSeqLen: posInt(c, 'max_position_embeddings'),
+    rmsEps: posNum(c, 'rms_norm_eps', 1e-5),
+    ropeTheta: posNum(c, 'rope_theta', 10000),
+    inputMult: posNum(c, 'input_mult', 1),
+    outputMult: posNum(c, 'output_mult', 1),
+    mupScaleFactor: posNum(c, 'mup_scale_factor', 1),
+    initStd: posNum(c, 'initializer_range', 0.02),
+    growth: { masks: masks as Record<string, number>, history: Array.isArray(g.history) ? g.history : [] },
+  };
+}
+
+/** The HF Llama config.json for a config (multipliers kept as Tele-FLM's extra fields). */
+export function configToJson(c: ModelConfig, extra: Json = {}): Json {
+  return {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    vocab_size: c.vocabSize,
+    hidden_size: c.hiddenSize,
+    intermediate_size: c.intermediateSize,
+    num_hidden_layers: c.numLayers,
+    num_attention_heads: c.numHeads,
+    num_key_value_heads: c.numKvHeads,
+    head_dim: c.headDim,
+    max_position_embeddings: c.maxSeqLen,
+    rms_norm_eps: c.rmsEps,
+    rope_theta: c.ropeTheta,
+    hidden_act: 'silu',
+    attention_bias: false,
+    mlp_bias: false,
+    tie_word_embeddings: false,
+    initializer_range: c.initStd,
+    torch_dtype: 'float32',
+    input_mult: c.inputMult,
+    output_mult: c.outputMult,
+    mup_scale_factor: c.mupScaleFactor,
+    growlm: { masks: c.growth.masks, history: c.growth.history, ...((extra.growlm as Json) ?? {}) },
+    ...Object.fromEntries(Object.entries(extra).filter(([k]) => k !== 'growlm')),
+  };
+}
+
+/** Parameter count of GROWTH.md §1: L·(2·d·H·hd + 2·d·kv·hd + 3·d·f + 2·d) + 2·V·d + d. */
+export function parameterCount(c: ModelConfig): number {
+  const { hiddenSize: d, numHeads: H, numKvHeads: kv, headDim: hd, intermediateSize: f, vocabSize: V, numLayers: L } = c;
+  return L * (2 * d * H * hd + 2 * d * kv * hd + 3 * d * f + 2 * d) + 2 * V * d + d;
+}

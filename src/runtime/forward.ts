@@ -1,0 +1,99 @@
+/**
+ * Forward passes of a decoder: logits, and token-weighted mean loss over a token stream.
+ */
+import type * as ort from 'onnxruntime-node';
+import { buildDecoder } from '../../graphs/decoder.js';
+import type { ModelConfig } from '../model/config.js';
+import { paramSpecs } from '../model/params.js';
+import type { Weights } from '../model/weights.js';
+import { type SessionOptions, RuntimeError, createSession, ortFloat, ortInt64 } from './session.js';
+
+export interface Batch {
+  /** [batch, seq] row-major. */
+  inputs: BigInt64Array;
+  /** [batch, seq]; -100 is ignored. */
+  targets?: BigInt64Array;
+  batch: number;
+  seq: number;
+}
+
+export class DecoderRunner {
+  private constructor(
+    readonly config: ModelConfig,
+    private readonly session: ort.InferenceSession,
+    private readonly weightFeeds: Record<string, ort.Tensor>,
+  ) {}
+
+  static async create(config: ModelConfig, weights: Weights, outputs: Array<'logits' | 'loss'>, opts: SessionOptions = {}): Promise<DecoderRunner> {
+    const session = await createSession(buildDecoder(config, { outputs }), opts);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const p of paramSpecs(config)) feeds[p.name] = ortFloat(weights.get(p.name)!);
+    return new DecoderRunner(config, session, feeds);
+  }
+
+  private check(b: Batch): void {
+    if (b.seq > this.config.maxSeqLen) throw new RuntimeError(`sequence length ${b.seq} exceeds max_position_embeddings ${this.config.maxSeqLen}`);
+    if (b.inputs.length !== b.batch * b.seq) throw new RuntimeError(`batch of ${b.inputs.length} tokens is not ${b.batch}×${b.seq}`);
+    const V = BigInt(this.config.vocabSize);
+    for (let i = 0; i < b.inputs.length; i++) {
+      const t = b.inputs[i]!;
+      if (t < 0n || t >= V) throw new RuntimeError(`token id ${t} is outside the vocabulary (size ${this.config.vocabSize})`);
+    }
+    if (b.targets) {
+      for (let i = 0; i < b.targets.length; i++) {
+        const t = b.targets[i]!;
+        if (t !== -100n && (t < 0n || t >= V)) throw new RuntimeError(`target id ${t} is outside the vocabulary (size ${this.config.vocabSize})`);
+      }
+    }
+  }
+
+  async run(b: Batch): Promise<{ logits?: Float32Array; loss?: number; tokenCount?: number }> {
+    this.check(b);
+    const feeds: Record<string, ort.Tensor> = { ...this.weightFeeds, input_ids: ortInt64(b.inputs, [b.batch, b.seq]) };
+    if (this.session.inputNames.includes('targets')) {
+      if (!b.targets) throw new RuntimeError('this runner computes the loss: targets are required');
+      feeds.targets = ortInt64(b.targets, [b.batch, b.seq]);
+    }
+    const out = await this.session.run(feeds);
+    return {
+      logits: out.logits?.data as Float32Array | undefined,
+      loss: out.loss ? (out.loss.data as Float32Array)[0] : undefined,
+      tokenCount: out.token_count ? (out.token_count.data as Float32Array)[0] : undefined,
+    };
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** Split a token stream into non-overlapping [batch, seq+1] windows (inputs = t[:-1], targets = t[1:]). */
+export function* windows(tokens: ArrayLike<number>, batch: number, seq: number, maxBatches = Infinity): Generator<Batch> {
+  const per = seq + 1;
+  const rows = Math.floor(tokens.length / per);
+  for (let r0 = 0, n = 0; r0 < rows && n < maxBatches; r0 += batch, n++) {
+    const bsz = Math.min(batch, rows - r0);
+    const inputs = new BigInt64Array(bsz * seq);
+    const targets = new BigInt64Array(bsz * seq);
+    for (let r = 0; r < bsz; r++) {
+      const base = (r0 + r) * per;
+      for (let t = 0; t < seq; t++) {
+        inputs[r * seq + t] = BigInt(tokens[base + t]!);
+        targets[r * seq + t] = BigInt(tokens[base + t + 1]!);
+      }
+    }
+    yield { inputs, targets, batch: bsz, seq };
+  }
+}
+
+/** Token-weighted mean loss of a model over a token stream. */
+export async function evaluateLoss(runner: DecoderRunner, tokens: ArrayLike<number>, batch: number, seq: number, maxBatches = Infinity): Promise<{ loss: number; tokens: number }> {
+  let total = 0, count = 0;
+  for (const b of windows(tokens, batch, seq, maxBatches)) {
+    const r = await runner.run(b);
+    total += r.loss! * r.tokenCount!;
+    count += r.tokenCount!;
+  }
+  if (count === 0) throw new RuntimeError(`not enough tokens for one window of ${seq + 1}`);
+  return { loss: total / count, tokens: count };
+}

@@ -1,0 +1,53 @@
+/**
+ * onnxruntime-node sessions for growlm graphs. Weights are fed as graph inputs on every run (zero
+ * copy, and ORT keeps no second copy of them: see ORT-NOTES.md), so a session is built once per
+ * model shape and can run any weights of that shape.
+ */
+import { GrowlmError } from '../util/errors.js';
+import * as ort from 'onnxruntime-node';
+import { encodeModel } from '../onnx/serialize.js';
+import type { Model, Tensor } from '../onnx/ir.js';
+
+export type Provider = 'cpu' | 'cuda' | 'webgpu';
+
+export interface SessionOptions {
+  /** Intra-op threads (default: ORT's choice, all cores). */
+  threads?: number;
+  provider?: Provider;
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** Let idle ORT threads spin (faster GEMM handoff, busier cores); off by default. */
+  spinning?: boolean;
+}
+
+export class RuntimeError extends GrowlmError {}
+
+export async function createSession(model: Model, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
+  const { model: bytes, external } = encodeModel(model, { externalThreshold: 1 << 30, location: 'weights.bin' });
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: [opts.provider ?? 'cpu'],
+    graphOptimizationLevel: opts.optimization ?? 'all',
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    extra: { session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' } } },
+  };
+  if (opts.threads !== undefined) options.intraOpNumThreads = opts.threads;
+  if (external) options.externalData = [{ path: external.location, data: external.data }];
+  try {
+    return await ort.InferenceSession.create(bytes, options);
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0];
+    if (opts.provider && opts.provider !== 'cpu') {
+      throw new RuntimeError(`execution provider "${opts.provider}" is not available (${msg}); for CUDA reinstall with ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci`);
+    }
+    throw new RuntimeError(`onnxruntime could not load the graph: ${msg}`);
+  }
+}
+
+/** An ort.Tensor viewing a float32 IR tensor (no copy). */
+export function ortFloat(t: Tensor): ort.Tensor {
+  return new ort.Tensor('float32', t.data as Float32Array, t.dims);
+}
+
+export function ortInt64(data: BigInt64Array, dims: number[]): ort.Tensor {
+  return new ort.Tensor('int64', data, dims);
+}

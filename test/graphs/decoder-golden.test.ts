@@ -1,0 +1,44 @@
+// The ONNX decoder against the independent PyTorch reference (tools/reference.py; fixtures made by
+// tools/make-golden.mjs). Targets: max |Δlogit| ≤ 1e-4, loss relative difference ≤ 1e-5 (float32).
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadModelDir } from '../../src/model/model-dir.js';
+import { loadPreset } from '../../src/model/presets.js';
+import { initWeights } from '../../src/model/weights.js';
+import { DecoderRunner } from '../../src/runtime/forward.js';
+import { FIXTURES, maxAbsDiff, readJson, referenceBatch } from '../helpers.js';
+
+describe('decoder forward vs PyTorch reference', () => {
+  it('golden-small: μP multipliers, ignored targets', async () => {
+    const dir = join(FIXTURES, 'golden-small');
+    const ref = readJson(join(dir, 'reference.json'));
+    const { config, weights } = loadModelDir(dir);
+    expect(config.inputMult).toBe(2);
+    const batch = referenceBatch(join(dir, 'tokens.tok'), ref.batch, ref.seq, ref.targets);
+    const runner = await DecoderRunner.create(config, weights, ['logits', 'loss']);
+    const out = await runner.run(batch);
+    const diff = maxAbsDiff(out.logits!, ref.logits.data);
+    const absMax = Math.max(...ref.logits.data.map(Math.abs));
+    expect(absMax).toBeGreaterThan(0.5); // the fixture's logits are not trivially small
+    expect(diff).toBeLessThanOrEqual(1e-4);
+    expect(Math.abs(out.loss! - ref.loss) / ref.loss).toBeLessThanOrEqual(1e-5);
+    const ignored = ref.targets.flat().filter((t: number) => t === -100).length;
+    expect(ignored).toBeGreaterThan(0);
+    expect(out.tokenCount).toBe(ref.batch * ref.seq - ignored);
+  });
+
+  it('golden-tiny: the tiny preset, seed 0', async () => {
+    const dir = join(FIXTURES, 'golden-tiny');
+    const ref = readJson(join(dir, 'reference.json'));
+    const config = loadPreset('tiny');
+    const weights = initWeights(config, ref.model.seed);
+    const batch = referenceBatch(join(dir, 'tokens.tok'), ref.batch, ref.seq);
+    const runner = await DecoderRunner.create(config, weights, ['logits', 'loss']);
+    const out = await runner.run(batch);
+    expect(Math.abs(out.loss! - ref.loss) / ref.loss, 'loss (if this fails everywhere, the init changed: rerun tools/make-golden.mjs)').toBeLessThanOrEqual(1e-5);
+    const [B, K, V] = ref.logits.shape as number[];
+    const ours: number[] = [];
+    for (let b = 0; b < B!; b++) ours.push(...out.logits!.subarray(b * ref.seq * V!, (b * ref.seq + K!) * V!));
+    expect(maxAbsDiff(ours, ref.logits.data)).toBeLessThanOrEqual(1e-4);
+  });
+});
