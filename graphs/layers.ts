@@ -41,9 +41,7 @@ export function ropeTables(maxSeq: number, headDim: number, theta: number): { co
 /** Rotate-half RoPE on x [B, H, S, hd] with cos/sin [S, hd]: x·cos + rotate_half(x)·sin. */
 export function applyRope(b: GraphBuilder, x: string, cos: string, sin: string, headDim: number): string {
   const half = headDim / 2;
-  const axis = b.int64([3]);
-  const x1 = b.op('Slice', [x, b.int64([0]), b.int64([half]), axis]);
-  const x2 = b.op('Slice', [x, b.int64([half]), b.int64([headDim]), axis]);
+  const [x1, x2] = b.node('Split', [x, b.int64([half, half])], { axis: 3 }, { outputs: 2 }) as [string, string];
   const rotated = b.op('Concat', [b.op('Neg', [x2]), x1], { axis: 3 });
   return b.op('Add', [b.op('Mul', [x, cos]), b.op('Mul', [rotated, sin])]);
 }

@@ -48,8 +48,10 @@ export class GraphBuilder {
   private scopes: string[] = [];
   private constCache = new Map<string, string>();
 
-  constructor(name = 'main') {
-    this.graph = emptyGraph(name);
+  /** A builder for a new graph, or one that appends to an existing graph (which it then owns). */
+  constructor(nameOrGraph: string | Graph = 'main') {
+    this.graph = typeof nameOrGraph === 'string' ? emptyGraph(nameOrGraph) : nameOrGraph;
+    if (typeof nameOrGraph !== 'string') this.counter = nameOrGraph.nodes.length + nameOrGraph.initializers.size;
   }
 
   /** A name unique in this graph, prefixed with the current scope. */
@@ -90,7 +92,8 @@ export class GraphBuilder {
     const key = `${t.dtype}|${t.dims.join(',')}|${Array.from(t.data as ArrayLike<number | bigint>, String).join(',')}`;
     const hit = this.constCache.get(key);
     if (hit) return hit;
-    const name = `const_${this.counter++}`;
+    let name = `const_${this.counter++}`;
+    while (this.graph.initializers.has(name)) name = `const_${this.counter++}`;
     this.graph.initializers.set(name, t);
     this.constCache.set(key, name);
     return name;

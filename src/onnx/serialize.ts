@@ -6,6 +6,7 @@
 import { GrowlmError } from '../util/errors.js';
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
+import protobuf from 'protobufjs/minimal.js';
 import { onnx } from './proto.js';
 import {
   type AttrValue, type DType, type Dim, type Graph, type Model, type Node, type Tensor, type TensorData,
@@ -55,17 +56,25 @@ function valueInfoProto(v: ValueInfo): onnx.ValueInfoProto.$Properties {
 }
 
 function tensorProto(name: string, t: Tensor): onnx.TensorProto.$Properties {
+  if (t.dtype === 'string' || t.dtype === 'other') throw new OnnxFormatError(`tensor ${name}: ${t.dtype} tensors cannot be re-encoded`);
   return { name, dims: t.dims, data_type: dtypeCode(t.dtype), raw_data: tensorBytes(t) };
+}
+
+type Int64 = NonNullable<onnx.AttributeProto.$Properties['i']>;
+/** IR ints are JS numbers, so INT64_MAX (the usual "to the end" sentinel) decodes as 2^63, which protobufjs would write as INT64_MIN. */
+const INT64_MAX = new protobuf.util.LongBits(0xffffffff, 0x7fffffff).toLong() as unknown as Int64;
+function int64(v: number): Int64 {
+  return v >= 2 ** 63 ? INT64_MAX : v;
 }
 
 function attrProto(name: string, a: AttrValue): onnx.AttributeProto.$Properties {
   const T = onnx.AttributeProto.AttributeType;
   switch (a.type) {
     case 'float': return { name, type: T.FLOAT, f: a.value };
-    case 'int': return { name, type: T.INT, i: a.value };
+    case 'int': return { name, type: T.INT, i: int64(a.value) };
     case 'string': return { name, type: T.STRING, s: new TextEncoder().encode(a.value) };
     case 'floats': return { name, type: T.FLOATS, floats: a.value };
-    case 'ints': return { name, type: T.INTS, ints: a.value };
+    case 'ints': return { name, type: T.INTS, ints: a.value.map(int64) };
     case 'strings': return { name, type: T.STRINGS, strings: a.value.map((s) => new TextEncoder().encode(s)) };
     case 'tensor': return { name, type: T.TENSOR, t: tensorProto('', a.value) };
     case 'graph': return { name, type: T.GRAPH, g: graphProto(a.value, undefined) };

@@ -1,0 +1,314 @@
+/**
+ * Shape and dtype inference over the IR, with symbolic dimensions: a dimension is a number or a
+ * product of named sizes ('batch', 'seq', 'batch*seq'). Small int64 tensors that hold shapes are
+ * tracked by value too (Shape → Slice → Concat → Reshape), so reshapes with computed targets resolve.
+ * Autodiff uses it to reduce broadcast gradients; unknown results are simply absent.
+ */
+import type { DType, Dim, Graph, Node, Tensor } from './ir.js';
+import { GrowlmError } from '../util/errors.js';
+
+export interface ValueType {
+  dtype: DType;
+  shape: Dim[];
+}
+
+export class ShapeError extends GrowlmError {}
+
+// ------------------------------------------------------------ symbolic dimension algebra
+
+interface Mono { coef: number; syms: string[] }
+
+function mono(d: Dim): Mono {
+  if (typeof d === 'number') return { coef: d, syms: [] };
+  if (d === null) throw new ShapeError('unknown dimension');
+  let coef = 1;
+  const syms: string[] = [];
+  for (const part of d.split('*')) {
+    if (/^\d+$/.test(part)) coef *= Number(part);
+    else syms.push(part);
+  }
+  return { coef, syms: syms.sort() };
+}
+
+function fromMono(m: Mono): Dim {
+  if (m.syms.length === 0) return m.coef;
+  return [...(m.coef === 1 ? [] : [String(m.coef)]), ...m.syms].join('*');
+}
+
+export function mulDim(a: Dim, b: Dim): Dim {
+  const x = mono(a), y = mono(b);
+  return fromMono({ coef: x.coef * y.coef, syms: [...x.syms, ...y.syms].sort() });
+}
+
+export function divDim(a: Dim, b: Dim): Dim {
+  const x = mono(a), y = mono(b);
+  const syms = [...x.syms];
+  for (const s of y.syms) {
+    const i = syms.indexOf(s);
+    if (i < 0) throw new ShapeError(`cannot divide ${a} by ${b}`);
+    syms.splice(i, 1);
+  }
+  if (x.coef % y.coef !== 0) throw new ShapeError(`cannot divide ${a} by ${b}`);
+  return fromMono({ coef: x.coef / y.coef, syms });
+}
+
+export function sameDim(a: Dim, b: Dim): boolean {
+  if (a === null || b === null) return false;
+  return String(fromMono(mono(a))) === String(fromMono(mono(b)));
+}
+
+export function product(dims: Dim[]): Dim {
+  return dims.reduce<Dim>((p, d) => mulDim(p, d), 1);
+}
+
+/** numpy-style broadcast of shapes. */
+export function broadcast(shapes: Dim[][]): Dim[] {
+  const rank = Math.max(...shapes.map((s) => s.length));
+  const out: Dim[] = [];
+  for (let i = 0; i < rank; i++) {
+    let d: Dim = 1;
+    for (const s of shapes) {
+      const x = s[s.length - rank + i];
+      if (x === undefined || x === 1) continue;
+      if (d === 1) d = x;
+      else if (!sameDim(d, x)) throw new ShapeError(`shapes [${shapes.map((s) => s.join(',')).join('] and [')}] do not broadcast`);
+    }
+    out.push(d);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------ inference
+
+export interface ShapeInfo {
+  types: Map<string, ValueType>;
+  /** Known contents of small int64 tensors (shapes, axes), symbolically. */
+  values: Map<string, Dim[]>;
+}
+
+function intAttr(n: Node, name: string, fallback?: number): number {
+  const a = n.attrs[name];
+  if (a && a.type === 'int') return a.value;
+  if (fallback === undefined) throw new ShapeError(`${n.op} node ${n.name}: missing attribute ${name}`);
+  return fallback;
+}
+
+function intsAttr(n: Node, name: string): number[] | undefined {
+  const a = n.attrs[name];
+  return a && a.type === 'ints' ? a.value : undefined;
+}
+
+const norm = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
+
+const UNARY_SAME = new Set([
+  'Neg', 'Sqrt', 'Reciprocal', 'Sigmoid', 'Exp', 'Log', 'Tanh', 'Relu', 'Identity', 'Softmax', 'LogSoftmax', 'Abs', 'Erf', 'Not',
+]);
+const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or']);
+const COMPARE = new Set(['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or', 'Not']);
+const REDUCE = new Set(['ReduceMean', 'ReduceSum', 'ReduceLogSumExp', 'ReduceMax', 'ReduceSumSquare', 'ReduceMin', 'ReduceProd']);
+const DTYPE_OF_CODE: Record<number, DType> = { 1: 'float32', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64', 16: 'bfloat16' };
+
+function tensorValues(t: Tensor): Dim[] | undefined {
+  if ((t.dtype === 'int64' || t.dtype === 'int32') && t.data.length <= 64) return Array.from(t.data as ArrayLike<number | bigint>, Number);
+  return undefined;
+}
+
+/** Reduction axes of a Reduce* node (attribute before opset 18, or second input). */
+export function reduceAxes(n: Node, info: ShapeInfo, rank: number): number[] {
+  const fromAttr = intsAttr(n, 'axes');
+  const fromInput = n.inputs[1] ? info.values.get(n.inputs[1]) : undefined;
+  if (n.inputs[1] && !fromInput) throw new ShapeError(`${n.op} node ${n.name}: axes are not constant`);
+  const axes = (fromAttr ?? (fromInput as number[] | undefined))?.map((a) => norm(a, rank));
+  if (!axes || axes.length === 0) return intAttr(n, 'noop_with_empty_axes', 0) ? [] : [...Array(rank).keys()];
+  return axes;
+}
+
+function inferNode(n: Node, info: ShapeInfo): void {
+  const T = (i: number) => info.types.get(n.inputs[i]!);
+  const V = (i: number) => (n.inputs[i] ? info.values.get(n.inputs[i]!) : undefined);
+  const set = (i: number, dtype: DType, shape: Dim[], values?: Dim[]) => {
+    info.types.set(n.outputs[i]!, { dtype, shape });
+    if (values) info.values.set(n.outputs[i]!, values);
+  };
+  const x = T(0);
+  if (n.op === 'Constant') {
+    const a = n.attrs.value;
+    if (a?.type === 'tensor') set(0, a.value.dtype, a.value.dims, tensorValues(a.value));
+    return;
+  }
+  if (n.op === 'Range') {
+    const [s, l, d] = [V(0), V(1), V(2)];
+    if (x && s && l && d && s[0] === 0 && d[0] === 1) set(0, x.dtype, [l[0]!]);
+    return;
+  }
+  if (!x) return; // unknown input: leave outputs unknown
+  const rank = x.shape.length;
+  switch (true) {
+    case UNARY_SAME.has(n.op):
+      set(0, COMPARE.has(n.op) ? 'bool' : x.dtype, x.shape);
+      return;
+    case n.op === 'Cast':
+      set(0, DTYPE_OF_CODE[intAttr(n, 'to')] ?? 'other', x.shape, V(0));
+      return;
+    case BINARY.has(n.op) || n.op === 'Where': {
+      const ins = n.inputs.map((_, i) => T(i));
+      if (ins.some((t) => !t)) return;
+      const dtype = COMPARE.has(n.op) ? 'bool' : n.op === 'Where' ? ins[1]!.dtype : x.dtype;
+      set(0, dtype, broadcast(ins.map((t) => t!.shape)));
+      return;
+    }
+    case n.op === 'MatMul': {
+      const y = T(1);
+      if (!y || rank < 2 || y.shape.length < 2) return;
+      const batch = broadcast([x.shape.slice(0, -2), y.shape.slice(0, -2)]);
+      set(0, x.dtype, [...batch, x.shape[rank - 2]!, y.shape[y.shape.length - 1]!]);
+      return;
+    }
+    case n.op === 'Gemm': {
+      const y = T(1);
+      if (!y) return;
+      const M = intAttr(n, 'transA', 0) ? x.shape[1]! : x.shape[0]!;
+      const N = intAttr(n, 'transB', 0) ? y.shape[0]! : y.shape[1]!;
+      set(0, x.dtype, [M, N]);
+      return;
+    }
+    case n.op === 'Gather': {
+      const idx = T(1);
+      if (!idx) return;
+      const axis = norm(intAttr(n, 'axis', 0), rank);
+      const vals = V(0), iv = V(1);
+      const values = vals && iv && rank === 1 ? (iv.length ? iv.map((i) => vals[norm(i as number, vals.length)]!) : [vals[norm(iv[0] as number, vals.length)]!]) : undefined;
+      set(0, x.dtype, [...x.shape.slice(0, axis), ...idx.shape, ...x.shape.slice(axis + 1)], idx.shape.length === 0 && values ? values.slice(0, 1) : values);
+      return;
+    }
+    case n.op === 'GatherElements':
+      if (T(1)) set(0, x.dtype, T(1)!.shape);
+      return;
+    case n.op === 'ScatterND' || n.op === 'ScatterElements':
+      set(0, x.dtype, x.shape);
+      return;
+    case n.op === 'Shape':
+      set(0, 'int64', [rank], x.shape);
+      return;
+    case n.op === 'Reshape': {
+      const target = V(1);
+      if (!target) return;
+      const out = target.map((d, i) => (d === 0 ? x.shape[i]! : d));
+      const neg = out.findIndex((d) => d === -1);
+      if (neg >= 0) out[neg] = divDim(product(x.shape), product(out.filter((_, i) => i !== neg)));
+      set(0, x.dtype, out);
+      return;
+    }
+    case n.op === 'Expand': {
+      const target = V(1);
+      if (target) set(0, x.dtype, broadcast([x.shape, target]));
+      return;
+    }
+    case n.op === 'ConstantOfShape': {
+      const target = V(0);
+      const a = n.attrs.value;
+      if (target) set(0, a?.type === 'tensor' ? a.value.dtype : 'float32', target);
+      return;
+    }
+    case n.op === 'Transpose': {
+      const perm = intsAttr(n, 'perm') ?? [...Array(rank).keys()].reverse();
+      set(0, x.dtype, perm.map((p) => x.shape[p]!));
+      return;
+    }
+    case n.op === 'Squeeze': {
+      const axes = (V(1) as number[] | undefined)?.map((a) => norm(a, rank)) ?? x.shape.flatMap((d, i) => (d === 1 ? [i] : []));
+      const vals = V(0);
+      set(0, x.dtype, x.shape.filter((_, i) => !axes.includes(i)), vals);
+      return;
+    }
+    case n.op === 'Unsqueeze': {
+      const axesV = V(1) as number[] | undefined;
+      if (!axesV) return;
+      const outRank = rank + axesV.length;
+      const axes = axesV.map((a) => norm(a, outRank));
+      const out: Dim[] = [];
+      for (let i = 0, j = 0; i < outRank; i++) out.push(axes.includes(i) ? 1 : x.shape[j++]!);
+      set(0, x.dtype, out, V(0));
+      return;
+    }
+    case n.op === 'Concat': {
+      const axis = norm(intAttr(n, 'axis'), rank);
+      const ins = n.inputs.map((_, i) => T(i));
+      if (ins.some((t) => !t)) return;
+      const shape = [...x.shape];
+      shape[axis] = ins.slice(1).reduce<Dim>((s, t) => (s === null || t!.shape[axis] === null ? null : addDim(s, t!.shape[axis]!)), x.shape[axis]!);
+      const vals = n.inputs.map((_, i) => V(i));
+      set(0, x.dtype, shape, rank === 1 && vals.every(Boolean) ? vals.flatMap((v) => v!) : undefined);
+      return;
+    }
+    case n.op === 'Split': {
+      const axis = norm(intAttr(n, 'axis', 0), rank);
+      const sizes = V(1);
+      if (!sizes) return;
+      sizes.forEach((s, i) => {
+        const shape = [...x.shape];
+        shape[axis] = s;
+        set(i, x.dtype, shape);
+      });
+      return;
+    }
+    case n.op === 'Slice': {
+      const [starts, ends, axesV, steps] = [V(1), V(2), V(3), V(4)];
+      if (!starts || !ends) return;
+      const axes = (axesV ?? starts.map((_, i) => i)).map((a) => norm(a as number, rank));
+      if (steps && steps.some((s) => s !== 1)) return;
+      const shape = [...x.shape];
+      const vals = V(0) ? [...V(0)!] : undefined;
+      let values: Dim[] | undefined = vals;
+      for (let i = 0; i < axes.length; i++) {
+        const dim = x.shape[axes[i]!]!;
+        const s = starts[i]!, e = ends[i]!;
+        if (typeof s !== 'number') return;
+        const start = s < 0 && typeof dim === 'number' ? Math.max(0, dim + s) : s;
+        let end: Dim;
+        if (typeof e === 'number') {
+          end = e < 0 ? (typeof dim === 'number' ? dim + e : null) : typeof dim === 'number' ? Math.min(e, dim) : e >= 2 ** 62 ? dim : null;
+        } else end = e; // symbolic end (e.g. seq ≤ table length)
+        if (end === null) return;
+        shape[axes[i]!] = typeof end === 'number' ? Math.max(0, end - start) : start === 0 ? end : null;
+        if (values && rank === 1 && typeof end === 'number') values = values.slice(start, end);
+        else values = undefined;
+      }
+      if (shape.some((d) => d === null)) return;
+      set(0, x.dtype, shape, values);
+      return;
+    }
+    case REDUCE.has(n.op): {
+      const axes = reduceAxes(n, info, rank);
+      const keep = intAttr(n, 'keepdims', 1);
+      const shape = keep ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
+      set(0, x.dtype, shape);
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+function addDim(a: Dim, b: Dim): Dim {
+  if (typeof a === 'number' && typeof b === 'number') return a + b;
+  return null;
+}
+
+/** Infer types of every value of `g`; graph inputs and initializers seed it. */
+export function inferShapes(g: Graph): ShapeInfo {
+  const info: ShapeInfo = { types: new Map(), values: new Map() };
+  for (const i of g.inputs) if (i.shape && i.shape.every((d) => d !== null)) info.types.set(i.name, { dtype: i.dtype, shape: i.shape });
+  for (const [name, t] of g.initializers) {
+    info.types.set(name, { dtype: t.dtype, shape: t.dims });
+    const v = tensorValues(t);
+    if (v) info.values.set(name, v);
+  }
+  for (const n of g.nodes) inferNode(n, info);
+  return info;
+}
+
+/** Infer one more node (used while autodiff appends nodes). */
+export function inferAppended(n: Node, info: ShapeInfo): void {
+  inferNode(n, info);
+}
