@@ -42,6 +42,21 @@ export interface OpOptions {
   outputs?: string[] | number;
 }
 
+/** One past the largest `_N` suffix among a graph's names, so fresh names cannot collide. */
+function nextFreeCounter(g: Graph): number {
+  let max = -1;
+  const see = (name: string) => {
+    const m = /_(\d+)$/.exec(name);
+    if (m) max = Math.max(max, Number(m[1]));
+  };
+  for (const n of g.nodes) {
+    see(n.name);
+    n.outputs.forEach(see);
+  }
+  for (const name of g.initializers.keys()) see(name);
+  return max + 1;
+}
+
 export class GraphBuilder {
   readonly graph: Graph;
   private counter = 0;
@@ -51,7 +66,7 @@ export class GraphBuilder {
   /** A builder for a new graph, or one that appends to an existing graph (which it then owns). */
   constructor(nameOrGraph: string | Graph = 'main') {
     this.graph = typeof nameOrGraph === 'string' ? emptyGraph(nameOrGraph) : nameOrGraph;
-    if (typeof nameOrGraph !== 'string') this.counter = nameOrGraph.nodes.length + nameOrGraph.initializers.size;
+    if (typeof nameOrGraph !== 'string') this.counter = nextFreeCounter(nameOrGraph);
   }
 
   /** A name unique in this graph, prefixed with the current scope. */

@@ -299,16 +299,22 @@ function addDim(a: Dim, b: Dim): Dim {
 export function inferShapes(g: Graph): ShapeInfo {
   const info: ShapeInfo = { types: new Map(), values: new Map() };
   for (const i of g.inputs) if (i.shape && i.shape.every((d) => d !== null)) info.types.set(i.name, { dtype: i.dtype, shape: i.shape });
-  for (const [name, t] of g.initializers) {
-    info.types.set(name, { dtype: t.dtype, shape: t.dims });
-    const v = tensorValues(t);
-    if (v) info.values.set(name, v);
-  }
+  for (const [name, t] of g.initializers) seedInitializer(info, name, t);
   for (const n of g.nodes) inferNode(n, info);
   return info;
 }
 
-/** Infer one more node (used while autodiff appends nodes). */
-export function inferAppended(n: Node, info: ShapeInfo): void {
+function seedInitializer(info: ShapeInfo, name: string, t: Tensor): void {
+  info.types.set(name, { dtype: t.dtype, shape: t.dims });
+  const v = tensorValues(t);
+  if (v) info.values.set(name, v);
+}
+
+/** Infer one more node appended to `g` (used while autodiff appends nodes and constants). */
+export function inferAppended(n: Node, info: ShapeInfo, g: Graph): void {
+  for (const i of n.inputs) {
+    const t = g.initializers.get(i);
+    if (t && !info.types.has(i)) seedInitializer(info, i, t);
+  }
   inferNode(n, info);
 }

@@ -1,0 +1,28 @@
+/**
+ * The training graph: the decoder's loss, its gradients with respect to every parameter (by
+ * src/autodiff), and the squared global gradient norm. The optimizer update runs outside the graph
+ * (src/train/adamw.ts): see the note there for why.
+ */
+import { addGradients } from '../src/autodiff/gradient.js';
+import { GraphBuilder } from '../src/onnx/builder.js';
+import type { Model } from '../src/onnx/ir.js';
+import type { ModelConfig } from '../src/model/config.js';
+import { paramSpecs } from '../src/model/params.js';
+import { buildDecoder } from './decoder.js';
+
+export const gradOutputName = (param: string) => `grad:${param}`;
+
+export function buildTrainGraph(c: ModelConfig): Model {
+  const forward = buildDecoder(c, { outputs: ['loss'] });
+  const params = paramSpecs(c).map((p) => p.name);
+  const { graph, grads } = addGradients(forward.graph, 'loss', params);
+  const b = new GraphBuilder(graph);
+  const squares: string[] = [];
+  for (const p of paramSpecs(c)) {
+    const g = grads.get(p.name)!;
+    b.output(g, gradOutputName(p.name), 'float32', p.shape);
+    squares.push(b.op('ReduceSumSquare', [g], { keepdims: 0 }));
+  }
+  b.output(b.op('Sum', squares), 'grad_sq', 'float32', []);
+  return { ...forward, graph };
+}

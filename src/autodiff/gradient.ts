@@ -1,0 +1,161 @@
+/**
+ * Reverse-mode differentiation of an ONNX graph. Given a scalar `loss` and the inputs to
+ * differentiate (`wrt`), it appends backward nodes to the graph, walking the forward nodes in
+ * reverse and asking each op's registered rule for the gradients of its inputs; gradients of a
+ * value used several times are summed. Only float values on a path from `wrt` to `loss` are
+ * differentiated: shape computations, masks and integer ops are left alone.
+ */
+import { GraphBuilder } from '../onnx/builder.js';
+import type { Graph, Node } from '../onnx/ir.js';
+import { type ShapeInfo, inferAppended, inferShapes, sameDim } from '../onnx/shapes.js';
+import { GrowlmError } from '../util/errors.js';
+import { type GradContext, gradRule } from './registry.js';
+import './rules/index.js';
+
+export class AutodiffError extends GrowlmError {}
+
+export interface GradientResult {
+  /** The graph with backward nodes appended (the input graph is not modified). */
+  graph: Graph;
+  /** wrt name → name of its gradient value. */
+  grads: Map<string, string>;
+  info: ShapeInfo;
+}
+
+const isFloat = (d: string) => d === 'float32' || d === 'float64' || d === 'float16';
+
+function cloneGraph(g: Graph): Graph {
+  return { ...g, inputs: [...g.inputs], outputs: [...g.outputs], nodes: [...g.nodes], initializers: new Map(g.initializers), valueInfo: [...g.valueInfo] };
+}
+
+export function addGradients(source: Graph, loss: string, wrt: string[]): GradientResult {
+  const graph = cloneGraph(source);
+  const info = inferShapes(graph);
+  const typeOf = (name: string) => {
+    const t = info.types.get(name);
+    if (!t) throw new AutodiffError(`autodiff: the shape of "${name}" could not be inferred`);
+    return t;
+  };
+  const lossType = typeOf(loss);
+  if (lossType.shape.length !== 0 || !isFloat(lossType.dtype)) throw new AutodiffError(`autodiff: loss "${loss}" must be a float scalar`);
+
+  // values that depend on wrt (forward) and that the loss depends on (backward)
+  const dependsOnWrt = new Set(wrt);
+  for (const n of graph.nodes) {
+    if (n.inputs.some((i) => dependsOnWrt.has(i))) {
+      for (const o of n.outputs) if (isFloat(info.types.get(o)?.dtype ?? 'other')) dependsOnWrt.add(o);
+    }
+  }
+  const lossNeeds = new Set([loss]);
+  const active: Node[] = [];
+  for (let i = graph.nodes.length - 1; i >= 0; i--) {
+    const n = graph.nodes[i]!;
+    if (!n.outputs.some((o) => lossNeeds.has(o) && dependsOnWrt.has(o))) continue;
+    active.push(n);
+    for (const x of n.inputs) if (dependsOnWrt.has(x)) lossNeeds.add(x);
+  }
+
+  const b = new GraphBuilder(graph);
+  const contributions = new Map<string, string[]>();
+  const add = (name: string, g: string) => {
+    const list = contributions.get(name);
+    if (list) list.push(g);
+    else contributions.set(name, [g]);
+  };
+  const gradOf = (name: string): string | null => {
+    const list = contributions.get(name);
+    if (!list) return null;
+    if (list.length === 1) return list[0]!;
+    const sum = b.op('Sum', list);
+    contributions.set(name, [sum]);
+    inferAppended(graph.nodes[graph.nodes.length - 1]!, info, graph);
+    return sum;
+  };
+  const shapeCache = new Map<string, string>();
+  let needsMask: boolean[] = [];
+  const ctx: GradContext = {
+    b,
+    type: typeOf,
+    needs: (i) => needsMask[i] ?? false,
+    shapeOf(x) {
+      const s = typeOf(x).shape;
+      if (s.every((d) => typeof d === 'number')) return b.int64(s as number[]);
+      let v = shapeCache.get(x);
+      if (!v) shapeCache.set(x, (v = b.op('Shape', [x])));
+      return v;
+    },
+    scalar(v, like) {
+      return typeOf(like).dtype === 'float64'
+        ? b.constant({ dtype: 'float64', dims: [], data: Float64Array.of(v) })
+        : b.float32(v);
+    },
+    zerosLike(x) {
+      const t = typeOf(x);
+      const value = t.dtype === 'float64'
+        ? { dtype: 'float64' as const, dims: [1], data: Float64Array.of(0) }
+        : { dtype: 'float32' as const, dims: [1], data: Float32Array.of(0) };
+      return b.op('ConstantOfShape', [ctx.shapeOf(x)], { value });
+    },
+    sumTo(g, like) {
+      const gs = typeOf(g).shape, xs = typeOf(like).shape;
+      if (gs.length === xs.length && gs.every((d, i) => sameDim(d, xs[i]!))) return g;
+      const lead = gs.length - xs.length;
+      const axes: number[] = [];
+      for (let i = 0; i < gs.length; i++) {
+        const x = i < lead ? undefined : xs[i - lead];
+        if (x === undefined || (x === 1 && gs[i] !== 1)) axes.push(i);
+      }
+      let r = axes.length ? b.op('ReduceSum', [g, b.int64(axes)], { keepdims: 1 }) : g;
+      if (lead > 0) r = b.op('Reshape', [r, ctx.shapeOf(like)]);
+      return r;
+    },
+  };
+
+  const seedName = b.fresh('grad_seed');
+  b.graph.initializers.set(seedName, lossType.dtype === 'float64'
+    ? { dtype: 'float64', dims: [], data: Float64Array.of(1) }
+    : { dtype: 'float32', dims: [], data: Float32Array.of(1) });
+  info.types.set(seedName, { dtype: lossType.dtype, shape: [] });
+  add(loss, seedName);
+
+  for (const n of active) {
+    const dy = n.outputs.map((o) => gradOf(o));
+    if (dy.every((g) => g === null)) continue;
+    const rule = gradRule(n.op);
+    if (!rule || (n.domain !== '' && n.domain !== 'ai.onnx')) {
+      throw new AutodiffError(`autodiff: no gradient rule for op ${n.domain ? n.domain + '.' : ''}${n.op} (node "${n.name}")`);
+    }
+    needsMask = n.inputs.map((x) => lossNeeds.has(x) && dependsOnWrt.has(x));
+    let dx: Array<string | null>;
+    try {
+      dx = b.scope(`grad/${n.name}`, () => {
+        // infer shapes of nodes as the rule appends them, so sumTo sees the gradient shapes
+        const push = graph.nodes.push.bind(graph.nodes);
+        graph.nodes.push = (...nodes: Node[]) => {
+          const r = push(...nodes);
+          for (const m of nodes) inferAppended(m, info, graph);
+          return r;
+        };
+        try {
+          return rule(ctx, n, dy);
+        } finally {
+          graph.nodes.push = push;
+        }
+      });
+    } catch (e) {
+      if (e instanceof GrowlmError) throw e;
+      throw new AutodiffError(`autodiff: ${(e as Error).message} (node "${n.name}")`);
+    }
+    n.inputs.forEach((x, i) => {
+      const g = dx[i];
+      if (g && needsMask[i]) add(x, g);
+    });
+  }
+
+  const grads = new Map<string, string>();
+  for (const w of wrt) {
+    const g = gradOf(w);
+    grads.set(w, g ?? ctx.zerosLike(w)); // unused parameter: zero gradient
+  }
+  return { graph, grads, info };
+}
