@@ -6,16 +6,10 @@ import { buildDecoder } from '../../graphs/decoder.js';
 import type { ModelConfig } from '../model/config.js';
 import { paramSpecs } from '../model/params.js';
 import type { Weights } from '../model/weights.js';
+import { type Batch, validateBatch } from './batch.js';
 import { type SessionOptions, RuntimeError, createSession, ortFloat, ortInt64 } from './session.js';
 
-export interface Batch {
-  /** [batch, seq] row-major. */
-  inputs: BigInt64Array;
-  /** [batch, seq]; -100 is ignored. */
-  targets?: BigInt64Array;
-  batch: number;
-  seq: number;
-}
+export type { Batch } from './batch.js';
 
 export class DecoderRunner {
   private constructor(
@@ -31,24 +25,8 @@ export class DecoderRunner {
     return new DecoderRunner(config, session, feeds);
   }
 
-  private check(b: Batch): void {
-    if (b.seq > this.config.maxSeqLen) throw new RuntimeError(`sequence length ${b.seq} exceeds max_position_embeddings ${this.config.maxSeqLen}`);
-    if (b.inputs.length !== b.batch * b.seq) throw new RuntimeError(`batch of ${b.inputs.length} tokens is not ${b.batch}×${b.seq}`);
-    const V = BigInt(this.config.vocabSize);
-    for (let i = 0; i < b.inputs.length; i++) {
-      const t = b.inputs[i]!;
-      if (t < 0n || t >= V) throw new RuntimeError(`token id ${t} is outside the vocabulary (size ${this.config.vocabSize})`);
-    }
-    if (b.targets) {
-      for (let i = 0; i < b.targets.length; i++) {
-        const t = b.targets[i]!;
-        if (t !== -100n && (t < 0n || t >= V)) throw new RuntimeError(`target id ${t} is outside the vocabulary (size ${this.config.vocabSize})`);
-      }
-    }
-  }
-
   async run(b: Batch): Promise<{ logits?: Float32Array; loss?: number; tokenCount?: number }> {
-    this.check(b);
+    validateBatch(this.config, b);
     const feeds: Record<string, ort.Tensor> = { ...this.weightFeeds, input_ids: ortInt64(b.inputs, [b.batch, b.seq]) };
     if (this.session.inputNames.includes('targets')) {
       if (!b.targets) throw new RuntimeError('this runner computes the loss: targets are required');
