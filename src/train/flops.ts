@@ -1,0 +1,14 @@
+/** Model FLOPs per token (the usual 6N + attention estimate, as in the PaLM/Chinchilla MFU convention). */
+import type { ModelConfig } from '../model/config.js';
+import { parameterCount } from '../model/config.js';
+
+/** Forward+backward FLOPs per token: 6·(parameters except the input embedding) + 12·L·S·H·hd. */
+export function trainingFlopsPerToken(c: ModelConfig, seq: number): number {
+  const dense = parameterCount(c) - c.vocabSize * c.hiddenSize;
+  return 6 * dense + 12 * c.numLayers * seq * c.numHeads * c.headDim;
+}
+
+/** Forward-only FLOPs per token (a third of training). */
+export function forwardFlopsPerToken(c: ModelConfig, seq: number): number {
+  return trainingFlopsPerToken(c, seq) / 3;
+}
