@@ -210,6 +210,11 @@ function inferNode(n: Node, info: ShapeInfo): void {
       if (target) set(0, a?.type === 'tensor' ? a.value.dtype : 'float32', target);
       return;
     }
+    case n.op === 'Flatten': {
+      const axis = norm(intAttr(n, 'axis', 1), rank);
+      set(0, x.dtype, [product(x.shape.slice(0, axis)), product(x.shape.slice(axis))]);
+      return;
+    }
     case n.op === 'Transpose': {
       const perm = intsAttr(n, 'perm') ?? [...Array(rank).keys()].reverse();
       set(0, x.dtype, perm.map((p) => x.shape[p]!));

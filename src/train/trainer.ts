@@ -1,0 +1,176 @@
+/**
+ * The training loop: batches from a sampler, TrainStep updates on a learning-rate schedule, periodic
+ * validation (loss, bits per byte), metrics as JSONL, atomic checkpoints, and exact resumption
+ * (weights, AdamW moments, step, data position and RNG state all come back).
+ */
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ModelConfig } from '../model/config.js';
+import { configToJson } from '../model/config.js';
+import { WEIGHTS_FILE } from '../model/model-dir.js';
+import { saveSafetensors } from '../model/safetensors.js';
+import type { Weights } from '../model/weights.js';
+import type { Batch } from '../runtime/batch.js';
+import { DecoderRunner, evaluateLoss } from '../runtime/forward.js';
+import type { SessionOptions } from '../runtime/session.js';
+import { GrowlmError } from '../util/errors.js';
+import type { AdamWOptions } from './adamw.js';
+import { type Checkpoint, listCheckpoints, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { trainingFlopsPerToken } from './flops.js';
+import { type Schedule, lrAt } from './schedule.js';
+import { TrainStep } from './step.js';
+
+export interface BatchSource {
+  next(): Batch;
+  state(): unknown;
+  restore(state: unknown): void;
+}
+
+export interface TrainingData {
+  sampler: BatchSource;
+  /** Held-out tokens. */
+  val: ArrayLike<number>;
+  /** UTF-8 bytes of text per validation token (for bits per byte). */
+  valBytesPerToken: number;
+}
+
+export interface TrainerOptions {
+  steps: number;
+  /** Micro-batches accumulated per optimizer step. */
+  accumulate: number;
+  schedule: Schedule;
+  optimizer: Partial<AdamWOptions>;
+  evalEvery: number;
+  evalBatches: number;
+  evalBatchSize: number;
+  /** Validation window length (the training sequence length). */
+  evalSeq: number;
+  checkpointEvery: number;
+  keepCheckpoints: number;
+  session: SessionOptions;
+  maxNonFinite: number;
+}
+
+export interface StepLog {
+  step: number;
+  loss: number;
+  lr: number;
+  grad_norm: number;
+  tokens: number;
+  tokens_per_s: number;
+  flops: number;
+  elapsed_s: number;
+  skipped?: boolean;
+  val_loss?: number;
+  val_bpb?: number;
+}
+
+export type Logger = (entry: StepLog) => void;
+
+export interface TrainResult {
+  finalStep: number;
+  lastLoss: number;
+  valLoss?: number;
+  valBpb?: number;
+  tokensPerS: number;
+  skippedSteps: number;
+}
+
+export class TrainerError extends GrowlmError {}
+
+const METRICS = 'metrics.jsonl';
+
+/** Keep only metric lines up to `step` (a resumed run rewrites what followed its checkpoint). */
+function truncateMetrics(path: string, step: number): void {
+  if (!existsSync(path)) return;
+  const kept = readFileSync(path, 'utf8').split('\n').filter((l) => {
+    if (!l.trim()) return false;
+    try {
+      return (JSON.parse(l) as { step: number }).step <= step;
+    } catch {
+      return false;
+    }
+  });
+  writeFileSync(path, kept.map((l) => l + '\n').join(''));
+}
+
+/** Does a checkpoint's config have exactly the shapes of `config`? */
+function sameShapes(a: Record<string, unknown>, config: ModelConfig): boolean {
+  const b = configToJson(config);
+  return ['vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'head_dim'].every((k) => a[k] === b[k]);
+}
+
+export function latestCheckpoint(modelDir: string, config: ModelConfig): Checkpoint | undefined {
+  const all = listCheckpoints(modelDir);
+  if (all.length === 0) return undefined;
+  const ckpt = loadCheckpoint(all[all.length - 1]!);
+  if (!sameShapes(ckpt.config, config)) {
+    throw new TrainerError(`checkpoint ${ckpt.dir} was written for another model config (shapes differ); refusing to resume`);
+  }
+  return ckpt;
+}
+
+export async function train(modelDir: string, config: ModelConfig, weights: Weights, data: TrainingData, o: TrainerOptions, log: Logger, resume?: Checkpoint): Promise<TrainResult> {
+  const metricsPath = join(modelDir, METRICS);
+  let start = 0;
+  if (resume) {
+    for (const [name, t] of resume.weights) {
+      const w = weights.get(name);
+      if (!w || w.data.length !== t.data.length) throw new TrainerError(`checkpoint tensor ${name} does not match the model`);
+      (w.data as Float32Array).set(t.data as Float32Array);
+    }
+    data.sampler.restore(resume.state.data);
+    start = resume.state.step;
+    truncateMetrics(metricsPath, start);
+  } else {
+    writeFileSync(metricsPath, '');
+  }
+  const step = await TrainStep.create(config, weights, { optimizer: o.optimizer, session: o.session, maxNonFinite: o.maxNonFinite });
+  if (resume) step.loadOptimizerState(resume.optimizer);
+  const evalRunner = await DecoderRunner.create(config, step.weights(), ['loss'], o.session); // views the trained arrays
+  const t0 = performance.now();
+  let tokensSeen = (resume?.state.trainer.tokens as number | undefined) ?? 0;
+  let flops = (resume?.state.trainer.flops as number | undefined) ?? 0;
+  let last: StepLog | undefined;
+  let tokensThisRun = 0;
+  let valLoss: number | undefined, valBpb: number | undefined;
+  const evaluate = async () => {
+    const seq = Math.min(o.evalSeq, data.val.length - 1);
+    const r = await evaluateLoss(evalRunner, data.val, o.evalBatchSize, seq, o.evalBatches);
+    valLoss = r.loss;
+    valBpb = (r.loss / Math.LN2) / data.valBytesPerToken;
+  };
+  for (let s = start + 1; s <= o.steps; s++) {
+    const micro = Array.from({ length: o.accumulate }, () => data.sampler.next());
+    const lr = lrAt(o.schedule, s);
+    const r = await step.step(micro, lr);
+    const stepTokens = micro.reduce((a, b) => a + b.batch * b.seq, 0);
+    tokensSeen += stepTokens;
+    tokensThisRun += stepTokens;
+    flops += stepTokens * trainingFlopsPerToken(config, micro[0]!.seq);
+    const elapsed = (performance.now() - t0) / 1000;
+    const entry: StepLog = {
+      step: s, loss: r.loss, lr, grad_norm: r.gradNorm, tokens: tokensSeen, tokens_per_s: tokensThisRun / elapsed, flops, elapsed_s: elapsed,
+      ...(r.skipped ? { skipped: true } : {}),
+    };
+    if (o.evalEvery > 0 && (s % o.evalEvery === 0 || s === o.steps)) {
+      await evaluate();
+      entry.val_loss = valLoss;
+      entry.val_bpb = valBpb;
+    }
+    appendFileSync(metricsPath, JSON.stringify(entry) + '\n');
+    log(entry);
+    last = entry;
+    if ((o.checkpointEvery > 0 && s % o.checkpointEvery === 0) || s === o.steps) {
+      saveCheckpoint(modelDir, config, step.weights(), step.optimizerState(),
+        { step: s, data: data.sampler.state(), trainer: { tokens: tokensSeen, flops } }, o.keepCheckpoints);
+    }
+  }
+  saveSafetensors(join(modelDir, WEIGHTS_FILE), step.weights(), { format: 'pt', producer: 'growlm' });
+  await evalRunner.release();
+  await step.release();
+  return {
+    finalStep: o.steps, lastLoss: last?.loss ?? NaN, valLoss, valBpb,
+    tokensPerS: last?.tokens_per_s ?? 0, skippedSteps: step.skippedSteps,
+  };
+}
