@@ -237,7 +237,6 @@ const CASES: Case[] = [
     name: 'Flatten axis 2',
     inputs: [['x', [2, 3, 4]]],
     build: (b) => b.op('Flatten', ['x'], { axis: 2 }),
-    // src/onnx/shapes.ts infers no Flatten output shape, so no loss over a Flatten can be differentiated
   },
   {
     name: 'Expand [3,1]→[2,3,4]',
