@@ -6,15 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Command, commandHelp, parseCommandArgs } from './command.js';
-import { evalCommand } from './commands/eval.js';
-import { exportCommand } from './commands/export.js';
-import { initCommand } from './commands/init.js';
-import { inspectCommand } from './commands/inspect.js';
-import { benchTrainCommand } from './commands/bench.js';
+import { COMMANDS } from './commands/index.js';
 import { GrowlmError, UsageError } from '../util/errors.js';
 import { packageRoot } from '../util/paths.js';
 
-export const COMMANDS: Command[] = [initCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;

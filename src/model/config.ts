@@ -29,6 +29,8 @@ export interface ModelConfig {
   mupScaleFactor: number;
   initStd: number;
   growth: GrowthState;
+  /** The tokenizer the model was trained with (recorded by `train`, checked against datasets). */
+  tokenizer?: Record<string, unknown>;
 }
 
 /** A configuration that is not valid; the message names the problem. */
@@ -99,6 +101,7 @@ export function parseConfig(j: unknown): ModelConfig {
     mupScaleFactor: posNum(c, 'mup_scale_factor', 1),
     initStd: posNum(c, 'initializer_range', 0.02),
     growth: { masks: masks as Record<string, number>, history: Array.isArray(g.history) ? g.history : [] },
+    ...(typeof g.tokenizer === 'object' && g.tokenizer !== null ? { tokenizer: g.tokenizer as Record<string, unknown> } : {}),
   };
 }
 
@@ -126,7 +129,9 @@ export function configToJson(c: ModelConfig, extra: Json = {}): Json {
     input_mult: c.inputMult,
     output_mult: c.outputMult,
     mup_scale_factor: c.mupScaleFactor,
-    growlm: { masks: c.growth.masks, history: c.growth.history, ...((extra.growlm as Json) ?? {}) },
+    growlm: {
+      masks: c.growth.masks, history: c.growth.history, ...(c.tokenizer ? { tokenizer: c.tokenizer } : {}), ...((extra.growlm as Json) ?? {}),
+    },
     ...Object.fromEntries(Object.entries(extra).filter(([k]) => k !== 'growlm')),
   };
 }

@@ -49,6 +49,8 @@ export interface TrainerOptions {
   keepCheckpoints: number;
   session: SessionOptions;
   maxNonFinite: number;
+  /** Stop after this step (checkpointing it) although the schedule runs to `steps`. */
+  stopAt?: number;
 }
 
 export interface StepLog {
@@ -140,7 +142,8 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
     valLoss = r.loss;
     valBpb = (r.loss / Math.LN2) / data.valBytesPerToken;
   };
-  for (let s = start + 1; s <= o.steps; s++) {
+  const end = Math.min(o.steps, o.stopAt ?? o.steps);
+  for (let s = start + 1; s <= end; s++) {
     const micro = Array.from({ length: o.accumulate }, () => data.sampler.next());
     const lr = lrAt(o.schedule, s);
     const r = await step.step(micro, lr);
@@ -153,7 +156,7 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
       step: s, loss: r.loss, lr, grad_norm: r.gradNorm, tokens: tokensSeen, tokens_per_s: tokensThisRun / elapsed, flops, elapsed_s: elapsed,
       ...(r.skipped ? { skipped: true } : {}),
     };
-    if (o.evalEvery > 0 && (s % o.evalEvery === 0 || s === o.steps)) {
+    if (o.evalEvery > 0 && (s % o.evalEvery === 0 || s === end)) {
       await evaluate();
       entry.val_loss = valLoss;
       entry.val_bpb = valBpb;
@@ -161,7 +164,7 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
     appendFileSync(metricsPath, JSON.stringify(entry) + '\n');
     log(entry);
     last = entry;
-    if ((o.checkpointEvery > 0 && s % o.checkpointEvery === 0) || s === o.steps) {
+    if ((o.checkpointEvery > 0 && s % o.checkpointEvery === 0) || s === end) {
       saveCheckpoint(modelDir, config, step.weights(), step.optimizerState(),
         { step: s, data: data.sampler.state(), trainer: { tokens: tokensSeen, flops } }, o.keepCheckpoints);
     }
@@ -170,7 +173,7 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
   await evalRunner.release();
   await step.release();
   return {
-    finalStep: o.steps, lastLoss: last?.loss ?? NaN, valLoss, valBpb,
+    finalStep: end, lastLoss: last?.loss ?? NaN, valLoss, valBpb,
     tokensPerS: last?.tokens_per_s ?? 0, skippedSteps: step.skippedSteps,
   };
 }

@@ -1,0 +1,13 @@
+/** The registry of subcommands, in the order `growlm --help` lists them. */
+import type { Command } from '../command.js';
+import { benchTrainCommand } from './bench.js';
+import { dataPrepareCommand } from './data.js';
+import { evalCommand } from './eval.js';
+import { exportCommand } from './export.js';
+import { initCommand } from './init.js';
+import { inspectCommand } from './inspect.js';
+import { trainCommand } from './train.js';
+
+export const COMMANDS: Command[] = [
+  initCommand, dataPrepareCommand, trainCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand,
+];
