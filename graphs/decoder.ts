@@ -12,14 +12,18 @@ import { GraphBuilder } from '../src/onnx/builder.js';
 import type { Model } from '../src/onnx/ir.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { EMBED, FINAL_NORM, LM_HEAD, layerParamNames, paramSpecs } from '../src/model/params.js';
-import { type AttentionShapes, causalAttention, linear, rmsNorm, ropeTables, swiglu } from './layers.js';
+import { MASK_INPUTS } from '../src/model/masks.js';
+import { type AttentionShapes, causalAttention, linear, maskedRmsNorm, rmsNorm, ropeTables, swiglu } from './layers.js';
 import { crossEntropy } from './loss.js';
 
 export const OPSET = 17;
 
 export interface DecoderOptions {
-  /** Graph outputs: logits [B, S, V]; loss (mean CE over targets [B, S]) and its token count. */
-  outputs: Array<'logits' | 'loss'>;
+  /**
+   * Graph outputs: logits [B, S, V]; loss (mean CE over targets [B, S]) and its token count;
+   * hidden_states [L+1, B·S, d] (the residual stream before and after each layer).
+   */
+  outputs: Array<'logits' | 'loss' | 'hidden_states'>;
 }
 
 /** Shape helpers computed once per graph from input_ids [B, S]. */
@@ -44,20 +48,40 @@ export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: [
   for (const p of paramSpecs(c)) b.input(p.name, 'float32', p.shape);
 
   const shapes = attentionShapes(b, c, ids);
+  // MSG masks (GROWTH.md §3), present while a growth is ramping: inputs, 1 on old structure
+  const m = c.growth.masks;
+  const hiddenMask = m?.hidden ? b.input(MASK_INPUTS.hidden, 'float32', [c.hiddenSize]) : undefined;
+  const hiddenCount = hiddenMask ? b.op('ReduceSum', [hiddenMask], { keepdims: 0 }) : undefined;
+  const ffnMask = m?.ffn ? b.input(MASK_INPUTS.ffn, 'float32', [c.intermediateSize]) : undefined;
+  const headMask = m?.heads ? b.input(MASK_INPUTS.heads, 'float32', [c.numHeads * c.headDim]) : undefined;
+  const layerMask = m?.layers ? b.input(MASK_INPUTS.layers, 'float32', [c.numLayers]) : undefined;
+  const norm = (x: string, gain: string) => (hiddenMask ? maskedRmsNorm(b, x, gain, c.rmsEps, hiddenMask, hiddenCount!) : rmsNorm(b, x, gain, c.rmsEps));
+  const maskWith = (x: string, mask: string | undefined) => (mask ? b.op('Mul', [x, mask]) : x);
+
   let h = b.op('Gather', [EMBED, b.op('Reshape', [ids, b.int64([-1])])]); // [B·S, d]
   if (c.inputMult !== 1) h = b.op('Mul', [h, b.float32(c.inputMult)]);
+  h = maskWith(h, hiddenMask);
+  const states = [h];
 
   for (let i = 0; i < c.numLayers; i++) {
     const w = layerParamNames(i);
+    // a new layer's residual branches are scaled by its mask: an identity at m = 0
+    const branch = m?.layers?.indices.includes(i) ? b.op('Gather', [layerMask!, b.int64(i)]) : undefined;
     h = b.scope(`layer${i}`, () => {
-      const a = rmsNorm(b, h, w.inputNorm, c.rmsEps);
-      const attn = causalAttention(b, linear(b, a, w.q), linear(b, a, w.k), linear(b, a, w.v), shapes, c.headDim);
-      const h1 = b.op('Add', [h, linear(b, attn, w.o)]);
-      const x = rmsNorm(b, h1, w.postNorm, c.rmsEps);
-      return b.op('Add', [h1, linear(b, swiglu(b, linear(b, x, w.gate), linear(b, x, w.up)), w.down)]);
+      const a = norm(h, w.inputNorm);
+      const attn = maskWith(causalAttention(b, linear(b, a, w.q), linear(b, a, w.k), linear(b, a, w.v), shapes, c.headDim), headMask);
+      const h1 = b.op('Add', [h, maskWith(maskWith(linear(b, attn, w.o), hiddenMask), branch)]);
+      const x = norm(h1, w.postNorm);
+      const act = maskWith(swiglu(b, linear(b, x, w.gate), linear(b, x, w.up)), ffnMask);
+      return b.op('Add', [h1, maskWith(maskWith(linear(b, act, w.down), hiddenMask), branch)]);
     });
+    states.push(h);
   }
-  const y = rmsNorm(b, h, FINAL_NORM, c.rmsEps);
+  if (opts.outputs.includes('hidden_states')) {
+    const stacked = b.op('Concat', states.map((s) => b.op('Unsqueeze', [s, b.int64([0])])), { axis: 0 });
+    b.output(stacked, 'hidden_states', 'float32', [c.numLayers + 1, 'batch*seq', c.hiddenSize]);
+  }
+  const y = norm(h, FINAL_NORM);
   const logits = linear(b, y, LM_HEAD, c.outputMult / c.mupScaleFactor); // [B·S, V]
 
   if (opts.outputs.includes('logits')) {

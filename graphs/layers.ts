@@ -17,6 +17,16 @@ export function rmsNorm(b: GraphBuilder, x: string, gain: string, eps: number): 
   return b.op('Mul', [b.op('Mul', [x, inv]), gain]);
 }
 
+/**
+ * MSG masked RMSNorm (GROWTH.md §3): statistics over the live dims only, output masked.
+ * y = m ⊙ g ⊙ x / sqrt(Σ m·x² / Σ m + eps); identical to rmsNorm when m = 1.
+ */
+export function maskedRmsNorm(b: GraphBuilder, x: string, gain: string, eps: number, mask: string, maskSum: string): string {
+  const weighted = b.op('ReduceSum', [b.op('Mul', [b.op('Mul', [x, x]), mask]), b.int64([-1])], { keepdims: 1 });
+  const inv = b.op('Reciprocal', [b.op('Sqrt', [b.op('Add', [b.op('Div', [weighted, maskSum]), b.float32(eps)])])]);
+  return b.op('Mul', [b.op('Mul', [b.op('Mul', [x, inv]), gain]), mask]);
+}
+
 /** silu(gate) ⊙ up. */
 export function swiglu(b: GraphBuilder, gate: string, up: string): string {
   return b.op('Mul', [b.op('Mul', [gate, b.op('Sigmoid', [gate])]), up]);

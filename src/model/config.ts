@@ -6,10 +6,28 @@
 
 import { GrowlmError } from '../util/errors.js';
 
+/**
+ * An MSG growth in progress (GROWTH.md §3): which structures are new and their mask values. Masks
+ * ramp linearly from 0 to 1 over `ramp.steps` optimizer steps starting at `ramp.start` (the step
+ * count of the run that trains the grown model); with `stagger`, FFN → hidden → heads ramp one after
+ * another inside that window, new layers alongside the whole window.
+ */
+export interface MaskState {
+  /** Old hidden width: dims ≥ from are new. */
+  hidden?: { from: number; value: number };
+  /** Old FFN width: units ≥ from are new. */
+  ffn?: { from: number; value: number };
+  /** Old head count: heads ≥ from are new. */
+  heads?: { from: number; value: number };
+  /** Indices (in the grown model) of the new layers. */
+  layers?: { indices: number[]; value: number };
+  ramp: { start: number; steps: number; stagger: boolean };
+}
+
 export interface GrowthState {
-  /** Current value of every MSG mask, by mask name (see passes/); empty when not growing. */
-  masks: Record<string, number>;
-  /** Free-form record of the growth steps applied so far. */
+  /** The growth whose masks are still in the graph; absent for a plain model. */
+  masks?: MaskState;
+  /** Record of the growth steps applied so far. */
   history: unknown[];
 }
 
@@ -55,6 +73,32 @@ function posNum(j: Json, key: string, fallback: number): number {
   return v;
 }
 
+function parseMasks(raw: unknown): MaskState | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('config: growlm.masks must be an object');
+  const m = raw as Json;
+  const value = (k: string, v: unknown): number => {
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new ConfigError(`config: growlm.masks.${k}.value must be in [0, 1]`);
+    return v;
+  };
+  const out: MaskState = { ramp: { start: 0, steps: 1, stagger: false } };
+  for (const k of ['hidden', 'ffn', 'heads'] as const) {
+    const e = m[k] as Json | undefined;
+    if (e === undefined) continue;
+    if (typeof e !== 'object' || !Number.isInteger(e.from) || (e.from as number) <= 0) throw new ConfigError(`config: growlm.masks.${k}.from must be a positive integer`);
+    out[k] = { from: e.from as number, value: value(k, e.value) };
+  }
+  if (m.layers !== undefined) {
+    const e = m.layers as Json;
+    if (!Array.isArray(e.indices) || !e.indices.every((i) => Number.isInteger(i) && i >= 0)) throw new ConfigError('config: growlm.masks.layers.indices must be layer indices');
+    out.layers = { indices: e.indices as number[], value: value('layers', e.value) };
+  }
+  const r = m.ramp as Json | undefined;
+  if (!r || !Number.isInteger(r.start) || !Number.isInteger(r.steps) || (r.steps as number) < 1) throw new ConfigError('config: growlm.masks.ramp needs integer start and steps ≥ 1');
+  out.ramp = { start: r.start as number, steps: r.steps as number, stagger: r.stagger === true };
+  return out;
+}
+
 /** Validate a parsed config.json (HF Llama field names) and return the growlm form. */
 export function parseConfig(j: unknown): ModelConfig {
   if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new ConfigError('config: expected a JSON object');
@@ -81,10 +125,7 @@ export function parseConfig(j: unknown): ModelConfig {
   }
   if (c.hidden_act !== undefined && c.hidden_act !== 'silu') throw new ConfigError(`config: hidden_act must be "silu", got ${JSON.stringify(c.hidden_act)}`);
   const g = (c.growlm ?? {}) as Json;
-  const masks = (g.masks ?? {}) as Record<string, unknown>;
-  for (const [k, v] of Object.entries(masks)) {
-    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new ConfigError(`config: growlm.masks.${k} must be in [0, 1]`);
-  }
+  const masks = parseMasks(g.masks);
   return {
     vocabSize: posInt(c, 'vocab_size'),
     hiddenSize,
@@ -100,7 +141,7 @@ export function parseConfig(j: unknown): ModelConfig {
     outputMult: posNum(c, 'output_mult', 1),
     mupScaleFactor: posNum(c, 'mup_scale_factor', 1),
     initStd: posNum(c, 'initializer_range', 0.02),
-    growth: { masks: masks as Record<string, number>, history: Array.isArray(g.history) ? g.history : [] },
+    growth: { ...(masks ? { masks } : {}), history: Array.isArray(g.history) ? g.history : [] },
     ...(typeof g.tokenizer === 'object' && g.tokenizer !== null ? { tokenizer: g.tokenizer as Record<string, unknown> } : {}),
   };
 }
@@ -130,7 +171,7 @@ export function configToJson(c: ModelConfig, extra: Json = {}): Json {
     output_mult: c.outputMult,
     mup_scale_factor: c.mupScaleFactor,
     growlm: {
-      masks: c.growth.masks, history: c.growth.history, ...(c.tokenizer ? { tokenizer: c.tokenizer } : {}), ...((extra.growlm as Json) ?? {}),
+      ...(c.growth.masks ? { masks: c.growth.masks } : {}), history: c.growth.history, ...(c.tokenizer ? { tokenizer: c.tokenizer } : {}), ...((extra.growlm as Json) ?? {}),
     },
     ...Object.fromEntries(Object.entries(extra).filter(([k]) => k !== 'growlm')),
   };

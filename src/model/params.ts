@@ -7,6 +7,8 @@ export interface ParamSpec {
   kind: 'embedding' | 'matrix' | 'norm' | 'head';
 }
 
+export type LayerNames = ReturnType<typeof layerParamNames>;
+
 export function layerParamNames(i: number) {
   const p = `model.layers.${i}`;
   return {

@@ -4,6 +4,7 @@
 import type * as ort from 'onnxruntime-node';
 import { buildDecoder } from '../../graphs/decoder.js';
 import type { ModelConfig } from '../model/config.js';
+import { maskTensors } from '../model/masks.js';
 import { paramSpecs } from '../model/params.js';
 import type { Weights } from '../model/weights.js';
 import { type Batch, validateBatch } from './batch.js';
@@ -13,19 +14,27 @@ export type { Batch } from './batch.js';
 
 export class DecoderRunner {
   private constructor(
-    readonly config: ModelConfig,
+    public config: ModelConfig,
     private readonly session: ort.InferenceSession,
     private readonly weightFeeds: Record<string, ort.Tensor>,
   ) {}
 
-  static async create(config: ModelConfig, weights: Weights, outputs: Array<'logits' | 'loss'>, opts: SessionOptions = {}): Promise<DecoderRunner> {
+  static async create(config: ModelConfig, weights: Weights, outputs: Array<'logits' | 'loss' | 'hidden_states'>, opts: SessionOptions = {}): Promise<DecoderRunner> {
     const session = await createSession(buildDecoder(config, { outputs }), opts);
     const feeds: Record<string, ort.Tensor> = {};
     for (const p of paramSpecs(config)) feeds[p.name] = ortFloat(weights.get(p.name)!);
-    return new DecoderRunner(config, session, feeds);
+    const runner = new DecoderRunner(config, session, feeds);
+    runner.setMasks(config);
+    return runner;
   }
 
-  async run(b: Batch): Promise<{ logits?: Float32Array; loss?: number; tokenCount?: number }> {
+  /** Feed the MSG mask values of `config` (same structure as the graph was built for). */
+  setMasks(config: ModelConfig): void {
+    this.config = config;
+    for (const [name, t] of maskTensors(config)) this.weightFeeds[name] = ortFloat(t);
+  }
+
+  async run(b: Batch): Promise<{ logits?: Float32Array; loss?: number; tokenCount?: number; hiddenStates?: Float32Array }> {
     validateBatch(this.config, b);
     const feeds: Record<string, ort.Tensor> = { ...this.weightFeeds, input_ids: ortInt64(b.inputs, [b.batch, b.seq]) };
     if (this.session.inputNames.includes('targets')) {
@@ -37,6 +46,7 @@ export class DecoderRunner {
       logits: out.logits?.data as Float32Array | undefined,
       loss: out.loss ? (out.loss.data as Float32Array)[0] : undefined,
       tokenCount: out.token_count ? (out.token_count.data as Float32Array)[0] : undefined,
+      hiddenStates: out.hidden_states?.data as Float32Array | undefined,
     };
   }
 

@@ -7,6 +7,7 @@
 import type * as ort from 'onnxruntime-node';
 import { buildTrainGraph, gradOutputName } from '../../graphs/train-step.js';
 import type { ModelConfig } from '../model/config.js';
+import { maskTensors } from '../model/masks.js';
 import { paramSpecs } from '../model/params.js';
 import type { Weights } from '../model/weights.js';
 import { type Batch, validateBatch } from '../runtime/batch.js';
@@ -45,8 +46,10 @@ export class TrainStep {
   skippedSteps = 0;
   private consecutiveSkips = 0;
 
+  private maskFeeds: Record<string, ort.Tensor> = {};
+
   private constructor(
-    readonly config: ModelConfig,
+    public config: ModelConfig,
     private readonly session: ort.InferenceSession,
     readonly params: ParamState[],
     readonly optimizer: AdamWOptions,
@@ -63,7 +66,16 @@ export class TrainStep {
       if (opts.mupLr === false) group.lrMult = 1;
       return { name: spec.name, data, m: new Float32Array(data.length), v: new Float32Array(data.length), ...group };
     });
-    return new TrainStep(config, session, params, { ...DEFAULT_ADAMW, ...opts.optimizer }, opts.maxNonFinite ?? 10);
+    const step = new TrainStep(config, session, params, { ...DEFAULT_ADAMW, ...opts.optimizer }, opts.maxNonFinite ?? 10);
+    step.setMasks(config);
+    return step;
+  }
+
+  /** Feed the MSG mask values of `config` (same structure as the graph was built for). */
+  setMasks(config: ModelConfig): void {
+    this.config = config;
+    this.maskFeeds = {};
+    for (const [name, t] of maskTensors(config)) this.maskFeeds[name] = ortFloat(t);
   }
 
   /** The current weights (views of the optimized arrays, no copy). */
@@ -94,6 +106,7 @@ export class TrainStep {
     validateBatch(this.config, b);
     if (!b.targets) throw new TrainingError('training batches need targets');
     const feeds: Record<string, ort.Tensor> = {
+      ...this.maskFeeds,
       input_ids: ortInt64(b.inputs, [b.batch, b.seq]),
       targets: ortInt64(b.targets, [b.batch, b.seq]),
     };

@@ -1,0 +1,62 @@
+/**
+ * MSG masks as graph inputs: their names, their vectors (1 on old structure, m on new), and the
+ * linear ramp that drives m from 0 to 1 during training.
+ */
+import type { Tensor } from '../onnx/ir.js';
+import type { MaskState, ModelConfig } from './config.js';
+
+export const MASK_INPUTS = {
+  hidden: 'growlm.mask.hidden', // [d]: residual-stream dims
+  ffn: 'growlm.mask.ffn', // [f]: FFN units (shared by every layer)
+  heads: 'growlm.mask.heads', // [H·hd]: attention heads, expanded over head dims
+  layers: 'growlm.mask.layers', // [L]: 1 for old layers, m for new ones
+} as const;
+
+function vector(size: number, from: number, value: number): Float32Array {
+  const v = new Float32Array(size).fill(1);
+  v.fill(value, from);
+  return v;
+}
+
+/** The mask tensors the graph of `c` takes as inputs (empty for a plain model). */
+export function maskTensors(c: ModelConfig): Map<string, Tensor> {
+  const m = c.growth.masks;
+  const out = new Map<string, Tensor>();
+  if (!m) return out;
+  if (m.hidden) out.set(MASK_INPUTS.hidden, { dtype: 'float32', dims: [c.hiddenSize], data: vector(c.hiddenSize, m.hidden.from, m.hidden.value) });
+  if (m.ffn) out.set(MASK_INPUTS.ffn, { dtype: 'float32', dims: [c.intermediateSize], data: vector(c.intermediateSize, m.ffn.from, m.ffn.value) });
+  if (m.heads) {
+    const size = c.numHeads * c.headDim;
+    out.set(MASK_INPUTS.heads, { dtype: 'float32', dims: [size], data: vector(size, m.heads.from * c.headDim, m.heads.value) });
+  }
+  if (m.layers) {
+    const v = new Float32Array(c.numLayers).fill(1);
+    for (const i of m.layers.indices) v[i] = m.layers.value;
+    out.set(MASK_INPUTS.layers, { dtype: 'float32', dims: [c.numLayers], data: v });
+  }
+  return out;
+}
+
+const clamp01 = (x: number) => Math.min(1, Math.max(0, x));
+
+/**
+ * Mask values after `step` optimizer steps of the run training the grown model. Linear ramp over
+ * ramp.steps; staggered: FFN in the first third, hidden in the second, heads in the last, layers
+ * over the whole window.
+ */
+export function maskValuesAt(m: MaskState, step: number): MaskState {
+  const t = (step - m.ramp.start) / m.ramp.steps;
+  const part = (k: number) => (m.ramp.stagger ? clamp01(3 * t - k) : clamp01(t));
+  return {
+    ...m,
+    ...(m.ffn ? { ffn: { ...m.ffn, value: part(0) } } : {}),
+    ...(m.hidden ? { hidden: { ...m.hidden, value: part(1) } } : {}),
+    ...(m.heads ? { heads: { ...m.heads, value: part(2) } } : {}),
+    ...(m.layers ? { layers: { ...m.layers, value: clamp01(t) } } : {}),
+  };
+}
+
+export function masksComplete(m: MaskState | undefined): boolean {
+  if (!m) return true;
+  return [m.hidden, m.ffn, m.heads, m.layers].every((e) => !e || e.value >= 1);
+}

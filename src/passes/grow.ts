@@ -1,0 +1,244 @@
+/**
+ * Growth operators (GROWTH.md §3) as passes over a model — its config (from which the graph is
+ * built), its weights and its optimizer state — returning the grown model. Every old weight is
+ * copied into the top-left block of its enlarged tensor.
+ *
+ * method 'msg' (Masked Structural Growth): new entries get N(0, initializer_range²) or copies of
+ *   neighbouring layers, and the grown config carries masks (hidden dims, FFN units, heads, new
+ *   layers) that start at 0, so the grown graph computes exactly the old function whatever the new
+ *   weights are; the trainer ramps them to 1 and `removeMasks` then leaves the plain decoder.
+ * method 'mask-free': the grown checkpoint is exact for an engine that knows no masks: new FFN units,
+ *   heads and layers get zero output projections (down_proj / o_proj columns), new residual dims are
+ *   zero (embedding columns, o_proj/down_proj rows) and every RMSNorm gain is multiplied by
+ *   sqrt(d1/d2) with eps → eps·d1/d2, which keeps the norms exact over the zero dims.
+ *
+ * Optimizer moments grow the same way with zeros in new entries; the step count is kept.
+ * μP: if output_mult/mup_scale_factor (or input_mult) changes, lm_head (embed_tokens) is rescaled
+ * so the logits (embeddings) are unchanged; LR multipliers follow the new config.
+ */
+import type { ModelConfig } from '../model/config.js';
+import { type LayerNames, layerParamNames, paramSpecs, EMBED, FINAL_NORM, LM_HEAD } from '../model/params.js';
+import { masksComplete } from '../model/masks.js';
+import type { Weights } from '../model/weights.js';
+import type { Tensor } from '../onnx/ir.js';
+import type { OptimizerState } from '../train/step.js';
+import { GrowlmError } from '../util/errors.js';
+import { Rng } from '../util/rng.js';
+
+export class GrowthError extends GrowlmError {}
+
+export type GrowthMethod = 'msg' | 'mask-free';
+export type Placement = 'append' | 'interleave' | 'distance';
+
+export interface GrowOptions {
+  method: GrowthMethod;
+  placement: Placement;
+  seed: number;
+  /** Optimizer steps over which MSG masks ramp from 0 to 1. */
+  rampSteps: number;
+  stagger: boolean;
+  /** Step count at which the ramp starts (the grown model's training restarts its count at 0). */
+  rampStart?: number;
+  /** placement 'distance': each old layer's change of the residual stream (1 − cos) on a calibration batch. */
+  layerDistances?: number[];
+}
+
+export interface GrowableModel {
+  config: ModelConfig;
+  weights: Weights;
+  optimizer?: OptimizerState;
+}
+
+/** Where each layer of the grown model comes from: an old layer kept, or a new copy of an old one. */
+export interface LayerSource {
+  source: number;
+  isNew: boolean;
+}
+
+/**
+ * Layer placement. append: new layers on top (copies of the top layer). interleave: new layers
+ * spread evenly, each a copy of the layer below it. distance: a copy follows each of the layers that
+ * change the residual stream most (1 − cos(h_in, h_out) on a calibration batch) — those carry the
+ * most computation, so they are the ones given more depth.
+ */
+export function planLayers(l1: number, l2: number, placement: Placement, distances?: number[]): LayerSource[] {
+  const extra = l2 - l1;
+  const after = new Array<number>(l1).fill(0); // new layers inserted after old layer i
+  if (placement === 'append') after[l1 - 1] = extra;
+  else if (placement === 'interleave') {
+    for (let k = 0; k < extra; k++) after[Math.min(l1 - 1, Math.max(0, Math.ceil(((k + 1) * l1) / extra) - 1))]!++;
+  } else {
+    if (!distances || distances.length !== l1) throw new GrowthError(`placement distance needs ${l1} layer distances from a calibration batch`);
+    const order = [...distances.keys()].sort((a, b) => distances[b]! - distances[a]! || a - b);
+    for (let k = 0; k < extra; k++) after[order[k % l1]!]!++;
+  }
+  const out: LayerSource[] = [];
+  for (let i = 0; i < l1; i++) {
+    out.push({ source: i, isNew: false });
+    for (let k = 0; k < after[i]!; k++) out.push({ source: i, isNew: true });
+  }
+  return out;
+}
+
+function check(src: ModelConfig, dst: ModelConfig): void {
+  const dims: [string, number, number][] = [
+    ['vocab_size', src.vocabSize, dst.vocabSize], ['hidden_size', src.hiddenSize, dst.hiddenSize],
+    ['intermediate_size', src.intermediateSize, dst.intermediateSize], ['num_hidden_layers', src.numLayers, dst.numLayers],
+    ['num_attention_heads', src.numHeads, dst.numHeads],
+  ];
+  for (const [name, a, b] of dims) if (b < a) throw new GrowthError(`cannot shrink ${name} ${a} → ${b}`);
+  if (dst.headDim !== src.headDim) throw new GrowthError(`head_dim must stay ${src.headDim} across growth (target has ${dst.headDim}): width grows by adding heads`);
+  if (src.numHeads * src.headDim === src.hiddenSize && dst.numHeads * dst.headDim !== dst.hiddenSize) {
+    throw new GrowthError(`target hidden_size ${dst.hiddenSize} is not num_attention_heads ${dst.numHeads} × head_dim ${dst.headDim}, as the model's is`);
+  }
+  if (dst.tokenizer && src.tokenizer && JSON.stringify(dst.tokenizer) !== JSON.stringify(src.tokenizer)) {
+    throw new GrowthError('target config is for another tokenizer (vocabulary family)');
+  }
+  if (dst.vocabSize !== src.vocabSize) {
+    throw new GrowthError(`vocabulary growth (${src.vocabSize} → ${dst.vocabSize}) is not supported yet: new tokens would enter the softmax (pad the vocabulary before training)`);
+  }
+  if (src.growth.masks && !masksComplete(src.growth.masks)) {
+    const ramping = Object.entries(src.growth.masks).filter(([k, v]) => k !== 'ramp' && (v as { value: number }).value < 1)
+      .map(([k, v]) => `${k} at ${(v as { value: number }).value.toFixed(2)}`).join(', ');
+    throw new GrowthError(`the previous growth's masks are still ramping (${ramping}): train until they reach 1, then grow again`);
+  }
+}
+
+/** Copy `src` ([r1, c1], row-major) into the top-left of a new [r2, c2] tensor; new entries from `fill`. */
+function expand(src: Float32Array, r1: number, c1: number, r2: number, c2: number, fill: (out: Float32Array) => void): Float32Array {
+  const out = new Float32Array(r2 * c2);
+  if (r2 * c2 > r1 * c1) fill(out); // new entries; old ones are overwritten below
+  if (c1 === c2) out.set(src);
+  else for (let r = 0; r < r1; r++) out.set(src.subarray(r * c1, (r + 1) * c1), r * c2);
+  return out;
+}
+
+type Fill = 'random' | 'zero' | 'one';
+
+interface Shapes { d: number; q: number; f: number; V: number }
+
+/** The [rows, cols] of a parameter in a model of the given shapes. */
+function shapeOf(role: keyof LayerNames | 'embed' | 'head' | 'finalNorm', s: Shapes): [number, number] {
+  switch (role) {
+    case 'embed': case 'head': return [s.V, s.d];
+    case 'inputNorm': case 'postNorm': case 'finalNorm': return [1, s.d];
+    case 'q': case 'k': case 'v': return [s.q, s.d];
+    case 'o': return [s.d, s.q];
+    case 'gate': case 'up': return [s.f, s.d];
+    case 'down': return [s.d, s.f];
+  }
+}
+
+/**
+ * How each role's new entries are filled. For MSG everything new is random (masks make it exact);
+ * mask-free zeroes what writes into new residual dims or comes out of new units/heads/layers.
+ */
+function fillFor(role: keyof LayerNames | 'embed' | 'head' | 'finalNorm', method: GrowthMethod, newLayer: boolean): { newRows: Fill; newCols: Fill; all?: Fill } {
+  const isNorm = role === 'inputNorm' || role === 'postNorm' || role === 'finalNorm';
+  if (isNorm) return { newRows: 'one', newCols: 'one' };
+  if (method === 'msg') return { newRows: 'random', newCols: 'random' };
+  switch (role) {
+    case 'embed': return { newRows: 'random', newCols: 'zero' }; // new dims of the residual stream start at 0
+    case 'o': case 'down': return newLayer ? { newRows: 'zero', newCols: 'zero', all: 'zero' } : { newRows: 'zero', newCols: 'zero' };
+    default: return { newRows: 'random', newCols: 'random' };
+  }
+}
+
+export function growModel(model: GrowableModel, target: ModelConfig, opts: GrowOptions): GrowableModel {
+  const src = model.config;
+  check(src, target);
+  const rng = new Rng(opts.seed);
+  const std = target.initStd;
+  const a: Shapes = { d: src.hiddenSize, q: src.numHeads * src.headDim, f: src.intermediateSize, V: src.vocabSize };
+  const b: Shapes = { d: target.hiddenSize, q: target.numHeads * target.headDim, f: target.intermediateSize, V: target.vocabSize };
+  const layers = src.numLayers === target.numLayers
+    ? [...Array(src.numLayers).keys()].map((i) => ({ source: i, isNew: false }))
+    : planLayers(src.numLayers, target.numLayers, opts.placement, opts.layerDistances);
+
+  const widen = (t: Tensor | Float32Array, role: Parameters<typeof shapeOf>[0], newLayer: boolean, moments: boolean): Float32Array => {
+    const [r1, c1] = shapeOf(role, a);
+    const [r2, c2] = shapeOf(role, b);
+    const data = t instanceof Float32Array ? t : (t.data as Float32Array);
+    const f = fillFor(role, opts.method, newLayer);
+    const out = expand(data, r1, c1, r2, c2, (o) => {
+      if (moments) return; // new Adam moments are zero
+      // rows ≥ r1 are new rows; in old rows, columns ≥ c1 are new columns
+      const fillRange = (from: number, to: number, kind: Fill) => {
+        if (kind === 'zero') return;
+        if (kind === 'one') o.fill(1, from, to);
+        else rng.fillNormal(o.subarray(from, to), std);
+      };
+      for (let r = 0; r < r1; r++) fillRange(r * c2 + c1, (r + 1) * c2, f.newCols);
+      fillRange(r1 * c2, r2 * c2, f.newRows);
+    });
+    if (f.all === 'zero' && !moments) out.fill(0);
+    return out;
+  };
+
+  // μP: keep the logits and embeddings unchanged when the multipliers change
+  const headScale = (src.outputMult / src.mupScaleFactor) / (target.outputMult / target.mupScaleFactor);
+  const embedScale = src.inputMult / target.inputMult;
+  const gainScale = opts.method === 'mask-free' && b.d !== a.d ? Math.sqrt(a.d / b.d) : 1;
+
+  const grow = (get: (name: string) => Float32Array, moments: boolean): Map<string, Float32Array> => {
+    const out = new Map<string, Float32Array>();
+    const scaled = (x: Float32Array, k: number) => (k === 1 || moments ? x : x.map((v) => v * k));
+    out.set(EMBED, widen(scaled(get(EMBED), moments ? 1 : embedScale), 'embed', false, moments));
+    layers.forEach((l, i) => {
+      const from = layerParamNames(l.source), to = layerParamNames(i);
+      for (const role of Object.keys(from) as (keyof LayerNames)[]) {
+        let src = get(from[role]);
+        if (moments && l.isNew) src = new Float32Array(src.length); // a new layer starts with fresh moments
+        const t = widen(src, role, l.isNew, moments);
+        const isNorm = role === 'inputNorm' || role === 'postNorm';
+        out.set(to[role], isNorm && !moments && gainScale !== 1 ? t.map((v) => v * gainScale) : t);
+      }
+    });
+    const fn = widen(get(FINAL_NORM), 'finalNorm', false, moments);
+    out.set(FINAL_NORM, !moments && gainScale !== 1 ? fn.map((v) => v * gainScale) : fn);
+    out.set(LM_HEAD, widen(scaled(get(LM_HEAD), moments ? 1 : headScale), 'head', false, moments));
+    return out;
+  };
+
+  const weightArrays = grow((n) => model.weights.get(n)!.data as Float32Array, false);
+  const config: ModelConfig = {
+    ...target,
+    tokenizer: src.tokenizer ?? target.tokenizer,
+    rmsEps: opts.method === 'mask-free' && b.d !== a.d ? src.rmsEps * (a.d / b.d) : target.rmsEps,
+    growth: {
+      history: [...src.growth.history, {
+        from: { hidden_size: a.d, intermediate_size: a.f, num_hidden_layers: src.numLayers, num_attention_heads: src.numHeads, vocab_size: a.V },
+        to: { hidden_size: b.d, intermediate_size: b.f, num_hidden_layers: target.numLayers, num_attention_heads: target.numHeads, vocab_size: b.V },
+        method: opts.method, placement: opts.placement, layers: layers.map((l) => (l.isNew ? `new(${l.source})` : l.source)),
+      }],
+    },
+  };
+  if (opts.method === 'msg') {
+    const newLayers = layers.flatMap((l, i) => (l.isNew ? [i] : []));
+    const masks = {
+      ...(b.d > a.d ? { hidden: { from: a.d, value: 0 } } : {}),
+      ...(b.f > a.f ? { ffn: { from: a.f, value: 0 } } : {}),
+      ...(b.q > a.q ? { heads: { from: src.numHeads, value: 0 } } : {}),
+      ...(newLayers.length ? { layers: { indices: newLayers, value: 0 } } : {}),
+    };
+    if (Object.keys(masks).length) config.growth.masks = { ...masks, ramp: { start: opts.rampStart ?? 0, steps: opts.rampSteps, stagger: opts.stagger } };
+  }
+
+  const dims = new Map(paramSpecs(config).map((p) => [p.name, p.shape]));
+  const weights: Weights = new Map([...weightArrays].map(([n, data]) => [n, { dtype: 'float32', dims: dims.get(n)!, data } satisfies Tensor]));
+  let optimizer: OptimizerState | undefined;
+  if (model.optimizer) {
+    const o = model.optimizer;
+    optimizer = { step: o.step, m: grow((n) => o.m.get(n)!, true), v: grow((n) => o.v.get(n)!, true) };
+  }
+  return { config, weights, optimizer };
+}
+
+/** When every mask has reached 1 the masked ops equal the plain ones: drop the masks from the model. */
+export function removeMasks(model: GrowableModel): GrowableModel {
+  const m = model.config.growth.masks;
+  if (!m) return model;
+  if (!masksComplete(m)) throw new GrowthError('masks have not reached 1 yet; they cannot be removed without changing the function');
+  const { masks: _, ...growth } = model.config.growth;
+  return { ...model, config: { ...model.config, growth } };
+}
