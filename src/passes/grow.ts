@@ -21,7 +21,7 @@ import { type LayerNames, layerParamNames, paramSpecs, EMBED, FINAL_NORM, LM_HEA
 import { masksComplete } from '../model/masks.js';
 import type { Weights } from '../model/weights.js';
 import type { Tensor } from '../onnx/ir.js';
-import type { OptimizerState } from '../train/step.js';
+import type { OptimizerState } from '../model/training-state.js';
 import { GrowlmError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 

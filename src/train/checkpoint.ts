@@ -7,13 +7,12 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Tensor } from '../onnx/ir.js';
 import { type ModelConfig, configToJson } from '../model/config.js';
 import { loadSafetensors, saveSafetensors } from '../model/safetensors.js';
 import type { Weights } from '../model/weights.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { GrowlmError } from '../util/errors.js';
-import type { OptimizerState } from './step.js';
+import { type OptimizerState, OPTIMIZER_FILE, loadOptimizerState, saveOptimizerState } from '../model/training-state.js';
 
 export class CheckpointError extends GrowlmError {}
 
@@ -52,13 +51,7 @@ export function saveCheckpoint(modelDir: string, config: ModelConfig, weights: W
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
   saveSafetensors(join(tmp, 'model.safetensors'), weights, { format: 'pt', producer: 'growlm' });
-  const moments = new Map<string, Tensor>();
-  for (const [name, w] of weights) {
-    if (!opt.m.has(name)) continue;
-    moments.set(`m.${name}`, { dtype: 'float32', dims: w.dims, data: opt.m.get(name)! });
-    moments.set(`v.${name}`, { dtype: 'float32', dims: w.dims, data: opt.v.get(name)! });
-  }
-  saveSafetensors(join(tmp, 'optimizer.safetensors'), moments, { format: 'growlm-adamw', step: String(opt.step) });
+  saveOptimizerState(join(tmp, OPTIMIZER_FILE), weights, opt);
   writeFileAtomic(join(tmp, 'state.json'), [JSON.stringify({ ...state, optimizer_step: opt.step, config: configToJson(config) }, null, 1) + '\n']);
   if (existsSync(final)) rmSync(final, { recursive: true }); // re-saving the same step (after a resume)
   renameSync(tmp, final);
@@ -75,15 +68,9 @@ export function loadCheckpoint(dir: string): Checkpoint {
     throw new CheckpointError(`${dir}: missing or unreadable state.json`);
   }
   const { tensors: weights } = loadSafetensors(join(dir, 'model.safetensors'));
-  const { tensors: moments } = loadSafetensors(join(dir, 'optimizer.safetensors'));
-  const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
-  for (const [name, t] of moments) {
-    if (name.startsWith('m.')) m.set(name.slice(2), t.data as Float32Array);
-    else if (name.startsWith('v.')) v.set(name.slice(2), t.data as Float32Array);
-  }
   return {
     dir, weights, config: raw.config,
-    optimizer: { step: raw.optimizer_step, m, v },
+    optimizer: loadOptimizerState(join(dir, OPTIMIZER_FILE)),
     state: { step: raw.step, data: raw.data, trainer: raw.trainer },
   };
 }

@@ -8,6 +8,7 @@ import type * as ort from 'onnxruntime-node';
 import { buildTrainGraph, gradOutputName } from '../../graphs/train-step.js';
 import type { ModelConfig } from '../model/config.js';
 import { maskTensors } from '../model/masks.js';
+import type { OptimizerState } from '../model/training-state.js';
 import { paramSpecs } from '../model/params.js';
 import type { Weights } from '../model/weights.js';
 import { type Batch, validateBatch } from '../runtime/batch.js';
@@ -34,11 +35,7 @@ export interface TrainStepOptions {
   mupLr?: boolean;
 }
 
-export interface OptimizerState {
-  step: number;
-  m: Map<string, Float32Array>;
-  v: Map<string, Float32Array>;
-}
+export type { OptimizerState } from '../model/training-state.js';
 
 export class TrainStep {
   /** Number of optimizer updates applied so far. */

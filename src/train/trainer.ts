@@ -19,6 +19,9 @@ import { type Checkpoint, listCheckpoints, loadCheckpoint, saveCheckpoint } from
 import { trainingFlopsPerToken } from './flops.js';
 import { type Schedule, lrAt } from './schedule.js';
 import { TrainStep } from './step.js';
+import { maskValuesAt, masksComplete } from '../model/masks.js';
+import { OPTIMIZER_FILE, loadOptimizerState, saveOptimizerState } from '../model/training-state.js';
+import { removeMasks } from '../passes/grow.js';
 
 export interface BatchSource {
   next(): Batch;
@@ -70,6 +73,8 @@ export interface StepLog {
 export type Logger = (entry: StepLog) => void;
 
 export interface TrainResult {
+  /** The config with the masks' values at the end (MSG growth ramping), or without masks once they reached 1. */
+  config: ModelConfig;
   finalStep: number;
   lastLoss: number;
   valLoss?: number;
@@ -129,6 +134,7 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
   }
   const step = await TrainStep.create(config, weights, { optimizer: o.optimizer, session: o.session, maxNonFinite: o.maxNonFinite });
   if (resume) step.loadOptimizerState(resume.optimizer);
+  else if (existsSync(join(modelDir, OPTIMIZER_FILE))) step.loadOptimizerState(loadOptimizerState(join(modelDir, OPTIMIZER_FILE))); // e.g. grown moments
   const evalRunner = await DecoderRunner.create(config, step.weights(), ['loss'], o.session); // views the trained arrays
   const t0 = performance.now();
   let tokensSeen = (resume?.state.trainer.tokens as number | undefined) ?? 0;
@@ -143,7 +149,14 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
     valBpb = (r.loss / Math.LN2) / data.valBytesPerToken;
   };
   const end = Math.min(o.steps, o.stopAt ?? o.steps);
+  let current = config;
   for (let s = start + 1; s <= end; s++) {
+    if (config.growth.masks) {
+      // MSG: masks ramp with the optimizer step; the mask inputs are fed, the graph stays the same
+      current = { ...config, growth: { ...config.growth, masks: maskValuesAt(config.growth.masks, s) } };
+      step.setMasks(current);
+      evalRunner.setMasks(current);
+    }
     const micro = Array.from({ length: o.accumulate }, () => data.sampler.next());
     const lr = lrAt(o.schedule, s);
     const r = await step.step(micro, lr);
@@ -170,9 +183,13 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
     }
   }
   saveSafetensors(join(modelDir, WEIGHTS_FILE), step.weights(), { format: 'pt', producer: 'growlm' });
+  saveOptimizerState(join(modelDir, OPTIMIZER_FILE), step.weights(), step.optimizerState());
+  // masks at 1 equal the plain graph: drop them so the checkpoint is a plain decoder again
+  const finalConfig = masksComplete(current.growth.masks) ? removeMasks({ config: current, weights }).config : current;
   await evalRunner.release();
   await step.release();
   return {
+    config: finalConfig,
     finalStep: end, lastLoss: last?.loss ?? NaN, valLoss, valBpb,
     tokensPerS: last?.tokens_per_s ?? 0, skippedSteps: step.skippedSteps,
   };

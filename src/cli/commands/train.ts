@@ -98,9 +98,13 @@ export const trainCommand: Command = {
         maxNonFinite: args.int('max-nonfinite', 10),
         stopAt: args.has('stop-at') ? args.int('stop-at') : undefined,
       }, log, resume);
+      if (JSON.stringify(result.config.growth) !== JSON.stringify(config.growth)) {
+        writeFileAtomic(join(modelDir, CONFIG_FILE), [JSON.stringify(configToJson(result.config), null, 2) + '\n']);
+      }
       const summary = {
         steps: result.finalStep, loss: result.lastLoss, val_loss: result.valLoss, val_bpb: result.valBpb,
         tokens_per_s: result.tokensPerS, skipped_steps: result.skippedSteps, model: modelDir,
+        masks: result.config.growth.masks ?? null,
       };
       if (json) printJson(summary);
       else console.log(`trained to step ${result.finalStep} of ${steps}: loss ${result.lastLoss.toFixed(4)}, val loss ${result.valLoss?.toFixed(4)}, ${result.valBpb?.toFixed(3)} bits/byte; weights in ${join(modelDir, 'model.safetensors')}`);
