@@ -74,7 +74,7 @@ function posNum(j: Json, key: string, fallback: number): number {
 }
 
 function parseMasks(raw: unknown): MaskState | undefined {
-  if (raw === undefined || raw === null) return undefined;
+  if (raw === undefined || raw === null || (typeof raw === 'object' && Object.keys(raw).length === 0)) return undefined;
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('config: growlm.masks must be an object');
   const m = raw as Json;
   const value = (k: string, v: unknown): number => {

@@ -23,7 +23,7 @@ import type { Weights } from '../model/weights.js';
 import type { Tensor } from '../onnx/ir.js';
 import type { OptimizerState } from '../model/training-state.js';
 import { GrowlmError } from '../util/errors.js';
-import { Rng } from '../util/rng.js';
+import { Rng, fillNormalFast } from '../util/rng.js';
 
 export class GrowthError extends GrowlmError {}
 
@@ -166,7 +166,7 @@ export function growModel(model: GrowableModel, target: ModelConfig, opts: GrowO
       const fillRange = (from: number, to: number, kind: Fill) => {
         if (kind === 'zero') return;
         if (kind === 'one') o.fill(1, from, to);
-        else rng.fillNormal(o.subarray(from, to), std);
+        else fillNormalFast(rng, o.subarray(from, to), std);
       };
       for (let r = 0; r < r1; r++) fillRange(r * c2 + c1, (r + 1) * c2, f.newCols);
       fillRange(r1 * c2, r2 * c2, f.newRows);

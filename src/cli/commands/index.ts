@@ -4,10 +4,14 @@ import { benchTrainCommand } from './bench.js';
 import { dataPrepareCommand } from './data.js';
 import { evalCommand } from './eval.js';
 import { exportCommand } from './export.js';
+import { generateCommand } from './generate.js';
 import { initCommand } from './init.js';
+import { growCommand } from './grow.js';
 import { inspectCommand } from './inspect.js';
+import { reportCommand } from './report.js';
 import { trainCommand } from './train.js';
 
 export const COMMANDS: Command[] = [
-  initCommand, dataPrepareCommand, trainCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand,
+  initCommand, dataPrepareCommand, trainCommand, growCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand,
+  generateCommand, reportCommand,
 ];
