@@ -1,0 +1,95 @@
+/**
+ * Train a model directory on a prepared dataset: the whole `growlm train` minus argument parsing, so
+ * staged plans run stages exactly as the CLI would.
+ */
+import { join } from 'node:path';
+import { BatchSampler, type BatchSamplerState, openDataset } from '../data/dataset.js';
+import { configToJson } from '../model/config.js';
+import { CONFIG_FILE, loadModelDir } from '../model/model-dir.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { GrowlmError } from '../util/errors.js';
+import type { AdamWOptions } from './adamw.js';
+import { listCheckpoints } from './checkpoint.js';
+import { adoptTokenizer, checkDataFitsModel } from './data-link.js';
+import { DEFAULT_SCHEDULE, type ScheduleKind } from './schedule.js';
+import type { SessionOptions } from '../runtime/session.js';
+import { type Logger, type TrainResult, latestCheckpoint, train } from './trainer.js';
+
+export interface TrainSettings {
+  steps: number;
+  batch: number;
+  /** Default: the model's max_position_embeddings. */
+  seq?: number;
+  accumulate: number;
+  lr: number;
+  schedule: ScheduleKind;
+  /** Default: 2% of the steps. */
+  warmup?: number;
+  minLrRatio: number;
+  optimizer: Partial<AdamWOptions>;
+  /** Default: 10 evaluations per run. */
+  evalEvery?: number;
+  evalBatches: number;
+  checkpointEvery: number;
+  keep: number;
+  seed: number;
+  session: SessionOptions;
+  maxNonFinite: number;
+  stopAt?: number;
+  resume: boolean;
+  /** Start over although checkpoints exist. */
+  restart: boolean;
+}
+
+export const DEFAULT_TRAIN: Omit<TrainSettings, 'steps'> = {
+  batch: 8, accumulate: 1, lr: 1e-3, schedule: 'cosine', minLrRatio: 0.1, optimizer: {}, evalBatches: 8,
+  checkpointEvery: 100, keep: 3, seed: 0, session: {}, maxNonFinite: 10, resume: false, restart: false,
+};
+
+export interface TrainStart {
+  /** Step the run resumes from (0 for a fresh run). */
+  resumedFrom: number;
+  steps: number;
+}
+
+export async function trainModelDir(modelDir: string, dataDir: string, s: TrainSettings, log: Logger, onStart?: (t: TrainStart) => void): Promise<TrainResult> {
+  let { config, weights } = loadModelDir(modelDir);
+  const data = openDataset(dataDir);
+  try {
+    checkDataFitsModel(config, data.meta);
+    const seq = s.seq ?? config.maxSeqLen;
+    if (seq > config.maxSeqLen) throw new GrowlmError(`sequence length ${seq} exceeds the model's max_position_embeddings ${config.maxSeqLen}`);
+    if (data.val.length < seq + 1) throw new GrowlmError(`the validation split has ${data.val.length} tokens, fewer than one window of ${seq + 1}`);
+    if (listCheckpoints(modelDir).length > 0 && !s.resume && !s.restart) {
+      throw new GrowlmError(`${join(modelDir, 'checkpoints')} holds checkpoints of an earlier run: pass --resume to continue it or --restart to start over`);
+    }
+    const resume = s.resume ? latestCheckpoint(modelDir, config) : undefined;
+    if (s.resume && !resume) throw new GrowlmError(`--resume: no checkpoint in ${join(modelDir, 'checkpoints')}`);
+    if (resume && resume.state.step >= s.steps) throw new GrowlmError(`--resume: the last checkpoint is at step ${resume.state.step}, not before the requested ${s.steps} steps`);
+    if (!config.tokenizer) {
+      config = adoptTokenizer(config, data.meta, dataDir, modelDir);
+      writeFileAtomic(join(modelDir, CONFIG_FILE), [JSON.stringify(configToJson(config), null, 2) + '\n']);
+    }
+    const sampler = new BatchSampler(data.train, { batch: s.batch, seq, seed: s.seed });
+    onStart?.({ resumedFrom: resume?.state.step ?? 0, steps: s.steps });
+    const result = await train(modelDir, config, weights, {
+      sampler: { next: () => sampler.next(), state: () => sampler.state(), restore: (st) => sampler.restore(st as BatchSamplerState) },
+      val: data.val,
+      valBytesPerToken: data.meta.val.bytes / data.meta.val.tokens,
+    }, {
+      steps: s.steps, accumulate: s.accumulate,
+      schedule: { ...DEFAULT_SCHEDULE, kind: s.schedule, peakLr: s.lr, total: s.steps, warmup: s.warmup ?? Math.round(s.steps * 0.02), minRatio: s.minLrRatio },
+      optimizer: s.optimizer,
+      evalEvery: s.evalEvery ?? Math.max(1, Math.round(s.steps / 10)),
+      evalBatches: s.evalBatches, evalBatchSize: s.batch, evalSeq: seq,
+      checkpointEvery: s.checkpointEvery, keepCheckpoints: s.keep,
+      session: s.session, maxNonFinite: s.maxNonFinite, stopAt: s.stopAt,
+    }, log, resume);
+    if (JSON.stringify(result.config.growth) !== JSON.stringify(config.growth)) {
+      writeFileAtomic(join(modelDir, CONFIG_FILE), [JSON.stringify(configToJson(result.config), null, 2) + '\n']);
+    }
+    return result;
+  } finally {
+    data.close();
+  }
+}
