@@ -8,10 +8,11 @@ import { generateCommand } from './generate.js';
 import { initCommand } from './init.js';
 import { growCommand } from './grow.js';
 import { inspectCommand } from './inspect.js';
+import { planRunCommand, planShowCommand } from './plan.js';
 import { reportCommand } from './report.js';
 import { trainCommand } from './train.js';
 
 export const COMMANDS: Command[] = [
-  initCommand, dataPrepareCommand, trainCommand, growCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand,
+  initCommand, dataPrepareCommand, trainCommand, growCommand, planShowCommand, planRunCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand,
   generateCommand, reportCommand,
 ];
