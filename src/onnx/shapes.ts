@@ -210,6 +210,13 @@ function inferNode(n: Node, info: ShapeInfo): void {
       if (target) set(0, a?.type === 'tensor' ? a.value.dtype : 'float32', target);
       return;
     }
+    case n.op === 'SoftmaxCrossEntropyLoss': {
+      const r = n.attrs.reduction;
+      const none = r?.type === 'string' && r.value === 'none';
+      set(0, x.dtype, none ? [x.shape[0]!, ...x.shape.slice(2)] : []);
+      if (n.outputs[1]) set(1, x.dtype, x.shape);
+      return;
+    }
     case n.op === 'Flatten': {
       const axis = norm(intAttr(n, 'axis', 1), rank);
       set(0, x.dtype, [product(x.shape.slice(0, axis)), product(x.shape.slice(axis))]);

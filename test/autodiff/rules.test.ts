@@ -316,6 +316,18 @@ const CASES: Case[] = [
     build: (b) => b.op('GatherElements', ['x', i64(b, [2, 4], [0, 2, -1, 1, 0, 0, 2, -3])], { axis: 0 }),
   },
 
+  // cross-entropy: the loss node outputs log_prob too (its gradient uses it); ignored rows get none
+  ...(['none', 'mean', 'sum'] as const).map((reduction) => ({
+    name: `SoftmaxCrossEntropyLoss reduction ${reduction} with ignore_index`,
+    inputs: [['x', [5, 4]]] as InputSpec[],
+    build: (b: GraphBuilder) => b.node('SoftmaxCrossEntropyLoss', ['x', i64(b, [5], [2, -100, 0, 3, 2])], { reduction, ignore_index: -100 }, { outputs: 2 })[0]!,
+  })),
+  {
+    name: 'SoftmaxCrossEntropyLoss mean without ignore_index',
+    inputs: [['x', [3, 6]]],
+    build: (b) => b.node('SoftmaxCrossEntropyLoss', ['x', i64(b, [3], [5, 0, 5])], {}, { outputs: 2 })[0]!,
+  },
+
   // symbolic shapes: sumTo, zerosLike and the reshapes read shapes at run time (Shape nodes)
   {
     name: 'symbolic: Mul [batch,4]×[4] and [batch,1]',

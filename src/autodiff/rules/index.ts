@@ -6,3 +6,4 @@ import './shape.js';
 import './reduce.js';
 import './softmax.js';
 import './gather.js';
+import './loss.js';
