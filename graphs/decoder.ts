@@ -13,7 +13,7 @@ import type { Model } from '../src/onnx/ir.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { EMBED, FINAL_NORM, LM_HEAD, layerParamNames, paramSpecs } from '../src/model/params.js';
 import { MASK_INPUTS } from '../src/model/masks.js';
-import { type AttentionShapes, causalAttention, linear, maskedRmsNorm, rmsNorm, ropeTables, swiglu } from './layers.js';
+import { type AttentionShapes, causalAttention, fusedLinear, linear, maskedRmsNorm, rmsNorm, ropeTables, swiglu } from './layers.js';
 import { crossEntropy } from './loss.js';
 
 export const OPSET = 17;
@@ -30,7 +30,7 @@ export interface DecoderOptions {
 function attentionShapes(b: GraphBuilder, c: ModelConfig, ids: string): AttentionShapes {
   const bs = b.op('Shape', [ids]); // [B, S]
   const seq = b.op('Slice', [bs, b.int64([1]), b.int64([2]), b.int64([0])]); // [S]
-  const heads = b.op('Concat', [bs, b.int64([c.numHeads, c.headDim])], { axis: 0 });
+  const qkvHeads = b.op('Concat', [bs, b.int64([3, c.numHeads, c.headDim])], { axis: 0 });
   const flat = b.int64([-1, c.numHeads * c.headDim]);
   const { cos, sin } = ropeTables(c.maxSeqLen, c.headDim, c.ropeTheta);
   const table = (name: string, data: Float32Array) =>
@@ -39,7 +39,7 @@ function attentionShapes(b: GraphBuilder, c: ModelConfig, ids: string): Attentio
   const pos = b.op('Range', [b.int64(0), b.op('Squeeze', [seq, b.int64([0])]), b.int64(1)]);
   const future = b.op('Less', [b.op('Unsqueeze', [pos, b.int64([1])]), b.op('Unsqueeze', [pos, b.int64([0])])]);
   const causalMask = b.op('Where', [future, b.float32(-Infinity), b.float32(0)]);
-  return { heads, flat, causalMask, cos: table('rope.cos', cos), sin: table('rope.sin', sin) };
+  return { qkvHeads, flat, causalMask, cos: table('rope.cos', cos), sin: table('rope.sin', sin) };
 }
 
 export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: ['logits'] }): Model {
@@ -69,7 +69,7 @@ export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: [
     const branch = m?.layers?.indices.includes(i) ? b.op('Gather', [layerMask!, b.int64(i)]) : undefined;
     h = b.scope(`layer${i}`, () => {
       const a = norm(h, w.inputNorm);
-      const attn = maskWith(causalAttention(b, linear(b, a, w.q), linear(b, a, w.k), linear(b, a, w.v), shapes, c.headDim), headMask);
+      const attn = maskWith(causalAttention(b, fusedLinear(b, a, [w.q, w.k, w.v]), shapes, c.headDim), headMask);
       const h1 = b.op('Add', [h, maskWith(maskWith(linear(b, attn, w.o), hiddenMask), branch)]);
       const x = norm(h1, w.postNorm);
       const act = maskWith(swiglu(b, linear(b, x, w.gate), linear(b, x, w.up)), ffnMask);

@@ -10,6 +10,15 @@ export function linear(b: GraphBuilder, x: string, w: string, alpha = 1): string
   return b.op('Gemm', [x, w], alpha === 1 ? { transB: 1 } : { transB: 1, alpha: float(alpha) });
 }
 
+/**
+ * Several projections of the same input as one Gemm against the concatenated weights (a copy of the
+ * weights, small next to activations): one [N, Σout] GEMM runs faster than several thin ones, and
+ * its backward is one GEMM per operand too. The caller splits the output.
+ */
+export function fusedLinear(b: GraphBuilder, x: string, ws: string[]): string {
+  return linear(b, x, b.op('Concat', ws, { axis: 0 }));
+}
+
 /** RMSNorm over the last axis: g ⊙ x / sqrt(mean(x²) + eps). */
 export function rmsNorm(b: GraphBuilder, x: string, gain: string, eps: number): string {
   const ms = b.op('ReduceMean', [b.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
@@ -57,8 +66,8 @@ export function applyRope(b: GraphBuilder, x: string, cos: string, sin: string, 
 }
 
 export interface AttentionShapes {
-  /** int64 [4]: B, S, H, hd — to split flat projections into heads. */
-  heads: string;
+  /** int64 [5]: B, S, 3, H, hd — to split the fused q/k/v projection into heads. */
+  qkvHeads: string;
   /** int64 [2]: B·S, H·hd — to merge heads back. */
   flat: string;
   /** float32 [S, S]: 0 on and below the diagonal, -inf above. */
@@ -67,12 +76,16 @@ export interface AttentionShapes {
   sin: string;
 }
 
-/** Causal multi-head attention on flat projections q, k, v [B·S, H·hd] → [B·S, H·hd]. */
-export function causalAttention(b: GraphBuilder, q: string, k: string, v: string, s: AttentionShapes, headDim: number): string {
-  const split = (x: string) => b.op('Transpose', [b.op('Reshape', [x, s.heads])], { perm: [0, 2, 1, 3] });
-  const qh = b.op('Mul', [applyRope(b, split(q), s.cos, s.sin, headDim), b.float32(1 / Math.sqrt(headDim))]);
-  const kh = applyRope(b, split(k), s.cos, s.sin, headDim);
-  const vh = split(v);
+/**
+ * Causal multi-head attention on the fused projection qkv [B·S, 3·H·hd] → [B·S, H·hd]. One
+ * transpose brings q, k and v into [3, B, H, S, hd]; splitting along the leading axis then copies
+ * contiguous blocks only.
+ */
+export function causalAttention(b: GraphBuilder, qkv: string, s: AttentionShapes, headDim: number): string {
+  const heads = b.op('Transpose', [b.op('Reshape', [qkv, s.qkvHeads])], { perm: [2, 0, 3, 1, 4] });
+  const [q, k, vh] = b.node('Split', [heads, b.int64([1, 1, 1])], { axis: 0 }, { outputs: 3 }).map((x) => b.op('Squeeze', [x, b.int64([0])])) as [string, string, string];
+  const qh = b.op('Mul', [applyRope(b, q, s.cos, s.sin, headDim), b.float32(1 / Math.sqrt(headDim))]);
+  const kh = applyRope(b, k, s.cos, s.sin, headDim);
   const scores = b.op('Add', [b.op('MatMul', [qh, b.op('Transpose', [kh], { perm: [0, 1, 3, 2] })]), s.causalMask]);
   const probs = b.op('Softmax', [scores], { axis: -1 });
   const out = b.op('MatMul', [probs, vh]);
