@@ -42,7 +42,7 @@ export interface PlanStage {
 export interface Plan {
   name: string;
   description?: string;
-  data?: { builtin?: string; input?: string; tokenizer?: string };
+  data?: { builtin?: string; input?: string; tokenizer?: string; val_fraction?: number };
   defaults?: StageTrain;
   stages: PlanStage[];
   samples?: { prompts: string[]; max_tokens?: number; temperature?: number; top_k?: number; seed?: number };

@@ -73,7 +73,7 @@ async function ensureData(plan: Plan, runDir: string, hooks: PlanHooks): Promise
   hooks.note(`preparing data (${d.builtin ? `builtin ${d.builtin}` : d.input}, ${d.tokenizer ?? 'byte'} tokenizer)…`);
   const r = await prepareDataset({
     ...(d.builtin ? { builtin: d.builtin } : { inputs: [join(plan.baseDir, d.input!)] }),
-    tokenizer: d.tokenizer ?? 'byte', outDir: dir, force: true,
+    tokenizer: d.tokenizer ?? 'byte', outDir: dir, force: true, ...(d.val_fraction ? { valFraction: d.val_fraction } : {}),
   });
   hooks.note(`  ${r.meta.train.tokens.toLocaleString('en-US')} training tokens, ${r.meta.val.tokens.toLocaleString('en-US')} validation tokens (${r.meta.throughput.seconds.toFixed(1)} s)`);
   return dir;

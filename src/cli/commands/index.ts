@@ -3,6 +3,7 @@ import type { Command } from '../command.js';
 import { benchTrainCommand } from './bench.js';
 import { dataPrepareCommand } from './data.js';
 import { evalCommand } from './eval.js';
+import { experimentCommand } from './experiment.js';
 import { exportCommand } from './export.js';
 import { generateCommand } from './generate.js';
 import { initCommand } from './init.js';
@@ -13,6 +14,6 @@ import { reportCommand } from './report.js';
 import { trainCommand } from './train.js';
 
 export const COMMANDS: Command[] = [
-  initCommand, dataPrepareCommand, trainCommand, growCommand, planShowCommand, planRunCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand,
+  initCommand, dataPrepareCommand, trainCommand, growCommand, planShowCommand, planRunCommand, experimentCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand,
   generateCommand, reportCommand,
 ];

@@ -1,0 +1,111 @@
+/**
+ * The experiment that justifies growth: the final-size model trained from scratch against the
+ * staged-growth plan, on the same data, and the training FLOPs each needs to reach the from-scratch
+ * run's final validation loss.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parameterCount, configToJson } from '../model/config.js';
+import { CONFIG_FILE, saveModelDir } from '../model/model-dir.js';
+import { initWeights } from '../model/weights.js';
+import { METRICS_FILE, readMetrics } from '../report/run-record.js';
+import { trainingFlopsPerToken } from '../train/flops.js';
+import { listCheckpoints } from '../train/checkpoint.js';
+import { DEFAULT_TRAIN, trainModelDir } from '../train/train-model-dir.js';
+import { type Plan, resolveStageConfig, stageTrain } from './plan.js';
+import { type PlanHooks, planRunRecord, runPlan } from './run.js';
+
+export interface CurvePoint { flops: number; val_loss: number }
+
+/** Validation points of a series of stage directories, FLOPs cumulative over the stages. */
+export function validationCurve(dirs: string[]): CurvePoint[] {
+  const out: CurvePoint[] = [];
+  let offset = 0;
+  for (const d of dirs) {
+    const { entries } = readMetrics(join(d, METRICS_FILE));
+    for (const e of entries) if (e.val_loss !== undefined && e.val_loss !== null) out.push({ flops: offset + e.flops, val_loss: e.val_loss });
+    offset += entries.at(-1)?.flops ?? 0;
+  }
+  return out;
+}
+
+/** FLOPs at which a curve first reaches `target` (linear interpolation between evaluations), or null. */
+export function flopsToReach(curve: CurvePoint[], target: number): number | null {
+  for (let i = 0; i < curve.length; i++) {
+    const p = curve[i]!;
+    if (p.val_loss <= target) {
+      if (i === 0) return p.flops;
+      const q = curve[i - 1]!;
+      return q.flops + ((q.val_loss - target) / (q.val_loss - p.val_loss)) * (p.flops - q.flops);
+    }
+  }
+  return null;
+}
+
+export interface ExperimentResult {
+  staged_flops: number;
+  scratch_flops: number;
+  scratch_final_val_loss: number;
+  staged_final_val_loss: number;
+  /** Training FLOPs the staged run needed to reach the scratch run's final validation loss. */
+  staged_flops_to_reach_scratch: number | null;
+  /** staged_flops_to_reach_scratch / scratch_flops (below 1: growth saved compute). */
+  flops_ratio: number | null;
+  growth: { from_stage: string; to_stage: string; loss_before: number; loss_after: number; max_abs_logit_diff: number; last_train_loss_before: number; first_train_loss_after: number }[];
+}
+
+export async function runGrowthVsScratch(plan: Plan, runDir: string, hooks: PlanHooks, budgetFactor: number, scratchLr?: number) {
+  const stagedDir = join(runDir, 'staged');
+  hooks.note('— staged growth —');
+  const state = await runPlan(plan, stagedDir, hooks);
+  const stagedDirs = plan.stages.map((s) => join(stagedDir, s.name));
+  const staged = validationCurve(stagedDirs);
+  const stagedFlops = stagedDirs.reduce((s, d) => s + (readMetrics(join(d, METRICS_FILE)).entries.at(-1)?.flops ?? 0), 0);
+
+  const last = plan.stages.at(-1)!;
+  const target = resolveStageConfig(plan, last);
+  const t = stageTrain(plan, last);
+  const seq = t.seq ?? target.maxSeqLen, batch = t.batch ?? 8;
+  const steps = Math.ceil((stagedFlops * budgetFactor) / (batch * seq * trainingFlopsPerToken(target, seq)));
+  const scratchDir = join(runDir, 'scratch');
+  hooks.note(`— from scratch: ${last.model} (${parameterCount(target).toLocaleString('en-US')} parameters), ${steps} steps ≈ ${budgetFactor}× the staged run's training FLOPs —`);
+  if (!existsSync(join(scratchDir, CONFIG_FILE))) saveModelDir(scratchDir, { config: target, weights: initWeights(target, plan.stages[0]!.seed ?? 0) });
+  const first = stageTrain(plan, plan.stages[0]!);
+  let logger: Parameters<typeof trainModelDir>[3] = () => {};
+  const done = existsSync(join(scratchDir, METRICS_FILE)) && (readMetrics(join(scratchDir, METRICS_FILE)).entries.at(-1)?.step ?? 0) >= steps;
+  if (!done) {
+    await trainModelDir(scratchDir, join(stagedDir, 'data'), {
+      ...DEFAULT_TRAIN, steps, batch, seq, lr: scratchLr ?? first.lr ?? 1e-3, schedule: first.schedule ?? 'cosine', warmup: first.warmup,
+      minLrRatio: first.min_lr_ratio ?? 0.1, evalEvery: Math.max(1, Math.round(steps / 12)), evalBatches: t.eval_batches ?? 8,
+      checkpointEvery: t.checkpoint_every ?? 100, resume: listCheckpoints(scratchDir).length > 0, session: { threads: hooks.threads },
+    }, (e) => logger(e), (s) => { logger = hooks.stepLogger('scratch', steps, s.resumedFrom); });
+  }
+  const scratch = validationCurve([scratchDir]);
+  const scratchFlops = readMetrics(join(scratchDir, METRICS_FILE)).entries.at(-1)!.flops;
+  const scratchFinal = scratch.at(-1)!.val_loss;
+  const reach = flopsToReach(staged, scratchFinal);
+  const growth = plan.stages.slice(1).map((s, i) => {
+    const g = state.stages[s.name]!.growth!;
+    const before = readMetrics(join(stagedDirs[i]!, METRICS_FILE)).entries.slice(-10);
+    const after = readMetrics(join(stagedDirs[i + 1]!, METRICS_FILE)).entries[0]!;
+    return {
+      from_stage: g.from_stage, to_stage: g.to_stage, loss_before: g.loss_before, loss_after: g.loss_after, max_abs_logit_diff: g.max_abs_logit_diff,
+      last_train_loss_before: before.reduce((a, e) => a + (e.loss ?? NaN), 0) / before.length, first_train_loss_after: after.loss ?? NaN,
+    };
+  });
+  const result: ExperimentResult = {
+    staged_flops: stagedFlops, scratch_flops: scratchFlops, scratch_final_val_loss: scratchFinal, staged_final_val_loss: staged.at(-1)!.val_loss,
+    staged_flops_to_reach_scratch: reach, flops_ratio: reach === null ? null : reach / scratchFlops, growth,
+  };
+  const staged_record = planRunRecord(plan, stagedDir, state, []);
+  const record = {
+    ...staged_record,
+    name: `${plan.name}: growth vs scratch`, kind: 'experiment' as const,
+    series: [
+      { label: 'staged growth', stages: staged_record.series[0]!.stages.map((s) => ({ ...s, dir: join('staged', s.dir) })) },
+      { label: 'from scratch', stages: [{ name: 'scratch', dir: 'scratch', parameters: parameterCount(target), config: configToJson(target), tokens_per_s: null }] },
+    ],
+    result,
+  };
+  return { result, record };
+}
