@@ -17,6 +17,12 @@ export interface SessionOptions {
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** Let idle ORT threads spin (faster GEMM handoff, busier cores); off by default. */
   spinning?: boolean;
+  /**
+   * ORT's memory pattern: one pre-planned block for all intermediates. On for inference; the
+   * training step turns it off, which measured ≈1.1 GB instead of ≈1.85 GB peak RSS on bench-small
+   * at no measurable cost in speed (alternating runs, noise ±15%).
+   */
+  memPattern?: boolean;
 }
 
 export class RuntimeError extends GrowlmError {}
@@ -28,6 +34,7 @@ export async function createSession(model: Model, opts: SessionOptions = {}): Pr
     graphOptimizationLevel: opts.optimization ?? 'all',
     interOpNumThreads: 1,
     executionMode: 'sequential',
+    enableMemPattern: opts.memPattern ?? true,
     extra: { session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' } } },
   };
   if (opts.threads !== undefined) options.intraOpNumThreads = opts.threads;

@@ -54,7 +54,7 @@ export class TrainStep {
   ) {}
 
   static async create(config: ModelConfig, weights: Weights, opts: TrainStepOptions = {}): Promise<TrainStep> {
-    const session = await createSession(buildTrainGraph(config), opts.session);
+    const session = await createSession(buildTrainGraph(config), { memPattern: false, ...opts.session });
     const params = paramSpecs(config).map((spec) => {
       const t = weights.get(spec.name);
       if (!t) throw new TrainingError(`missing weight ${spec.name}`);
