@@ -12,8 +12,9 @@ import { inspectCommand } from './inspect.js';
 import { planRunCommand, planShowCommand } from './plan.js';
 import { reportCommand } from './report.js';
 import { trainCommand } from './train.js';
+import { tuneCommand } from './tune.js';
 
 export const COMMANDS: Command[] = [
-  initCommand, dataPrepareCommand, trainCommand, growCommand, planShowCommand, planRunCommand, experimentCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand,
+  initCommand, dataPrepareCommand, trainCommand, tuneCommand, growCommand, planShowCommand, planRunCommand, experimentCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand,
   generateCommand, reportCommand,
 ];
