@@ -9,6 +9,7 @@ import { type ModelConfig } from '../model/config.js';
 import { readConfigFile } from '../model/model-dir.js';
 import { loadPreset, presetNames } from '../model/presets.js';
 import type { GrowthMethod, Placement } from '../passes/grow.js';
+import { readTunedLr } from '../train/tune.js';
 import { GrowlmError } from '../util/errors.js';
 import { modelsDir } from '../util/paths.js';
 
@@ -44,6 +45,8 @@ export interface Plan {
   description?: string;
   data?: { builtin?: string; input?: string; tokenizer?: string; val_fraction?: number };
   defaults?: StageTrain;
+  /** A growlm tune result (relative to the plan file): its chosen LR is the peak LR of stages that set none. */
+  tuned?: string;
   stages: PlanStage[];
   samples?: { prompts: string[]; max_tokens?: number; temperature?: number; top_k?: number; seed?: number };
   /** Where the plan file is (config paths are relative to it). */
@@ -83,5 +86,7 @@ export function loadPlan(spec: string): Plan {
 }
 
 export function stageTrain(plan: Plan, stage: PlanStage): StageTrain {
-  return { ...plan.defaults, ...stage.train };
+  const t = { ...plan.defaults, ...stage.train };
+  if (t.lr === undefined && plan.tuned) t.lr = readTunedLr(join(plan.baseDir, plan.tuned));
+  return t;
 }

@@ -4,7 +4,7 @@
  * ∝ 1/width_mult, logits ÷ width_mult), and check that the best learning rate stays put as width
  * grows — the property that lets values found on a small proxy transfer to the target.
  */
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelConfig } from '../model/config.js';
 import { saveModelDir } from '../model/model-dir.js';
@@ -85,6 +85,18 @@ export async function tune(target: ModelConfig, dataDir: string, vocab: number, 
     }
   }
   return points;
+}
+
+/** The learning rate a tune run chose (OUT/tune-result.json), for `train --lr-from` and plans' "tuned". */
+export function readTunedLr(path: string): number {
+  let lr: unknown;
+  try {
+    lr = (JSON.parse(readFileSync(path, 'utf8')) as { chosen?: { lr?: unknown } }).chosen?.lr;
+  } catch {
+    throw new GrowlmError(`cannot read tune result ${path}`);
+  }
+  if (typeof lr !== 'number' || !(lr > 0)) throw new GrowlmError(`${path}: no chosen learning rate (is it a growlm tune-result.json?)`);
+  return lr;
 }
 
 /** Best (lowest validation loss) point per width. */

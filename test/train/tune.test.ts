@@ -21,6 +21,7 @@ describe('growlm tune', () => {
     const corpus = join(tmp, 'corpus');
     mkdirSync(corpus);
     for (let i = 0; i < 4; i++) writeFileSync(join(corpus, `d${i}.txt`), 'the cat sat on the mat and the dog sat on the log. '.repeat(40));
+    writeFileSync(join(tmp, 'm.json'), JSON.stringify({ vocab_size: 256, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, max_position_embeddings: 32 }));
     expect(growlm('data', 'prepare', '--input', corpus, '--out', join(tmp, 'data'), '--val-fraction', '0.25').code).toBe(0);
     const out = join(tmp, 'tune');
     const r = growlm('tune', '--target', 'analog-52b', '--data', join(tmp, 'data'), '--widths', '16,32', '--lrs', '1e-4,1e-2', '--steps', '8', '--seq', '32', '--batch', '2', '--threads', '1', '--out', out, '--json');
@@ -36,6 +37,14 @@ describe('growlm tune', () => {
     const html = readFileSync(join(out, 'tune.html'), 'utf8');
     expect(html).toContain('width 32');
     expect(html).not.toMatch(/<script src=|<link /); // chart.js is inlined
+    // the chosen LR feeds train
+    const model = join(tmp, 'm');
+    expect(growlm('init', '--config', join(tmp, 'm.json'), '--out', model).code).toBe(0);
+    const t = growlm('train', '--model', model, '--data', join(tmp, 'data'), '--steps', '2', '--batch', '2', '--seq', '32', '--lr-from', join(out, 'tune-result.json'), '--schedule', 'constant', '--threads', '1', '--json');
+    expect(t.code, t.stderr).toBe(0);
+    const first = JSON.parse(readFileSync(join(model, 'metrics.jsonl'), 'utf8').split('\n')[0]!);
+    expect(first.lr).toBe(result.chosen.lr); // constant schedule, no warm-up for a 2-step run
+    expectOneLineError(growlm('train', '--model', model, '--data', join(tmp, 'data'), '--steps', '2', '--lr-from', join(tmp, 'm.json')), /no chosen learning rate/);
     expectOneLineError(growlm('tune', '--widths', '16,x', '--data', join(tmp, 'data'), '--out', out), /--widths must be a comma-separated list/, 2);
   });
 });

@@ -3,6 +3,7 @@ import type { Command } from '../command.js';
 import { loadModelDir } from '../../model/model-dir.js';
 import type { ScheduleKind } from '../../train/schedule.js';
 import { DEFAULT_TRAIN, trainModelDir } from '../../train/train-model-dir.js';
+import { readTunedLr } from '../../train/tune.js';
 import type { StepLog } from '../../train/trainer.js';
 import { UsageError } from '../../util/errors.js';
 import { note, printJson } from '../output.js';
@@ -20,7 +21,8 @@ export const trainCommand: Command = {
     batch: { type: 'string', arg: 'N', description: 'sequences per micro-batch', default: '8' },
     seq: { type: 'string', arg: 'N', description: 'sequence length (default: max_position_embeddings)' },
     accumulate: { type: 'string', arg: 'N', description: 'micro-batches per optimizer step', default: '1' },
-    lr: { type: 'string', arg: 'X', description: 'peak learning rate', default: '1e-3' },
+    lr: { type: 'string', arg: 'X', description: 'peak learning rate (default 1e-3)' },
+    'lr-from': { type: 'string', arg: 'FILE', description: 'take the peak learning rate from a growlm tune result (tune-result.json)' },
     schedule: { type: 'string', arg: 'KIND', description: 'cosine | wsd | constant', default: 'cosine' },
     warmup: { type: 'string', arg: 'N', description: 'linear warm-up steps (default: 2% of the steps)' },
     'min-lr-ratio': { type: 'string', arg: 'X', description: 'final LR as a fraction of the peak', default: '0.1' },
@@ -44,7 +46,8 @@ export const trainCommand: Command = {
     if (args.has('steps') === args.has('tokens')) throw new UsageError('give exactly one of --steps N or --tokens N');
     const kind = args.need('schedule') as ScheduleKind;
     if (!['cosine', 'wsd', 'constant'].includes(kind)) throw new UsageError(`--schedule must be cosine, wsd or constant, got "${kind}"`);
-    const lr = args.num('lr', 1e-3);
+    if (args.has('lr') && args.has('lr-from')) throw new UsageError('give --lr or --lr-from, not both');
+    const lr = args.has('lr-from') ? readTunedLr(args.need('lr-from')) : args.num('lr', 1e-3);
     if (!(lr > 0)) throw new UsageError('--lr must be positive');
     const batch = args.int('batch', 8), accumulate = args.int('accumulate', 1);
     const seq = args.has('seq') ? args.int('seq') : undefined;
