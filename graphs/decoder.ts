@@ -55,6 +55,7 @@ export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: [
   const ffnMask = m?.ffn ? b.input(MASK_INPUTS.ffn, 'float32', [c.intermediateSize]) : undefined;
   const headMask = m?.heads ? b.input(MASK_INPUTS.heads, 'float32', [c.numHeads * c.headDim]) : undefined;
   const layerMask = m?.layers ? b.input(MASK_INPUTS.layers, 'float32', [c.numLayers]) : undefined;
+  const vocabMask = m?.vocab ? b.input(MASK_INPUTS.vocab, 'float32', [c.vocabSize]) : undefined;
   const norm = (x: string, gain: string) => (hiddenMask ? maskedRmsNorm(b, x, gain, c.rmsEps, hiddenMask, hiddenCount!) : rmsNorm(b, x, gain, c.rmsEps));
   const maskWith = (x: string, mask: string | undefined) => (mask ? b.op('Mul', [x, mask]) : x);
 
@@ -82,7 +83,9 @@ export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: [
     b.output(stacked, 'hidden_states', 'float32', [c.numLayers + 1, 'batch*seq', c.hiddenSize]);
   }
   const y = norm(h, FINAL_NORM);
-  const logits = linear(b, y, LM_HEAD, c.outputMult / c.mupScaleFactor); // [B·S, V]
+  let logits = linear(b, y, LM_HEAD, c.outputMult / c.mupScaleFactor); // [B·S, V]
+  // padded vocabulary: new tokens' logits get log m (−∞ at m = 0), so the softmax over old tokens is unchanged
+  if (vocabMask) logits = b.op('Add', [logits, b.op('Log', [vocabMask])]);
 
   if (opts.outputs.includes('logits')) {
     const shaped = b.op('Reshape', [logits, b.op('Concat', [b.op('Shape', [ids]), b.int64([c.vocabSize])], { axis: 0 })]);

@@ -21,6 +21,8 @@ export interface MaskState {
   heads?: { from: number; value: number };
   /** Indices (in the grown model) of the new layers. */
   layers?: { indices: number[]; value: number };
+  /** Old vocabulary size: tokens ≥ from are new (padding growth; an additive log-mask on their logits). */
+  vocab?: { from: number; value: number };
   ramp: { start: number; steps: number; stagger: boolean };
 }
 
@@ -82,7 +84,7 @@ function parseMasks(raw: unknown): MaskState | undefined {
     return v;
   };
   const out: MaskState = { ramp: { start: 0, steps: 1, stagger: false } };
-  for (const k of ['hidden', 'ffn', 'heads'] as const) {
+  for (const k of ['hidden', 'ffn', 'heads', 'vocab'] as const) {
     const e = m[k] as Json | undefined;
     if (e === undefined) continue;
     if (typeof e !== 'object' || !Number.isInteger(e.from) || (e.from as number) <= 0) throw new ConfigError(`config: growlm.masks.${k}.from must be a positive integer`);

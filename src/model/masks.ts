@@ -10,6 +10,7 @@ export const MASK_INPUTS = {
   ffn: 'growlm.mask.ffn', // [f]: FFN units (shared by every layer)
   heads: 'growlm.mask.heads', // [H·hd]: attention heads, expanded over head dims
   layers: 'growlm.mask.layers', // [L]: 1 for old layers, m for new ones
+  vocab: 'growlm.mask.vocab', // [V]: 1 for old tokens, m for new ones (enters the logits as log m)
 } as const;
 
 function vector(size: number, from: number, value: number): Float32Array {
@@ -29,6 +30,7 @@ export function maskTensors(c: ModelConfig): Map<string, Tensor> {
     const size = c.numHeads * c.headDim;
     out.set(MASK_INPUTS.heads, { dtype: 'float32', dims: [size], data: vector(size, m.heads.from * c.headDim, m.heads.value) });
   }
+  if (m.vocab) out.set(MASK_INPUTS.vocab, { dtype: 'float32', dims: [c.vocabSize], data: vector(c.vocabSize, m.vocab.from, m.vocab.value) });
   if (m.layers) {
     const v = new Float32Array(c.numLayers).fill(1);
     for (const i of m.layers.indices) v[i] = m.layers.value;
@@ -42,7 +44,7 @@ const clamp01 = (x: number) => Math.min(1, Math.max(0, x));
 /**
  * Mask values after `step` optimizer steps of the run training the grown model. Linear ramp over
  * ramp.steps; staggered: FFN in the first third, hidden in the second, heads in the last, layers
- * over the whole window.
+ * and vocabulary over the whole window.
  */
 export function maskValuesAt(m: MaskState, step: number): MaskState {
   const t = (step - m.ramp.start) / m.ramp.steps;
@@ -53,10 +55,11 @@ export function maskValuesAt(m: MaskState, step: number): MaskState {
     ...(m.hidden ? { hidden: { ...m.hidden, value: part(1) } } : {}),
     ...(m.heads ? { heads: { ...m.heads, value: part(2) } } : {}),
     ...(m.layers ? { layers: { ...m.layers, value: clamp01(t) } } : {}),
+    ...(m.vocab ? { vocab: { ...m.vocab, value: clamp01(t) } } : {}),
   };
 }
 
 export function masksComplete(m: MaskState | undefined): boolean {
   if (!m) return true;
-  return [m.hidden, m.ffn, m.heads, m.layers].every((e) => !e || e.value >= 1);
+  return [m.hidden, m.ffn, m.heads, m.layers, m.vocab].every((e) => !e || e.value >= 1);
 }

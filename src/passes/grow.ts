@@ -80,7 +80,10 @@ export function planLayers(l1: number, l2: number, placement: Placement, distanc
   return out;
 }
 
-function check(src: ModelConfig, dst: ModelConfig): void {
+function check(src: ModelConfig, dst: ModelConfig, method: GrowthMethod): void {
+  if (dst.vocabSize > src.vocabSize && method !== 'msg') {
+    throw new GrowthError(`vocabulary padding (${src.vocabSize} → ${dst.vocabSize}) changes the softmax unless the new logits are masked: use --method msg`);
+  }
   const dims: [string, number, number][] = [
     ['vocab_size', src.vocabSize, dst.vocabSize], ['hidden_size', src.hiddenSize, dst.hiddenSize],
     ['intermediate_size', src.intermediateSize, dst.intermediateSize], ['num_hidden_layers', src.numLayers, dst.numLayers],
@@ -93,9 +96,6 @@ function check(src: ModelConfig, dst: ModelConfig): void {
   }
   if (dst.tokenizer && src.tokenizer && JSON.stringify(dst.tokenizer) !== JSON.stringify(src.tokenizer)) {
     throw new GrowthError('target config is for another tokenizer (vocabulary family)');
-  }
-  if (dst.vocabSize !== src.vocabSize) {
-    throw new GrowthError(`vocabulary growth (${src.vocabSize} → ${dst.vocabSize}) is not supported yet: new tokens would enter the softmax (pad the vocabulary before training)`);
   }
   if (src.growth.masks && !masksComplete(src.growth.masks)) {
     const ramping = Object.entries(src.growth.masks).filter(([k, v]) => k !== 'ramp' && (v as { value: number }).value < 1)
@@ -146,7 +146,7 @@ function fillFor(role: keyof LayerNames | 'embed' | 'head' | 'finalNorm', method
 
 export function growModel(model: GrowableModel, target: ModelConfig, opts: GrowOptions): GrowableModel {
   const src = model.config;
-  check(src, target);
+  check(src, target, opts.method);
   const rng = new Rng(opts.seed);
   const std = target.initStd;
   const a: Shapes = { d: src.hiddenSize, q: src.numHeads * src.headDim, f: src.intermediateSize, V: src.vocabSize };
@@ -220,6 +220,7 @@ export function growModel(model: GrowableModel, target: ModelConfig, opts: GrowO
       ...(b.f > a.f ? { ffn: { from: a.f, value: 0 } } : {}),
       ...(b.q > a.q ? { heads: { from: src.numHeads, value: 0 } } : {}),
       ...(newLayers.length ? { layers: { indices: newLayers, value: 0 } } : {}),
+      ...(b.V > a.V ? { vocab: { from: a.V, value: 0 } } : {}),
     };
     if (Object.keys(masks).length) config.growth.masks = { ...masks, ramp: { start: opts.rampStart ?? 0, steps: opts.rampSteps, stagger: opts.stagger } };
   }
