@@ -28,6 +28,12 @@ export interface StageTrain {
   eval_every?: number;
   eval_batches?: number;
   checkpoint_every?: number;
+  /**
+   * Learning rate after growth: 'rewind' (default) runs this stage's own schedule — warm up again to
+   * `lr` (equal to the first stage's peak: MSG's rewind; lower: FLM-101B's lower peak per stage);
+   * 'keep' continues at the previous stage's last learning rate, constant.
+   */
+  lr_policy?: 'rewind' | 'keep';
 }
 
 export interface PlanStage {

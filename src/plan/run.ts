@@ -20,7 +20,7 @@ import { listCheckpoints } from '../train/checkpoint.js';
 import { DEFAULT_TRAIN, trainModelDir } from '../train/train-model-dir.js';
 import type { Logger } from '../train/trainer.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { type Plan, resolveStageConfig, stageTrain } from './plan.js';
+import { type Plan, PlanError, resolveStageConfig, stageTrain } from './plan.js';
 
 export interface GrowthRecord {
   series: string;
@@ -126,6 +126,12 @@ export async function runPlan(plan: Plan, runDir: string, hooks: PlanHooks): Pro
     }
     const t = stageTrain(plan, stage);
     const steps = t.steps ?? 100;
+    if (t.lr_policy === 'keep' && prevDir) {
+      const prev = readFileSync(join(prevDir, 'metrics.jsonl'), 'utf8').trim().split('\n').at(-1);
+      const lr = prev ? (JSON.parse(prev) as { lr: number }).lr : undefined;
+      if (!lr) throw new PlanError(`stage ${stage.name}: lr_policy keep needs the previous stage's metrics`);
+      Object.assign(t, { lr, schedule: 'constant', warmup: 0 });
+    }
     const resume = listCheckpoints(dir).length > 0;
     if (resume) hooks.note(`  resuming training from ${relative(runDir, listCheckpoints(dir).at(-1)!)}`);
     let resumedFrom = 0;

@@ -76,6 +76,20 @@ describe('growlm plan', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/resuming training from big\/checkpoints\/step-00000002/);
   });
+
+  it("lr_policy keep continues at the previous stage's last learning rate", () => {
+    const plan = JSON.parse(readFileSync(planFile, 'utf8'));
+    plan.name = 'mini-keep';
+    plan.stages[1].train = { steps: 3, lr_policy: 'keep' };
+    delete plan.samples;
+    const file = join(tmp, 'keep.plan.json');
+    writeFileSync(file, JSON.stringify(plan));
+    const out = join(tmp, 'run-keep');
+    expect(growlm('plan', 'run', file, '--out', out, '--threads', '1').code).toBe(0);
+    const read = (s: string) => readFileSync(join(out, s, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const last = read('small').at(-1).lr;
+    expect(read('big').map((e: { lr: number }) => e.lr)).toEqual([last, last, last]);
+  });
 });
 
 describe('growth vs scratch bookkeeping', () => {
