@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { ConfigError, type ModelConfig, configToJson, parseConfig } from './config.js';
-import { loadSafetensors, saveSafetensors } from './safetensors.js';
+import { CheckpointReader, INDEX_FILE, writeCheckpointStream } from './checkpoint-files.js';
 import { type Weights, checkWeights } from './weights.js';
 
 export const CONFIG_FILE = 'config.json';
@@ -42,14 +42,26 @@ export function readConfigFile(path: string): ModelConfig {
 export function loadModelDir(dir: string): LoadedModel {
   if (!existsSync(join(dir, CONFIG_FILE))) throw new ConfigError(`${dir} is not a model directory (no ${CONFIG_FILE})`);
   const config = readConfigFile(join(dir, CONFIG_FILE));
-  const { tensors } = loadSafetensors(join(dir, WEIGHTS_FILE));
-  checkWeights(config, tensors, join(dir, WEIGHTS_FILE));
+  const reader = CheckpointReader.open(dir);
+  const tensors: Weights = new Map();
+  try {
+    for (const name of reader.names()) tensors.set(name, reader.read(name));
+  } finally {
+    reader.close();
+  }
+  checkWeights(config, tensors, existsSync(join(dir, INDEX_FILE)) ? join(dir, INDEX_FILE) : join(dir, WEIGHTS_FILE));
   return { config, weights: tensors };
 }
 
-export function saveModelDir(dir: string, m: LoadedModel): void {
+/** Write the weights, as one file or as HF shards of at most `shardBytes` (replacing either layout). */
+export function saveWeights(dir: string, weights: Weights, shardBytes = Infinity): void {
+  const entries = [...weights];
+  writeCheckpointStream(dir, entries.map(([name, t]) => ({ name, dtype: t.dtype, dims: t.dims })), (i) => entries[i]![1], shardBytes, { format: 'pt', producer: 'growlm' });
+}
+
+export function saveModelDir(dir: string, m: LoadedModel, shardBytes = Infinity): void {
   checkWeights(m.config, m.weights);
   mkdirSync(dir, { recursive: true });
-  saveSafetensors(join(dir, WEIGHTS_FILE), m.weights, { format: 'pt', producer: 'growlm' });
+  saveWeights(dir, m.weights, shardBytes);
   writeFileAtomic(join(dir, CONFIG_FILE), [JSON.stringify(configToJson(m.config), null, 2) + '\n']);
 }

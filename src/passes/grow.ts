@@ -17,7 +17,7 @@
  * so the logits (embeddings) are unchanged; LR multipliers follow the new config.
  */
 import type { ModelConfig } from '../model/config.js';
-import { type LayerNames, layerParamNames, paramSpecs, EMBED, FINAL_NORM, LM_HEAD } from '../model/params.js';
+import { type LayerNames, layerParamNames, EMBED, FINAL_NORM, LM_HEAD } from '../model/params.js';
 import { masksComplete } from '../model/masks.js';
 import type { Weights } from '../model/weights.js';
 import type { Tensor } from '../onnx/ir.js';
@@ -144,95 +144,134 @@ function fillFor(role: keyof LayerNames | 'embed' | 'head' | 'finalNorm', method
   }
 }
 
-export function growModel(model: GrowableModel, target: ModelConfig, opts: GrowOptions): GrowableModel {
-  const src = model.config;
-  check(src, target, opts.method);
-  const rng = new Rng(opts.seed);
-  const std = target.initStd;
-  const a: Shapes = { d: src.hiddenSize, q: src.numHeads * src.headDim, f: src.intermediateSize, V: src.vocabSize };
-  const b: Shapes = { d: target.hiddenSize, q: target.numHeads * target.headDim, f: target.intermediateSize, V: target.vocabSize };
-  const layers = src.numLayers === target.numLayers
-    ? [...Array(src.numLayers).keys()].map((i) => ({ source: i, isNew: false }))
-    : planLayers(src.numLayers, target.numLayers, opts.placement, opts.layerDistances);
+type Role = Parameters<typeof shapeOf>[0];
 
-  const widen = (t: Tensor | Float32Array, role: Parameters<typeof shapeOf>[0], newLayer: boolean, moments: boolean): Float32Array => {
-    const [r1, c1] = shapeOf(role, a);
-    const [r2, c2] = shapeOf(role, b);
-    const data = t instanceof Float32Array ? t : (t.data as Float32Array);
-    const f = fillFor(role, opts.method, newLayer);
+/** One tensor of the grown model: where it comes from and how it grows. */
+export interface TensorStep {
+  out: string;
+  source: string;
+  role: Role;
+  newLayer: boolean;
+}
+
+/**
+ * A growth decided but not applied: the grown config and, per output tensor, its source and role.
+ * `growTensor` applies it one tensor at a time, so a checkpoint can be grown in memory
+ * (`growModel`) or streamed tensor by tensor from disk (`growCheckpointStreaming`) with identical
+ * results (new entries are drawn from one generator in the same order).
+ */
+export class GrowthPlan {
+  readonly config: ModelConfig;
+  readonly steps: TensorStep[];
+  private readonly a: Shapes;
+  private readonly b: Shapes;
+  private readonly rng: Rng;
+  private readonly headScale: number;
+  private readonly embedScale: number;
+  private readonly gainScale: number;
+
+  constructor(private readonly src: ModelConfig, target: ModelConfig, private readonly opts: GrowOptions) {
+    check(src, target, opts.method);
+    this.rng = new Rng(opts.seed);
+    const a: Shapes = { d: src.hiddenSize, q: src.numHeads * src.headDim, f: src.intermediateSize, V: src.vocabSize };
+    const b: Shapes = { d: target.hiddenSize, q: target.numHeads * target.headDim, f: target.intermediateSize, V: target.vocabSize };
+    this.a = a;
+    this.b = b;
+    const layers = src.numLayers === target.numLayers
+      ? [...Array(src.numLayers).keys()].map((i) => ({ source: i, isNew: false }))
+      : planLayers(src.numLayers, target.numLayers, opts.placement, opts.layerDistances);
+    // μP: keep the logits and embeddings unchanged when the multipliers change
+    this.headScale = (src.outputMult / src.mupScaleFactor) / (target.outputMult / target.mupScaleFactor);
+    this.embedScale = src.inputMult / target.inputMult;
+    this.gainScale = opts.method === 'mask-free' && b.d !== a.d ? Math.sqrt(a.d / b.d) : 1;
+
+    this.steps = [{ out: EMBED, source: EMBED, role: 'embed', newLayer: false }];
+    layers.forEach((l, i) => {
+      const from = layerParamNames(l.source), to = layerParamNames(i);
+      for (const role of Object.keys(from) as (keyof LayerNames)[]) this.steps.push({ out: to[role], source: from[role], role, newLayer: l.isNew });
+    });
+    this.steps.push({ out: FINAL_NORM, source: FINAL_NORM, role: 'finalNorm', newLayer: false }, { out: LM_HEAD, source: LM_HEAD, role: 'head', newLayer: false });
+
+    const config: ModelConfig = {
+      ...target,
+      tokenizer: src.tokenizer ?? target.tokenizer,
+      rmsEps: opts.method === 'mask-free' && b.d !== a.d ? src.rmsEps * (a.d / b.d) : target.rmsEps,
+      growth: {
+        history: [...src.growth.history, {
+          from: { hidden_size: a.d, intermediate_size: a.f, num_hidden_layers: src.numLayers, num_attention_heads: src.numHeads, vocab_size: a.V },
+          to: { hidden_size: b.d, intermediate_size: b.f, num_hidden_layers: target.numLayers, num_attention_heads: target.numHeads, vocab_size: b.V },
+          method: opts.method, placement: opts.placement, layers: layers.map((l) => (l.isNew ? `new(${l.source})` : l.source)),
+        }],
+      },
+    };
+    if (opts.method === 'msg') {
+      const newLayers = layers.flatMap((l, i) => (l.isNew ? [i] : []));
+      const masks = {
+        ...(b.d > a.d ? { hidden: { from: a.d, value: 0 } } : {}),
+        ...(b.f > a.f ? { ffn: { from: a.f, value: 0 } } : {}),
+        ...(b.q > a.q ? { heads: { from: src.numHeads, value: 0 } } : {}),
+        ...(newLayers.length ? { layers: { indices: newLayers, value: 0 } } : {}),
+        ...(b.V > a.V ? { vocab: { from: a.V, value: 0 } } : {}),
+      };
+      if (Object.keys(masks).length) config.growth.masks = { ...masks, ramp: { start: opts.rampStart ?? 0, steps: opts.rampSteps, stagger: opts.stagger } };
+    }
+    this.config = config;
+  }
+
+  /** The shape of an output tensor. */
+  dims(step: TensorStep): number[] {
+    const [r, c] = shapeOf(step.role, this.b);
+    return r === 1 ? [c] : [r, c];
+  }
+
+  /**
+   * Grow one tensor (weights: new entries drawn or zeroed as the method says; moments: new entries
+   * zero, and a new layer's moments start from zero). Call in `steps` order for reproducible draws.
+   */
+  growTensor(step: TensorStep, source: Float32Array, moments: boolean): Float32Array {
+    const { role, newLayer } = step;
+    const [r1, c1] = shapeOf(role, this.a);
+    const [r2, c2] = shapeOf(role, this.b);
+    if (source.length !== r1 * c1) throw new GrowthError(`tensor ${step.source} has ${source.length} values, its config needs ${r1 * c1}`);
+    let data = source;
+    if (moments && newLayer) data = new Float32Array(source.length);
+    else if (!moments && role === 'embed' && this.embedScale !== 1) data = source.map((v) => v * this.embedScale);
+    else if (!moments && role === 'head' && this.headScale !== 1) data = source.map((v) => v * this.headScale);
+    const f = fillFor(role, this.opts.method, newLayer);
+    const std = this.config.initStd;
     const out = expand(data, r1, c1, r2, c2, (o) => {
       if (moments) return; // new Adam moments are zero
       // rows ≥ r1 are new rows; in old rows, columns ≥ c1 are new columns
       const fillRange = (from: number, to: number, kind: Fill) => {
         if (kind === 'zero') return;
         if (kind === 'one') o.fill(1, from, to);
-        else fillNormalFast(rng, o.subarray(from, to), std);
+        else fillNormalFast(this.rng, o.subarray(from, to), std);
       };
       for (let r = 0; r < r1; r++) fillRange(r * c2 + c1, (r + 1) * c2, f.newCols);
       fillRange(r1 * c2, r2 * c2, f.newRows);
     });
-    if (f.all === 'zero' && !moments) out.fill(0);
+    if (moments) return out;
+    if (f.all === 'zero') out.fill(0);
+    const isNorm = role === 'inputNorm' || role === 'postNorm' || role === 'finalNorm';
+    if (isNorm && this.gainScale !== 1) for (let i = 0; i < out.length; i++) out[i]! *= this.gainScale;
     return out;
-  };
-
-  // μP: keep the logits and embeddings unchanged when the multipliers change
-  const headScale = (src.outputMult / src.mupScaleFactor) / (target.outputMult / target.mupScaleFactor);
-  const embedScale = src.inputMult / target.inputMult;
-  const gainScale = opts.method === 'mask-free' && b.d !== a.d ? Math.sqrt(a.d / b.d) : 1;
-
-  const grow = (get: (name: string) => Float32Array, moments: boolean): Map<string, Float32Array> => {
-    const out = new Map<string, Float32Array>();
-    const scaled = (x: Float32Array, k: number) => (k === 1 || moments ? x : x.map((v) => v * k));
-    out.set(EMBED, widen(scaled(get(EMBED), moments ? 1 : embedScale), 'embed', false, moments));
-    layers.forEach((l, i) => {
-      const from = layerParamNames(l.source), to = layerParamNames(i);
-      for (const role of Object.keys(from) as (keyof LayerNames)[]) {
-        let src = get(from[role]);
-        if (moments && l.isNew) src = new Float32Array(src.length); // a new layer starts with fresh moments
-        const t = widen(src, role, l.isNew, moments);
-        const isNorm = role === 'inputNorm' || role === 'postNorm';
-        out.set(to[role], isNorm && !moments && gainScale !== 1 ? t.map((v) => v * gainScale) : t);
-      }
-    });
-    const fn = widen(get(FINAL_NORM), 'finalNorm', false, moments);
-    out.set(FINAL_NORM, !moments && gainScale !== 1 ? fn.map((v) => v * gainScale) : fn);
-    out.set(LM_HEAD, widen(scaled(get(LM_HEAD), moments ? 1 : headScale), 'head', false, moments));
-    return out;
-  };
-
-  const weightArrays = grow((n) => model.weights.get(n)!.data as Float32Array, false);
-  const config: ModelConfig = {
-    ...target,
-    tokenizer: src.tokenizer ?? target.tokenizer,
-    rmsEps: opts.method === 'mask-free' && b.d !== a.d ? src.rmsEps * (a.d / b.d) : target.rmsEps,
-    growth: {
-      history: [...src.growth.history, {
-        from: { hidden_size: a.d, intermediate_size: a.f, num_hidden_layers: src.numLayers, num_attention_heads: src.numHeads, vocab_size: a.V },
-        to: { hidden_size: b.d, intermediate_size: b.f, num_hidden_layers: target.numLayers, num_attention_heads: target.numHeads, vocab_size: b.V },
-        method: opts.method, placement: opts.placement, layers: layers.map((l) => (l.isNew ? `new(${l.source})` : l.source)),
-      }],
-    },
-  };
-  if (opts.method === 'msg') {
-    const newLayers = layers.flatMap((l, i) => (l.isNew ? [i] : []));
-    const masks = {
-      ...(b.d > a.d ? { hidden: { from: a.d, value: 0 } } : {}),
-      ...(b.f > a.f ? { ffn: { from: a.f, value: 0 } } : {}),
-      ...(b.q > a.q ? { heads: { from: src.numHeads, value: 0 } } : {}),
-      ...(newLayers.length ? { layers: { indices: newLayers, value: 0 } } : {}),
-      ...(b.V > a.V ? { vocab: { from: a.V, value: 0 } } : {}),
-    };
-    if (Object.keys(masks).length) config.growth.masks = { ...masks, ramp: { start: opts.rampStart ?? 0, steps: opts.rampSteps, stagger: opts.stagger } };
   }
+}
 
-  const dims = new Map(paramSpecs(config).map((p) => [p.name, p.shape]));
-  const weights: Weights = new Map([...weightArrays].map(([n, data]) => [n, { dtype: 'float32', dims: dims.get(n)!, data } satisfies Tensor]));
+export function growModel(model: GrowableModel, target: ModelConfig, opts: GrowOptions): GrowableModel {
+  const plan = new GrowthPlan(model.config, target, opts);
+  const weights: Weights = new Map();
+  for (const step of plan.steps) {
+    const data = plan.growTensor(step, model.weights.get(step.source)!.data as Float32Array, false);
+    weights.set(step.out, { dtype: 'float32', dims: plan.dims(step), data } satisfies Tensor);
+  }
   let optimizer: OptimizerState | undefined;
   if (model.optimizer) {
     const o = model.optimizer;
-    optimizer = { step: o.step, m: grow((n) => o.m.get(n)!, true), v: grow((n) => o.v.get(n)!, true) };
+    const moments = (src: Map<string, Float32Array>) => new Map(plan.steps.map((s) => [s.out, plan.growTensor(s, src.get(s.source)!, true)]));
+    optimizer = { step: o.step, m: moments(o.m), v: moments(o.v) };
   }
-  return { config, weights, optimizer };
+  return { config: plan.config, weights, optimizer };
 }
 
 /** When every mask has reached 1 the masked ops equal the plain ones: drop the masks from the model. */

@@ -7,8 +7,7 @@ import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs
 import { join } from 'node:path';
 import type { ModelConfig } from '../model/config.js';
 import { configToJson } from '../model/config.js';
-import { WEIGHTS_FILE } from '../model/model-dir.js';
-import { saveSafetensors } from '../model/safetensors.js';
+import { saveWeights } from '../model/model-dir.js';
 import type { Weights } from '../model/weights.js';
 import type { Batch } from '../runtime/batch.js';
 import { DecoderRunner, evaluateLoss } from '../runtime/forward.js';
@@ -182,7 +181,7 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
         { step: s, data: data.sampler.state(), trainer: { tokens: tokensSeen, flops } }, o.keepCheckpoints);
     }
   }
-  saveSafetensors(join(modelDir, WEIGHTS_FILE), step.weights(), { format: 'pt', producer: 'growlm' });
+  saveWeights(modelDir, step.weights());
   saveOptimizerState(join(modelDir, OPTIMIZER_FILE), step.weights(), step.optimizerState());
   // masks at 1 equal the plain graph: drop them so the checkpoint is a plain decoder again
   const finalConfig = masksComplete(current.growth.masks) ? removeMasks({ config: current, weights }).config : current;

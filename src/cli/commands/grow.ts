@@ -4,8 +4,9 @@ import type { Command } from '../command.js';
 import { configFromArgs } from './init.js';
 import { openDataset } from '../../data/dataset.js';
 import { configToJson } from '../../model/config.js';
-import { CONFIG_FILE, WEIGHTS_FILE, loadModelDir } from '../../model/model-dir.js';
-import { saveSafetensors } from '../../model/safetensors.js';
+import { CONFIG_FILE, WEIGHTS_FILE, loadModelDir, saveWeights } from '../../model/model-dir.js';
+import { INDEX_FILE } from '../../model/checkpoint-files.js';
+import { growCheckpointStreaming } from '../../passes/grow-checkpoint.js';
 import { OPTIMIZER_FILE, loadOptimizerState, saveOptimizerState } from '../../model/training-state.js';
 import { type GrowthMethod, type Placement, growModel } from '../../passes/grow.js';
 import type { Batch } from '../../runtime/batch.js';
@@ -48,6 +49,8 @@ export const growCommand: Command = {
     data: { type: 'string', arg: 'DIR', description: 'dataset whose validation split gives the check / calibration batch' },
     check: { type: 'boolean', description: 'run old and grown model on a held-out batch and report the difference' },
     seed: { type: 'string', arg: 'N', description: 'seed for new weights', default: '0' },
+    stream: { type: 'boolean', description: 'grow tensor by tensor from disk (memory bounded by the largest tensor); automatic for a sharded checkpoint' },
+    'shard-size': { type: 'string', arg: 'MB', description: 'write the grown weights as HF shards of at most MB megabytes' },
     force: { type: 'boolean', description: 'overwrite a model in --out' },
     json: { type: 'boolean', description: 'print JSON' },
   },
@@ -60,6 +63,19 @@ export const growCommand: Command = {
     const to = args.need('to');
     const target = configFromArgs(to.endsWith('.json') || existsSync(to) ? undefined : to, to.endsWith('.json') || existsSync(to) ? to : undefined);
     if (!args.flag('force') && (existsSync(join(out, CONFIG_FILE)) || existsSync(join(out, WEIGHTS_FILE)))) throw new GrowlmError(`${out} already holds a model (use --force to overwrite)`);
+    const shardBytes = args.has('shard-size') ? args.int('shard-size') * 1e6 : Infinity;
+    if (args.flag('stream') || existsSync(join(modelDir, INDEX_FILE))) {
+      if (args.flag('check')) throw new UsageError('--check loads both models into memory; it cannot be combined with streaming growth');
+      const t0 = performance.now();
+      const r = growCheckpointStreaming(modelDir, target, {
+        method, placement, seed: args.int('seed', 0, 0), rampSteps: args.int('ramp-steps', 200), stagger: args.flag('stagger'),
+      }, out, shardBytes);
+      const seconds = (performance.now() - t0) / 1000;
+      const result = { out, method, placement, streamed: true, bytes_written: r.bytesWritten, seconds, gb_per_s: r.bytesWritten / 1e9 / seconds, masks: r.config.growth.masks ?? null };
+      if (args.flag('json')) printJson(result);
+      else console.log(`grew ${modelDir} → ${out} tensor by tensor (${(r.bytesWritten / 1e9).toFixed(2)} GB in ${seconds.toFixed(1)} s)`);
+      return 0;
+    }
     const source = loadModelDir(modelDir);
     const optimizerPath = join(modelDir, OPTIMIZER_FILE);
     const optimizer = existsSync(optimizerPath) ? loadOptimizerState(optimizerPath) : undefined;
@@ -76,7 +92,7 @@ export const growCommand: Command = {
 
     mkdirSync(out, { recursive: true });
     const t1 = performance.now();
-    saveSafetensors(join(out, WEIGHTS_FILE), grown.weights, { format: 'pt', producer: 'growlm' });
+    saveWeights(out, grown.weights, shardBytes);
     if (grown.optimizer) saveOptimizerState(join(out, OPTIMIZER_FILE), grown.weights, grown.optimizer);
     const tok = grown.config.tokenizer as { file?: string; config_file?: string } | undefined;
     for (const f of [tok?.file, tok?.config_file]) if (f && existsSync(join(modelDir, f))) copyFileSync(join(modelDir, f), join(out, f));

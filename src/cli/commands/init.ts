@@ -23,6 +23,7 @@ export const initCommand: Command = {
     out: { type: 'string', arg: 'DIR', description: 'model directory to write', required: true },
     seed: { type: 'string', arg: 'N', description: 'random seed', default: '0' },
     force: { type: 'boolean', description: 'overwrite an existing model in DIR' },
+    'shard-size': { type: 'string', arg: 'MB', description: 'write the weights as HF shards of at most MB megabytes' },
     json: { type: 'boolean', description: 'print JSON' },
   },
   async run(args) {
@@ -38,7 +39,7 @@ export const initCommand: Command = {
     if (bytes > Math.min(totalmem() * 0.8, freemem() + 512 * 2 ** 20)) {
       throw new GrowlmError(`this config has ${(params / 1e9).toFixed(1)}B parameters (${(bytes / 2 ** 30).toFixed(1)} GiB in float32); this machine has ${(freemem() / 2 ** 30).toFixed(1)} GiB free`);
     }
-    saveModelDir(out, { config, weights: initWeights(config, seed) });
+    saveModelDir(out, { config, weights: initWeights(config, seed) }, args.has('shard-size') ? args.int('shard-size') * 1e6 : Infinity);
     if (args.flag('json')) printJson({ out, parameters: params, seed });
     else console.log(`wrote ${out} (${params.toLocaleString('en-US')} parameters, seed ${seed})`);
     return 0;
