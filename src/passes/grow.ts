@@ -27,7 +27,13 @@ import { Rng, fillNormalFast } from '../util/rng.js';
 
 export class GrowthError extends GrowlmError {}
 
-export type GrowthMethod = 'msg' | 'mask-free';
+/**
+ * msg: masks. mask-free: zero-initialized outputs + gain rescaling. clone: mask-free by cloning
+ * (HyperCloning) for integer width factors — hidden dims, heads and FFN units are duplicated and the
+ * weights that read them divided by the factor; an FFN growth by a non-integer factor falls back to
+ * zero-initialized new units, and new layers to zero output projections.
+ */
+export type GrowthMethod = 'msg' | 'mask-free' | 'clone';
 export type Placement = 'append' | 'interleave' | 'distance';
 
 export interface GrowOptions {
@@ -81,6 +87,9 @@ export function planLayers(l1: number, l2: number, placement: Placement, distanc
 }
 
 function check(src: ModelConfig, dst: ModelConfig, method: GrowthMethod): void {
+  if (method === 'clone' && dst.hiddenSize % src.hiddenSize !== 0) {
+    throw new GrowthError(`clone needs an integer width factor: hidden_size ${src.hiddenSize} → ${dst.hiddenSize} (use mask-free or msg)`);
+  }
   if (dst.vocabSize > src.vocabSize && method !== 'msg') {
     throw new GrowthError(`vocabulary padding (${src.vocabSize} → ${dst.vocabSize}) changes the softmax unless the new logits are masked: use --method msg`);
   }
@@ -145,6 +154,17 @@ function fillFor(role: keyof LayerNames | 'embed' | 'head' | 'finalNorm', method
 }
 
 type Role = Parameters<typeof shapeOf>[0];
+
+/** Tile `src` [r1, c1] over [r2, c2] (integer factors), scaling every entry by `scale`. */
+function tile(src: Float32Array, r1: number, c1: number, r2: number, c2: number, scale: number): Float32Array {
+  const out = new Float32Array(r2 * c2);
+  const row = scale === 1 ? src : src.map((v) => v * scale);
+  for (let r = 0; r < r2; r++) {
+    const from = (r % r1) * c1;
+    for (let c = 0; c < c2; c += c1) out.set(row.subarray(from, from + c1), r * c2 + c);
+  }
+  return out;
+}
 
 /** One tensor of the grown model: where it comes from and how it grows. */
 export interface TensorStep {
@@ -225,6 +245,37 @@ export class GrowthPlan {
   }
 
   /**
+   * HyperCloning of one tensor, when its growth is by integer factors: the output dims are
+   * duplicated, the input dims too with the weights divided by their factor, so W'·[x; x] = [Wx; Wx].
+   * Returns undefined where cloning does not apply (non-integer FFN factor, new layers' outputs).
+   */
+  private cloneTensor(step: TensorStep, data: Float32Array, r1: number, c1: number, r2: number, c2: number, moments: boolean): Float32Array | undefined {
+    const { role } = step;
+    if (step.newLayer && (role === 'o' || role === 'down')) return undefined; // zero outputs: the new layer is an identity
+    if (moments) return expand(data, r1, c1, r2, c2, () => {}); // old moments kept, new entries zero
+    const rowsTile = r2 % r1 === 0, colsTile = c2 % c1 === 0;
+    const isNorm = role === 'inputNorm' || role === 'postNorm' || role === 'finalNorm';
+    // an embedding's columns and norm gains are produced values: duplicated, not divided
+    const scale = role === 'embed' || isNorm || !colsTile ? 1 : c1 / c2;
+    if (rowsTile && colsTile) return tile(data, r1, c1, r2, c2, scale);
+    if (colsTile) {
+      // gate/up under a non-integer FFN factor: old units read the duplicated hidden dims; new units
+      // get random inputs (their down_proj columns are zero)
+      const out = new Float32Array(r2 * c2);
+      out.set(tile(data, r1, c1, r1, c2, scale));
+      fillNormalFast(this.rng, out.subarray(r1 * c2), this.config.initStd);
+      return out;
+    }
+    if (rowsTile) {
+      // down under a non-integer FFN factor: duplicated output rows, new units' columns zero
+      const out = new Float32Array(r2 * c2);
+      for (let r = 0; r < r2; r++) out.set(data.subarray((r % r1) * c1, (r % r1 + 1) * c1), r * c2);
+      return out;
+    }
+    return undefined;
+  }
+
+  /**
    * Grow one tensor (weights: new entries drawn or zeroed as the method says; moments: new entries
    * zero, and a new layer's moments start from zero). Call in `steps` order for reproducible draws.
    */
@@ -237,7 +288,11 @@ export class GrowthPlan {
     if (moments && newLayer) data = new Float32Array(source.length);
     else if (!moments && role === 'embed' && this.embedScale !== 1) data = source.map((v) => v * this.embedScale);
     else if (!moments && role === 'head' && this.headScale !== 1) data = source.map((v) => v * this.headScale);
-    const f = fillFor(role, this.opts.method, newLayer);
+    if (this.opts.method === 'clone' && !(moments && newLayer)) {
+      const cloned = this.cloneTensor(step, data, r1, c1, r2, c2, moments);
+      if (cloned) return cloned;
+    }
+    const f = fillFor(role, this.opts.method === 'clone' ? 'mask-free' : this.opts.method, newLayer);
     const std = this.config.initStd;
     const out = expand(data, r1, c1, r2, c2, (o) => {
       if (moments) return; // new Adam moments are zero

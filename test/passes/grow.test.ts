@@ -113,6 +113,26 @@ describe('growth preserves the function', () => {
     }
   }
 
+  for (const c of [
+    { name: 'hidden ×2 and FFN ×2', from: { d: 16, f: 32, L: 2 }, to: { d: 32, f: 64, L: 2 } },
+    { name: 'hidden ×3, FFN by a non-integer factor, deeper', from: { d: 16, f: 32, L: 2 }, to: { d: 48, f: 56, L: 3 } },
+  ]) {
+    it(`clone (HyperCloning): ${c.name}`, async () => {
+      const small = await trained(config(c.from), 5);
+      const b = batch(new Rng(8), small.config.vocabSize);
+      const grown = growModel(small, config(c.to), { method: 'clone', placement: 'interleave', seed: 1, rampSteps: 1, stagger: false });
+      expect(grown.config.growth.masks).toBeUndefined();
+      const r = compare(await outputs(small.config, small.weights, b), await outputs(grown.config, grown.weights, b));
+      expect(r.rel).toBeLessThanOrEqual(1e-5);
+      expect(r.dLoss).toBeLessThanOrEqual(1e-5);
+    });
+  }
+
+  it('clone refuses non-integer width factors', () => {
+    const small = { config: config({ d: 16, f: 32, L: 1 }), weights: initWeights(config({ d: 16, f: 32, L: 1 }), 0) };
+    expect(() => growModel(small, config({ d: 24, f: 32, L: 1 }), { method: 'clone', placement: 'append', seed: 0, rampSteps: 1, stagger: false })).toThrow(/integer width factor: hidden_size 16 → 24/);
+  });
+
   it('property: random sizes, random combinations (msg and mask-free)', async () => {
     const rng = new Rng(2024);
     for (let trial = 0; trial < 6; trial++) {

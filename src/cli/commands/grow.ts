@@ -42,7 +42,7 @@ export const growCommand: Command = {
     model: { type: 'string', arg: 'DIR', description: 'model directory to grow', required: true },
     to: { type: 'string', arg: 'PRESET|FILE', description: 'target preset name or config.json', required: true },
     out: { type: 'string', arg: 'DIR', description: 'where to write the grown model', required: true },
-    method: { type: 'string', arg: 'KIND', description: 'msg | mask-free', default: 'msg' },
+    method: { type: 'string', arg: 'KIND', description: 'msg | mask-free | clone (integer width factors)', default: 'msg' },
     placement: { type: 'string', arg: 'KIND', description: 'new layers: append | interleave | distance', default: 'interleave' },
     'ramp-steps': { type: 'string', arg: 'N', description: 'msg: steps over which masks ramp from 0 to 1', default: '200' },
     stagger: { type: 'boolean', description: 'msg: ramp FFN, then hidden, then heads (layers alongside)' },
@@ -56,7 +56,7 @@ export const growCommand: Command = {
   },
   async run(args) {
     const method = args.need('method') as GrowthMethod;
-    if (method !== 'msg' && method !== 'mask-free') throw new UsageError(`--method must be msg or mask-free, got "${method}"`);
+    if (!['msg', 'mask-free', 'clone'].includes(method)) throw new UsageError(`--method must be msg, mask-free or clone, got "${method}"`);
     const placement = args.need('placement') as Placement;
     if (!['append', 'interleave', 'distance'].includes(placement)) throw new UsageError(`--placement must be append, interleave or distance, got "${placement}"`);
     const modelDir = args.need('model'), out = args.need('out');
