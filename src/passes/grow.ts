@@ -286,11 +286,14 @@ export class GrowthPlan {
     if (source.length !== r1 * c1) throw new GrowthError(`tensor ${step.source} has ${source.length} values, its config needs ${r1 * c1}`);
     let data = source;
     if (moments && newLayer) data = new Float32Array(source.length);
-    else if (!moments && role === 'embed' && this.embedScale !== 1) data = source.map((v) => v * this.embedScale);
-    else if (!moments && role === 'head' && this.headScale !== 1) data = source.map((v) => v * this.headScale);
+    // μP rescale of the old block (applied below on the output, without another fresh array)
+    const oldScale = moments ? 1 : role === 'embed' ? this.embedScale : role === 'head' ? this.headScale : 1;
     if (this.opts.method === 'clone' && !(moments && newLayer)) {
       const cloned = this.cloneTensor(step, data, r1, c1, r2, c2, moments);
-      if (cloned) return cloned;
+      if (cloned) {
+        if (oldScale !== 1) for (let i = 0; i < cloned.length; i++) cloned[i]! *= oldScale; // every entry is an old one
+        return cloned;
+      }
     }
     const f = fillFor(role, this.opts.method === 'clone' ? 'mask-free' : this.opts.method, newLayer);
     const std = this.config.initStd;
@@ -306,6 +309,7 @@ export class GrowthPlan {
       fillRange(r1 * c2, r2 * c2, f.newRows);
     });
     if (moments) return out;
+    if (oldScale !== 1) for (let r = 0; r < r1; r++) for (let c = 0; c < c1; c++) out[r * c2 + c]! *= oldScale;
     if (f.all === 'zero') out.fill(0);
     const isNorm = role === 'inputNorm' || role === 'postNorm' || role === 'finalNorm';
     if (isNorm && this.gainScale !== 1) for (let i = 0; i < out.length; i++) out[i]! *= this.gainScale;

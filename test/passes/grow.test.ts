@@ -114,7 +114,7 @@ describe('growth preserves the function', () => {
   }
 
   for (const c of [
-    { name: 'hidden ×2 and FFN ×2', from: { d: 16, f: 32, L: 2 }, to: { d: 32, f: 64, L: 2 } },
+    { name: 'hidden ×2 and FFN ×2, μP width multiplier 1 → 2', from: { d: 16, f: 32, L: 2 }, to: { d: 32, f: 64, L: 2, mup: 2 } },
     { name: 'hidden ×3, FFN by a non-integer factor, deeper', from: { d: 16, f: 32, L: 2 }, to: { d: 48, f: 56, L: 3 } },
   ]) {
     it(`clone (HyperCloning): ${c.name}`, async () => {
