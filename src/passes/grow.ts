@@ -190,7 +190,7 @@ export class GrowthPlan {
   private readonly embedScale: number;
   private readonly gainScale: number;
 
-  constructor(private readonly src: ModelConfig, target: ModelConfig, private readonly opts: GrowOptions) {
+  constructor(src: ModelConfig, target: ModelConfig, private readonly opts: GrowOptions) {
     check(src, target, opts.method);
     this.rng = new Rng(opts.seed);
     const a: Shapes = { d: src.hiddenSize, q: src.numHeads * src.headDim, f: src.intermediateSize, V: src.vocabSize };

@@ -97,7 +97,7 @@ export async function runGrowthVsScratch(plan: Plan, runDir: string, hooks: Plan
     staged_flops: stagedFlops, scratch_flops: scratchFlops, scratch_final_val_loss: scratchFinal, staged_final_val_loss: staged.at(-1)!.val_loss,
     staged_flops_to_reach_scratch: reach, flops_ratio: reach === null ? null : reach / scratchFlops, growth,
   };
-  const staged_record = planRunRecord(plan, stagedDir, state, []);
+  const staged_record = planRunRecord(plan, state, []);
   const record = {
     ...staged_record,
     name: `${plan.name}: growth vs scratch`, kind: 'experiment' as const,

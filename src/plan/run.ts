@@ -154,7 +154,7 @@ export async function runPlan(plan: Plan, runDir: string, hooks: PlanHooks): Pro
 }
 
 /** The run record `growlm report` reads (layout: src/report/run-record.ts). */
-export function planRunRecord(plan: Plan, runDir: string, state: PlanState, samples: { stage: string; prompt: string; text: string }[]) {
+export function planRunRecord(plan: Plan, state: PlanState, samples: { stage: string; prompt: string; text: string }[]) {
   return {
     name: plan.name, kind: 'plan' as const, created: new Date().toISOString(),
     description: plan.description,

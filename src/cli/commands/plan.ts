@@ -72,7 +72,7 @@ export const planRunCommand: Command = {
         if (!json) console.log(`\n> ${c.prompt}${c.text}\n`);
       }
     }
-    writeFileAtomic(join(runDir, RUN_FILE), [JSON.stringify(planRunRecord(plan, runDir, state, samples), null, 2) + '\n']);
+    writeFileAtomic(join(runDir, RUN_FILE), [JSON.stringify(planRunRecord(plan, state, samples), null, 2) + '\n']);
     const report = writeReport(runDir);
     const summary = {
       run_dir: runDir, seconds: (performance.now() - t0) / 1000, report: report.out,
