@@ -3,8 +3,8 @@
  * read one tensor at a time and written as a stream: a checkpoint larger than memory can be grown
  * or converted with peak memory bounded by its largest tensor.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { type DType, type Tensor, DTYPE_BYTES, numel, tensorBytes } from '../onnx/ir.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { SafetensorsError, SafetensorsFile, encodeHeader } from './safetensors.js';
@@ -75,30 +75,17 @@ export class CheckpointReader {
 
 /**
  * Write a safetensors file whose tensors are produced one at a time (the header is computed from
- * the specs first), atomically: temp file, fsync, rename.
+ * the specs first), atomically (writeFileAtomic consumes the chunks as they are generated).
  */
 export function writeSafetensorsStream(path: string, specs: TensorSpec[], produce: (i: number) => Tensor, metadata: Record<string, string>): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w');
-  try {
-    const write = (bytes: Uint8Array) => {
-      let off = 0;
-      while (off < bytes.byteLength) off += writeSync(fd, bytes, off, bytes.byteLength - off);
-    };
-    write(encodeHeader(specs.map((s) => [s.name, s] as [string, TensorSpec]), metadata));
-    specs.forEach((s, i) => {
-      const t = produce(i);
+  writeFileAtomic(path, (function* () {
+    yield encodeHeader(specs.map((s) => [s.name, s] as [string, TensorSpec]), metadata);
+    for (let i = 0; i < specs.length; i++) {
+      const s = specs[i]!, t = produce(i); // produced only now: one tensor in memory at a time
       if (t.dtype !== s.dtype || t.data.length !== numel(s.dims)) throw new SafetensorsError(`tensor ${s.name}: produced [${t.dims}] ${t.dtype}, expected [${s.dims}] ${s.dtype}`);
-      write(tensorBytes(t));
-    });
-    fsyncSync(fd);
-  } catch (e) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
+      yield tensorBytes(t);
+    }
+  })());
 }
 
 /**
