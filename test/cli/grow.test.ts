@@ -28,6 +28,10 @@ describe('growlm grow', () => {
     expect(Math.abs(s.loss_after - s.loss_before)).toBeLessThanOrEqual(1e-5);
     expect(s.masks.layers.indices).toHaveLength(2);
     expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).growlm.masks.hidden).toEqual({ from: 128, value: 0 });
+    // a grown model with masks exports with the masks baked in: its only input is input_ids
+    const onnx = join(tmp, 'g.onnx');
+    expect(growlm('export', '--model', out, '--out', onnx).code).toBe(0);
+    expect(JSON.parse(growlm('inspect', onnx, '--json').stdout).inputs.map((i: { name: string }) => i.name)).toEqual(['input_ids']);
   });
 
   it('refuses bad growth with a one-line error and writes nothing', () => {

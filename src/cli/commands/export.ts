@@ -3,6 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Command } from '../command.js';
 import { buildDecoder } from '../../../graphs/decoder.js';
 import { loadModelDir } from '../../model/model-dir.js';
+import { maskTensors } from '../../model/masks.js';
 import { paramSpecs } from '../../model/params.js';
 import { encodeModel } from '../../onnx/serialize.js';
 import { bakeWeights } from '../../passes/bake-weights.js';
@@ -27,7 +28,8 @@ export const exportCommand: Command = {
     const outputs = args.need('outputs').split(',');
     if (!outputs.every((o) => o === 'logits' || o === 'loss')) throw new UsageError(`--outputs must list logits and/or loss, got "${args.str('outputs')}"`);
     const { config, weights } = loadModelDir(args.need('model'));
-    const model = bakeWeights(buildDecoder(config, { outputs: outputs as Array<'logits' | 'loss'> }), weights);
+    // a model whose MSG masks are still ramping exports with their current values baked in
+    const model = bakeWeights(buildDecoder(config, { outputs: outputs as Array<'logits' | 'loss'> }), new Map([...weights, ...maskTensors(config)]));
     const total = paramSpecs(config).reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 4), 0);
     const out = args.need('out');
     const external = args.flag('external-data') || total > INLINE_LIMIT;
