@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from '../command.js';
-import { configFromArgs } from './init.js';
+import { configFromSpec } from './init.js';
 import { openDataset } from '../../data/dataset.js';
 import { configToJson } from '../../model/config.js';
 import { CONFIG_FILE, WEIGHTS_FILE, loadModelDir, saveWeights } from '../../model/model-dir.js';
@@ -61,7 +61,7 @@ export const growCommand: Command = {
     if (!['append', 'interleave', 'distance'].includes(placement)) throw new UsageError(`--placement must be append, interleave or distance, got "${placement}"`);
     const modelDir = args.need('model'), out = args.need('out');
     const to = args.need('to');
-    const target = configFromArgs(to.endsWith('.json') || existsSync(to) ? undefined : to, to.endsWith('.json') || existsSync(to) ? to : undefined);
+    const target = configFromSpec(to);
     if (!args.flag('force') && (existsSync(join(out, CONFIG_FILE)) || existsSync(join(out, WEIGHTS_FILE)))) throw new GrowlmError(`${out} already holds a model (use --force to overwrite)`);
     const shardBytes = args.has('shard-size') ? args.int('shard-size') * 1e6 : Infinity;
     if (args.flag('stream') || existsSync(join(modelDir, INDEX_FILE))) {

@@ -9,6 +9,11 @@ import { initWeights } from '../../model/weights.js';
 import { GrowlmError, UsageError } from '../../util/errors.js';
 import { printJson } from '../output.js';
 
+/** A preset name or a config.json path (for options such as --to and --target). */
+export function configFromSpec(spec: string): ModelConfig {
+  return spec.endsWith('.json') || existsSync(spec) ? readConfigFile(spec) : loadPreset(spec);
+}
+
 export function configFromArgs(preset: string | undefined, config: string | undefined): ModelConfig {
   if ((preset === undefined) === (config === undefined)) throw new UsageError('give exactly one of --preset NAME or --config FILE');
   return preset !== undefined ? loadPreset(preset) : readConfigFile(config!);

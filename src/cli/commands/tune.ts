@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from '../command.js';
-import { configFromArgs } from './init.js';
+import { configFromSpec } from './init.js';
 import { readDatasetMeta } from '../../data/dataset.js';
 import { prepareDataset } from '../../data/prepare.js';
 import { existsSync } from 'node:fs';
@@ -36,7 +36,7 @@ export const tuneCommand: Command = {
   },
   async run(args) {
     const to = args.need('target');
-    const target = configFromArgs(to.endsWith('.json') ? undefined : to, to.endsWith('.json') ? to : undefined);
+    const target = configFromSpec(to);
     const out = args.need('out');
     let dataDir = args.str('data');
     if (!dataDir) {
