@@ -8,7 +8,7 @@ own ONNX trainer can be compared against the strongest PyTorch setup available
 on the same machine.
 
 Run it through tools/torch-bench.sh, which preloads OpenBLAS (Debian's torch is
-otherwise bound to the ~3 GFLOP/s reference BLAS) and tcmalloc, and pins the
+otherwise bound to the reference BLAS, ~6 GFLOP/s) and tcmalloc, and pins the
 BLAS/OpenMP thread counts. The output reports which BLAS and allocator were
 actually mapped into the process, so a weak setup is visible.
 
