@@ -19,8 +19,7 @@ export function buildTrainGraph(c: ModelConfig): Model {
   const b = new GraphBuilder(graph);
   const squares: string[] = [];
   for (const p of paramSpecs(c)) {
-    const g = grads.get(p.name)!;
-    b.output(g, gradOutputName(p.name), 'float32', p.shape);
+    const g = b.output(grads.get(p.name)!, gradOutputName(p.name), 'float32', p.shape); // the value is renamed, not copied
     squares.push(b.op('ReduceSumSquare', [g], { keepdims: 0 }));
   }
   b.output(b.op('Sum', squares), 'grad_sq', 'float32', []);

@@ -90,9 +90,24 @@ export class GraphBuilder {
     return name;
   }
 
-  /** Declare `value` a graph output named `name` (adds an Identity when the names differ). */
+  /**
+   * Declare `value` a graph output named `name`. When the names differ the value is renamed where
+   * a node of this graph produces it (no copy); otherwise an Identity is added.
+   */
   output(value: string, name: string = value, dtype: DType = 'float32', shape: Dim[] | null = null): string {
-    if (value !== name) this.op('Identity', [value], {}, { outputs: [name] });
+    if (value !== name) {
+      const g = this.graph;
+      const producer = g.nodes.find((n) => n.outputs.includes(value));
+      const renamable = producer && !g.outputs.some((o) => o.name === value) && !g.inputs.some((i) => i.name === value) && !g.initializers.has(value);
+      if (renamable) {
+        for (const n of g.nodes) {
+          n.outputs = n.outputs.map((o) => (o === value ? name : o));
+          n.inputs = n.inputs.map((i) => (i === value ? name : i));
+        }
+      } else {
+        this.op('Identity', [value], {}, { outputs: [name] });
+      }
+    }
     this.graph.outputs.push({ name, dtype, shape });
     return name;
   }
