@@ -2,7 +2,7 @@ import { delimiter } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { Command } from '../command.js';
 import { prepareDataset, DEFAULT_SHARD_TOKENS } from '../../data/prepare.js';
-import { ProgressBar } from '../../data/progress.js';
+import { ProgressBar } from '../byte-progress.js';
 import { UsageError } from '../../util/errors.js';
 import { printJson } from '../output.js';
 
