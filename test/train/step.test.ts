@@ -26,19 +26,24 @@ function worstParamDiff(step: TrainStep, expected: Record<string, number[]>): nu
   return worst;
 }
 
+/** golden-small with the reference's AdamW settings (one LR for every tensor, no clipping). */
+async function adamwReference(file: string) {
+  const dir = join(FIXTURES, 'golden-small');
+  const ref = readJson(join(dir, file));
+  const { config, weights } = loadModelDir(dir);
+  const a = ref.adamw;
+  const step = await TrainStep.create(config, weights, {
+    optimizer: { beta1: a.betas[0], beta2: a.betas[1], eps: a.eps, weightDecay: a.weight_decay, clipNorm: 0 },
+    mupLr: false,
+  });
+  return { ref, a, step, batch: referenceBatch(join(dir, 'tokens.tok'), ref.batch, ref.seq) };
+}
+
 describe('TrainStep', () => {
   it('AdamW steps match torch.optim.AdamW (3 steps, golden-small)', async () => {
-    const dir = join(FIXTURES, 'golden-small');
-    const ref = readJson(join(dir, 'reference-adamw.json'));
-    const { config, weights } = loadModelDir(dir);
-    const a = ref.adamw;
-    const step = await TrainStep.create(config, weights, {
-      optimizer: { beta1: a.betas[0], beta2: a.betas[1], eps: a.eps, weightDecay: a.weight_decay, clipNorm: 0 },
-      mupLr: false,
-    });
+    const { a, step, batch } = await adamwReference('reference-adamw.json');
     const decayed = step.params.filter((p) => p.decay).map((p) => p.name).sort();
     expect(decayed).toEqual([...a.decayed].sort());
-    const batch = referenceBatch(join(dir, 'tokens.tok'), ref.batch, ref.seq);
     for (let i = 0; i < a.steps; i++) {
       const r = await step.step([batch], a.lr);
       expect(Math.abs(r.loss - a.losses[i]) / a.losses[i]).toBeLessThan(2e-5);
@@ -49,15 +54,8 @@ describe('TrainStep', () => {
   });
 
   it('one AdamW step matches torch.optim.AdamW to float32 rounding', async () => {
-    const dir = join(FIXTURES, 'golden-small');
-    const ref = readJson(join(dir, 'reference-adamw-1.json'));
-    const { config, weights } = loadModelDir(dir);
-    const a = ref.adamw;
-    const step = await TrainStep.create(config, weights, {
-      optimizer: { beta1: a.betas[0], beta2: a.betas[1], eps: a.eps, weightDecay: a.weight_decay, clipNorm: 0 },
-      mupLr: false,
-    });
-    await step.step([referenceBatch(join(dir, 'tokens.tok'), ref.batch, ref.seq)], a.lr);
+    const { a, step, batch } = await adamwReference('reference-adamw-1.json');
+    await step.step([batch], a.lr);
     expect(worstParamDiff(step, a.params)).toBeLessThan(1e-6);
   });
 
