@@ -12,6 +12,12 @@ import { packageRoot } from '../../util/paths.js';
 import { Rng } from '../../util/rng.js';
 import { note, printJson } from '../output.js';
 
+/** PyTorch runs with its own allocator (tcmalloc, see tools/torch-bench.sh), not with growlm's glibc settings. */
+function baselineEnv(): NodeJS.ProcessEnv {
+  const { GLIBC_TUNABLES: _, ...env } = process.env;
+  return env;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export const benchTrainCommand: Command = {
@@ -69,7 +75,7 @@ export const benchTrainCommand: Command = {
       if (!json) note('running the PyTorch baseline (tools/torch-bench.sh)…');
       const presetFile = args.str('config') ?? join(packageRoot(), 'models', `${args.str('preset')}.json`);
       const r = spawnSync('bash', [join(packageRoot(), 'tools/torch-bench.sh'), '--preset-json', presetFile, '--batch', String(batch), '--seq', String(seq),
-        '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads), '--json'], { encoding: 'utf8' });
+        '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads), '--json'], { encoding: 'utf8', env: baselineEnv() });
       const line = r.stdout?.trim().split('\n').reverse().find((l) => l.startsWith('{')) ?? (r.stdout?.trim().startsWith('{') ? r.stdout : undefined);
       if (r.status !== 0 || !line) throw new GrowlmError(`the PyTorch baseline failed: ${(r.stderr || r.stdout || '').trim().split('\n').pop()}`);
       const torch = JSON.parse(r.stdout.slice(r.stdout.indexOf('{')));
