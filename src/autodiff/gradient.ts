@@ -6,7 +6,7 @@
  * differentiated: shape computations, masks and integer ops are left alone.
  */
 import { GraphBuilder } from '../onnx/builder.js';
-import type { Graph, Node } from '../onnx/ir.js';
+import type { Dim, Graph, Node } from '../onnx/ir.js';
 import { type ShapeInfo, inferAppended, inferShapes, sameDim } from '../onnx/shapes.js';
 import { GrowlmError } from '../util/errors.js';
 import { type GradContext, gradRule } from './registry.js';
@@ -71,6 +71,38 @@ export function addGradients(source: Graph, loss: string, wrt: string[]): Gradie
     inferAppended(graph.nodes[graph.nodes.length - 1]!, info, graph);
     return sum;
   };
+  /**
+   * Runtime value (int64 [1]) of a symbolic dimension, computed from a graph input that carries the
+   * symbol: graph inputs live for the whole run anyway, whereas a Shape of a forward activation in
+   * the backward would keep that activation alive (measured ≈ 28 MB per layer on bench-small).
+   */
+  const symbolCache = new Map<string, string | undefined>();
+  const symbolValue = (sym: string): string | undefined => {
+    if (symbolCache.has(sym)) return symbolCache.get(sym);
+    let v: string | undefined;
+    for (const input of graph.inputs) {
+      const axis = input.shape?.findIndex((d) => d === sym) ?? -1;
+      if (axis < 0) continue;
+      v = b.op('Slice', [b.op('Shape', [input.name]), b.int64([axis]), b.int64([axis + 1])]);
+      break;
+    }
+    symbolCache.set(sym, v);
+    return v;
+  };
+  const dimCache = new Map<string, string | undefined>();
+  const dimValue = (d: Dim): string | undefined => {
+    if (typeof d === 'number') return b.int64([d]);
+    if (d === null) return undefined;
+    if (dimCache.has(d)) return dimCache.get(d);
+    let v: string | undefined;
+    for (const part of d.split('*')) {
+      const f = /^\d+$/.test(part) ? b.int64([Number(part)]) : symbolValue(part);
+      if (!f) return undefined;
+      v = v ? b.op('Mul', [v, f]) : f;
+    }
+    dimCache.set(d, v);
+    return v;
+  };
   const shapeCache = new Map<string, string>();
   let needsMask: boolean[] = [];
   const ctx: GradContext = {
@@ -80,8 +112,10 @@ export function addGradients(source: Graph, loss: string, wrt: string[]): Gradie
     shapeOf(x) {
       const s = typeOf(x).shape;
       if (s.every((d) => typeof d === 'number')) return b.int64(s as number[]);
-      let v = shapeCache.get(x);
-      if (!v) shapeCache.set(x, (v = b.op('Shape', [x])));
+      const dims = s.map(dimValue);
+      const key = dims.every((d) => d !== undefined) ? dims.join(',') : x;
+      let v = shapeCache.get(key);
+      if (!v) shapeCache.set(key, (v = key === x ? b.op('Shape', [x]) : b.op('Concat', dims as string[], { axis: 0 })));
       return v;
     },
     scalar(v, like) {

@@ -154,7 +154,10 @@ function inferNode(n: Node, info: ShapeInfo): void {
       const ins = n.inputs.map((_, i) => T(i));
       if (ins.some((t) => !t)) return;
       const dtype = COMPARE.has(n.op) ? 'bool' : n.op === 'Where' ? ins[1]!.dtype : x.dtype;
-      set(0, dtype, broadcast(ins.map((t) => t!.shape)));
+      // products of dimensions (int64 [1] × [1]) stay symbolic: batch × seq = 'batch*seq'
+      const a = V(0), c = V(1);
+      const product = n.op === 'Mul' && a?.length === 1 && c?.length === 1 ? [mulDim(a[0]!, c[0]!)] : undefined;
+      set(0, dtype, broadcast(ins.map((t) => t!.shape)), product);
       return;
     }
     case n.op === 'MatMul': {

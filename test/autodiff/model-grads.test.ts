@@ -61,3 +61,14 @@ describe('training graph gradients vs PyTorch', () => {
     expect(worst).toBeLessThanOrEqual(1e-4);
   });
 });
+
+describe('training graph memory', () => {
+  it('the backward reads shapes from graph inputs, never from activations it would keep alive', () => {
+    for (const config of [loadPreset('tiny'), loadModelDir(join(FIXTURES, 'golden-small')).config]) {
+      const g = buildTrainGraph(config).graph;
+      const inputs = new Set(g.inputs.map((i) => i.name));
+      const shapeOfActivation = g.nodes.filter((n) => n.op === 'Shape' && !inputs.has(n.inputs[0]!));
+      expect(shapeOfActivation.map((n) => n.name)).toEqual([]);
+    }
+  });
+});
