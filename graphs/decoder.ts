@@ -13,7 +13,7 @@ import type { Model } from '../src/onnx/ir.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { EMBED, FINAL_NORM, LM_HEAD, layerParamNames, paramSpecs } from '../src/model/params.js';
 import { MASK_INPUTS } from '../src/model/masks.js';
-import { type AttentionShapes, causalAttention, fusedLinear, linear, maskedRmsNorm, rmsNorm, ropeTables, swiglu } from './layers.js';
+import { type AttentionShapes, MS_DOMAIN, type Rope, causalAttention, fusedLinear, linear, maskedRmsNorm, rmsNorm, ropeTables, swiglu } from './layers.js';
 import { crossEntropy } from './loss.js';
 
 export const OPSET = 17;
@@ -24,22 +24,34 @@ export interface DecoderOptions {
    * hidden_states [L+1, B·S, d] (the residual stream before and after each layer).
    */
   outputs: Array<'logits' | 'loss' | 'hidden_states'>;
+  /**
+   * Rotary embeddings as onnxruntime's fused com.microsoft RotaryEmbedding (default: faster, and
+   * its gradient is one more such op) or as standard ONNX ops (portable: `growlm export`).
+   */
+  fusedRope?: boolean;
 }
 
-/** Shape helpers computed once per graph from input_ids [B, S]. */
-function attentionShapes(b: GraphBuilder, c: ModelConfig, ids: string): AttentionShapes {
+/** Shape helpers and RoPE tables computed once per graph from input_ids [B, S]. */
+function attentionShapes(b: GraphBuilder, c: ModelConfig, ids: string, fusedRope: boolean): AttentionShapes {
   const bs = b.op('Shape', [ids]); // [B, S]
   const seq = b.op('Slice', [bs, b.int64([1]), b.int64([2]), b.int64([0])]); // [S]
   const qkvHeads = b.op('Concat', [bs, b.int64([3, c.numHeads, c.headDim])], { axis: 0 });
   const flat = b.int64([-1, c.numHeads * c.headDim]);
   const { cos, sin } = ropeTables(c.maxSeqLen, c.headDim, c.ropeTheta);
-  const table = (name: string, data: Float32Array) =>
-    b.op('Slice', [b.initializer(name, { dtype: 'float32', dims: [c.maxSeqLen, c.headDim], data }), b.int64([0]), seq, b.int64([0])]);
   // causal mask: -inf where key position > query position
   const pos = b.op('Range', [b.int64(0), b.op('Squeeze', [seq, b.int64([0])]), b.int64(1)]);
   const future = b.op('Less', [b.op('Unsqueeze', [pos, b.int64([1])]), b.op('Unsqueeze', [pos, b.int64([0])])]);
   const causalMask = b.op('Where', [future, b.float32(-Infinity), b.float32(0)]);
-  return { qkvHeads, flat, causalMask, cos: table('rope.cos', cos), sin: table('rope.sin', sin) };
+  const dims = [c.maxSeqLen, c.headDim / 2];
+  const rope: Rope = fusedRope
+    ? { fused: true, cos: b.initializer('rope.cos', { dtype: 'float32', dims, data: cos }), sin: b.initializer('rope.sin', { dtype: 'float32', dims, data: sin }) }
+    : {
+      fused: false,
+      // [S, hd]: both halves of a head share the angles
+      cos: b.op('Slice', [b.op('Concat', [b.initializer('rope.cos', { dtype: 'float32', dims, data: cos }), 'rope.cos'], { axis: 1 }), b.int64([0]), seq, b.int64([0])]),
+      sin: b.op('Slice', [b.op('Concat', [b.initializer('rope.sin', { dtype: 'float32', dims, data: sin }), 'rope.sin'], { axis: 1 }), b.int64([0]), seq, b.int64([0])]),
+    };
+  return { qkvHeads, flat, causalMask, rope };
 }
 
 export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: ['logits'] }): Model {
@@ -47,7 +59,8 @@ export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: [
   const ids = b.input('input_ids', 'int64', ['batch', 'seq']);
   for (const p of paramSpecs(c)) b.input(p.name, 'float32', p.shape);
 
-  const shapes = attentionShapes(b, c, ids);
+  const fusedRope = opts.fusedRope ?? true;
+  const shapes = attentionShapes(b, c, ids, fusedRope);
   // MSG masks (GROWTH.md §3), present while a growth is ramping: inputs, 1 on old structure
   const m = c.growth.masks;
   const hiddenMask = m?.hidden ? b.input(MASK_INPUTS.hidden, 'float32', [c.hiddenSize]) : undefined;
@@ -56,7 +69,7 @@ export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: [
   const headMask = m?.heads ? b.input(MASK_INPUTS.heads, 'float32', [c.numHeads * c.headDim]) : undefined;
   const layerMask = m?.layers ? b.input(MASK_INPUTS.layers, 'float32', [c.numLayers]) : undefined;
   const vocabMask = m?.vocab ? b.input(MASK_INPUTS.vocab, 'float32', [c.vocabSize]) : undefined;
-  const norm = (x: string, gain: string) => (hiddenMask ? maskedRmsNorm(b, x, gain, c.rmsEps, hiddenMask, hiddenCount!) : rmsNorm(b, x, gain, c.rmsEps));
+  const norm = (x: string, gain: string) => (hiddenMask ? maskedRmsNorm(b, x, gain, c.rmsEps, hiddenMask, hiddenCount!) : rmsNorm(b, x, gain, c.rmsEps, c.hiddenSize));
   const maskWith = (x: string, mask: string | undefined) => (mask ? b.op('Mul', [x, mask]) : x);
 
   let h = b.op('Gather', [EMBED, b.op('Reshape', [ids, b.int64([-1])])]); // [B·S, d]
@@ -99,7 +112,7 @@ export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: [
   }
   return {
     irVersion: 8,
-    opsets: { '': OPSET },
+    opsets: fusedRope ? { '': OPSET, [MS_DOMAIN]: 1 } : { '': OPSET },
     producerName: 'growlm',
     producerVersion: '0.1.0',
     graph: b.graph,

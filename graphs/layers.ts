@@ -20,8 +20,10 @@ export function fusedLinear(b: GraphBuilder, x: string, ws: string[]): string {
 }
 
 /** RMSNorm over the last axis: g ⊙ x / sqrt(mean(x²) + eps). */
-export function rmsNorm(b: GraphBuilder, x: string, gain: string, eps: number): string {
-  const ms = b.op('ReduceMean', [b.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
+export function rmsNorm(b: GraphBuilder, x: string, gain: string, eps: number, width: number): string {
+  // ReduceSumSquare rather than Mul(x, x) + ReduceMean: one [tokens, width] product fewer forward,
+  // and its gradient is one broadcast product instead of two products and a sum
+  const ms = b.op('Mul', [b.op('ReduceSumSquare', [x], { axes: [-1], keepdims: 1 }), b.float32(1 / width)]);
   const inv = b.op('Reciprocal', [b.op('Sqrt', [b.op('Add', [ms, b.float32(eps)])])]);
   return b.op('Mul', [b.op('Mul', [x, inv]), gain]);
 }
@@ -41,28 +43,40 @@ export function swiglu(b: GraphBuilder, gate: string, up: string): string {
   return b.op('Mul', [b.op('Mul', [gate, b.op('Sigmoid', [gate])]), up]);
 }
 
-/** cos/sin tables [maxSeq, headDim] of HF Llama rotary embeddings (computed in float64). */
+/** cos/sin of the rotary angles [maxSeq, headDim/2] (HF Llama frequencies, computed in float64). */
 export function ropeTables(maxSeq: number, headDim: number, theta: number): { cos: Float32Array; sin: Float32Array } {
   const half = headDim / 2;
-  const cos = new Float32Array(maxSeq * headDim);
-  const sin = new Float32Array(maxSeq * headDim);
+  const cos = new Float32Array(maxSeq * half);
+  const sin = new Float32Array(maxSeq * half);
   for (let p = 0; p < maxSeq; p++) {
     for (let i = 0; i < half; i++) {
       const angle = p / theta ** ((2 * i) / headDim);
-      const c = Math.cos(angle), s = Math.sin(angle);
-      cos[p * headDim + i] = c; cos[p * headDim + i + half] = c;
-      sin[p * headDim + i] = s; sin[p * headDim + i + half] = s;
+      cos[p * half + i] = Math.cos(angle);
+      sin[p * half + i] = Math.sin(angle);
     }
   }
   return { cos, sin };
 }
 
-/** Rotate-half RoPE on x [B, H, S, hd] with cos/sin [S, hd]: x·cos + rotate_half(x)·sin. */
-export function applyRope(b: GraphBuilder, x: string, cos: string, sin: string, headDim: number): string {
+export const MS_DOMAIN = 'com.microsoft';
+
+/**
+ * RoPE inputs: fused — tables [maxSeq, hd/2] for onnxruntime's RotaryEmbedding (positions from 0);
+ * decomposed — tables [S, hd] for standard ops.
+ */
+export interface Rope {
+  fused: boolean;
+  cos: string;
+  sin: string;
+}
+
+/** Rotate-half RoPE on x [B, H, S, hd]: x·cos + rotate_half(x)·sin, as one fused op or standard ops. */
+export function applyRope(b: GraphBuilder, x: string, rope: Rope, headDim: number): string {
+  if (rope.fused) return b.op('RotaryEmbedding', [x, b.int64([0]), rope.cos, rope.sin], { interleaved: 0 }, { domain: MS_DOMAIN });
   const half = headDim / 2;
   const [x1, x2] = b.node('Split', [x, b.int64([half, half])], { axis: 3 }, { outputs: 2 }) as [string, string];
   const rotated = b.op('Concat', [b.op('Neg', [x2]), x1], { axis: 3 });
-  return b.op('Add', [b.op('Mul', [x, cos]), b.op('Mul', [rotated, sin])]);
+  return b.op('Add', [b.op('Mul', [x, rope.cos]), b.op('Mul', [rotated, rope.sin])]);
 }
 
 export interface AttentionShapes {
@@ -72,8 +86,7 @@ export interface AttentionShapes {
   flat: string;
   /** float32 [S, S]: 0 on and below the diagonal, -inf above. */
   causalMask: string;
-  cos: string;
-  sin: string;
+  rope: Rope;
 }
 
 /**
@@ -84,8 +97,8 @@ export interface AttentionShapes {
 export function causalAttention(b: GraphBuilder, qkv: string, s: AttentionShapes, headDim: number): string {
   const heads = b.op('Transpose', [b.op('Reshape', [qkv, s.qkvHeads])], { perm: [2, 0, 3, 1, 4] });
   const [q, k, vh] = b.node('Split', [heads, b.int64([1, 1, 1])], { axis: 0 }, { outputs: 3 }).map((x) => b.op('Squeeze', [x, b.int64([0])])) as [string, string, string];
-  const qh = b.op('Mul', [applyRope(b, q, s.cos, s.sin, headDim), b.float32(1 / Math.sqrt(headDim))]);
-  const kh = applyRope(b, k, s.cos, s.sin, headDim);
+  const qh = b.op('Mul', [applyRope(b, q, s.rope, headDim), b.float32(1 / Math.sqrt(headDim))]);
+  const kh = applyRope(b, k, s.rope, headDim);
   const scores = b.op('Add', [b.op('MatMul', [qh, b.op('Transpose', [kh], { perm: [0, 1, 3, 2] })]), s.causalMask]);
   const probs = b.op('Softmax', [scores], { axis: -1 });
   const out = b.op('MatMul', [probs, vh]);

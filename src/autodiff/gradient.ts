@@ -155,8 +155,8 @@ export function addGradients(source: Graph, loss: string, wrt: string[]): Gradie
   for (const n of active) {
     const dy = n.outputs.map((o) => gradOf(o));
     if (dy.every((g) => g === null)) continue;
-    const rule = gradRule(n.op);
-    if (!rule || (n.domain !== '' && n.domain !== 'ai.onnx')) {
+    const rule = gradRule(n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.op}` : n.op);
+    if (!rule) {
       throw new AutodiffError(`autodiff: no gradient rule for op ${n.domain ? n.domain + '.' : ''}${n.op} (node "${n.name}")`);
     }
     needsMask = n.inputs.map((x) => lossNeeds.has(x) && dependsOnWrt.has(x));

@@ -144,7 +144,7 @@ function inferNode(n: Node, info: ShapeInfo): void {
   if (!x) return; // unknown input: leave outputs unknown
   const rank = x.shape.length;
   switch (true) {
-    case UNARY_SAME.has(n.op):
+    case UNARY_SAME.has(n.op) || (n.op === 'RotaryEmbedding' && n.domain === 'com.microsoft'):
       set(0, COMPARE.has(n.op) ? 'bool' : x.dtype, x.shape);
       return;
     case n.op === 'Cast':

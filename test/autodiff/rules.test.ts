@@ -525,8 +525,44 @@ describe('gradient rules vs float64 central differences', () => {
       c.build(b);
       return b.graph.nodes.map((n) => n.op);
     }));
+    // onnxruntime runs com.microsoft.RotaryEmbedding in float32 only: checked against the closed form below
+    covered.add('com.microsoft.RotaryEmbedding');
     const missing = registeredOps().filter((op) => !covered.has(op));
     expect(missing, 'registered ops without a finite-difference case').toEqual([]);
+  });
+});
+
+describe('com.microsoft.RotaryEmbedding gradient (float32: onnxruntime has no float64 kernel)', () => {
+  it('equals the closed form: x1·c − x2·s, x2·c + x1·s is linear, so d/dx1 = w1·c + w2·s, d/dx2 = w2·c − w1·s', async () => {
+    const [B, H, S, D] = [2, 3, 5, 8], half = D / 2, maxSeq = 7;
+    const rng = new Rng(7);
+    const x = Float32Array.from(sample(rng, B * H * S * D)), w = Float32Array.from(sample(rng, B * H * S * D));
+    const cos = new Float32Array(maxSeq * half), sin = new Float32Array(maxSeq * half);
+    for (let p = 0; p < maxSeq; p++) for (let i = 0; i < half; i++) { cos[p * half + i] = Math.cos(p * (i + 1) * 0.3); sin[p * half + i] = Math.sin(p * (i + 1) * 0.3); }
+    const b = new GraphBuilder();
+    b.input('x', 'float32', [B, H, S, D]);
+    b.input('w', 'float32', [B, H, S, D]);
+    const cs = b.initializer('cos', { dtype: 'float32', dims: [maxSeq, half], data: cos });
+    const sn = b.initializer('sin', { dtype: 'float32', dims: [maxSeq, half], data: sin });
+    const y = b.op('RotaryEmbedding', ['x', b.int64([0]), cs, sn], { interleaved: 0 }, { domain: 'com.microsoft' });
+    b.op('ReduceSum', [b.op('Mul', [y, 'w'])], { keepdims: 0 }, { outputs: ['loss'] });
+    b.graph.outputs.push({ name: 'loss', dtype: 'float32', shape: [] });
+    const { graph, grads } = addGradients(b.graph, 'loss', ['x']);
+    graph.outputs.push({ name: grads.get('x')!, dtype: 'float32', shape: [B, H, S, D] });
+    const model: Model = { irVersion: 8, opsets: { '': OPSET, 'com.microsoft': 1 }, producerName: 'test', producerVersion: '0', graph, metadata: {} };
+    const session = await createSession(model);
+    const out = await session.run({ x: new ort.Tensor('float32', x, [B, H, S, D]), w: new ort.Tensor('float32', w, [B, H, S, D]) });
+    const dx = out[grads.get('x')!]!.data as Float32Array;
+    let worst = 0;
+    for (let r = 0; r < B * H * S; r++) {
+      const p = r % S, o = r * D;
+      for (let i = 0; i < half; i++) {
+        const c = cos[p * half + i]!, s = sin[p * half + i]!, w1 = w[o + i]!, w2 = w[o + half + i]!;
+        worst = Math.max(worst, Math.abs(dx[o + i]! - (w1 * c + w2 * s)), Math.abs(dx[o + half + i]! - (w2 * c - w1 * s)));
+      }
+    }
+    expect(worst).toBeLessThanOrEqual(1e-6);
+    await session.release();
   });
 });
 

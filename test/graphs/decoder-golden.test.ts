@@ -6,6 +6,9 @@ import { loadModelDir } from '../../src/model/model-dir.js';
 import { loadPreset } from '../../src/model/presets.js';
 import { initWeights } from '../../src/model/weights.js';
 import { DecoderRunner } from '../../src/runtime/forward.js';
+import { buildDecoder } from '../../graphs/decoder.js';
+import { paramSpecs } from '../../src/model/params.js';
+import { createSession, ortFloat, ortInt64 } from '../../src/runtime/session.js';
 import { FIXTURES, maxAbsDiff, readJson, referenceBatch } from '../helpers.js';
 
 describe('decoder forward vs PyTorch reference', () => {
@@ -42,6 +45,22 @@ describe('decoder forward vs PyTorch reference', () => {
     for (let b = 0; b < B!; b++) ours.push(...out.logits!.subarray(b * ref.seq * V!, (b * ref.seq + K!) * V!));
     const diff = maxAbsDiff(ours, ref.logits.data);
     console.log(`golden-tiny: max |Δlogit| ${diff.toExponential(2)}, loss relative difference ${(Math.abs(out.loss! - ref.loss) / ref.loss).toExponential(2)}`);
+    expect(diff).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('the portable graph (standard ops only, as growlm export writes it) computes the same logits', async () => {
+    const dir = join(FIXTURES, 'golden-small');
+    const ref = readJson(join(dir, 'reference.json'));
+    const { config, weights } = loadModelDir(dir);
+    const model = buildDecoder(config, { outputs: ['logits'], fusedRope: false });
+    expect(Object.keys(model.opsets)).toEqual(['']);
+    expect(model.graph.nodes.every((n) => n.domain === '')).toBe(true);
+    const batch = referenceBatch(join(dir, 'tokens.tok'), ref.batch, ref.seq, ref.targets);
+    const session = await createSession(model);
+    const feeds = Object.fromEntries(paramSpecs(config).map((p) => [p.name, ortFloat(weights.get(p.name)!)]));
+    const out = await session.run({ ...feeds, input_ids: ortInt64(batch.inputs, [batch.batch, batch.seq]) });
+    const diff = maxAbsDiff(out.logits!.data as Float32Array, ref.logits.data);
+    console.log(`golden-small (portable graph): max |Δlogit| ${diff.toExponential(2)}`);
     expect(diff).toBeLessThanOrEqual(1e-4);
   });
 });

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { clipFactor } from '../../src/train/adamw.js';
+import { DEFAULT_ADAMW, type ParamState, adamwStep, clipFactor } from '../../src/train/adamw.js';
 import { lrAt } from '../../src/train/schedule.js';
 import { TrainStep } from '../../src/train/step.js';
 import { loadModelDir } from '../../src/model/model-dir.js';
@@ -40,17 +40,38 @@ async function adamwReference(file: string) {
 }
 
 describe('TrainStep', () => {
-  it('AdamW steps match torch.optim.AdamW (3 steps, golden-small)', async () => {
+  it('AdamW over 3 steps with changing learning rates matches torch.optim.AdamW on the same gradients', () => {
+    // tools/adamw_reference.py: the optimizer alone, so the comparison is not at the mercy of a
+    // model's float32 rounding (see the trajectory test below)
+    const f = readJson(join(FIXTURES, 'adamw-fixed-grads.json'));
+    const opts = { ...DEFAULT_ADAMW, beta1: f.betas[0], beta2: f.betas[1], eps: f.eps, weightDecay: f.weight_decay };
+    const names = ['matrix', 'gain'];
+    const params: ParamState[] = names.map((name) => {
+      const data = Float32Array.from(f.init[name]);
+      return { name, data, m: new Float32Array(data.length), v: new Float32Array(data.length), lrMult: 1, decay: name === 'matrix' };
+    });
+    f.grads.forEach((g: Record<string, number[]>, i: number) => {
+      adamwStep(params, names.map((n) => Float32Array.from(g[n]!)), i + 1, f.lrs[i], opts);
+      for (const p of params) {
+        const expected = f.after[i][p.name] as number[];
+        const worst = Math.max(...expected.map((v, j) => Math.abs(p.data[j]! - v)));
+        expect(worst, `${p.name} after step ${i + 1}`).toBeLessThan(1e-6);
+      }
+    });
+  });
+
+  it('training steps follow torch\'s loss trajectory (3 AdamW steps, golden-small)', async () => {
     const { a, step, batch } = await adamwReference('reference-adamw.json');
     const decayed = step.params.filter((p) => p.decay).map((p) => p.name).sort();
     expect(decayed).toEqual([...a.decayed].sort());
+    // Parameters are not compared after 3 steps: Adam's first update is lr·sign(g), so float32
+    // rounding of near-zero gradient entries (in torch or here) moves entries by up to 2·lr and later
+    // gradients by ~0.3% (measured between two exact-in-float64 formulations of RoPE here). The
+    // optimizer itself is checked on fixed gradients above; one full step is checked below.
     for (let i = 0; i < a.steps; i++) {
       const r = await step.step([batch], a.lr);
       expect(Math.abs(r.loss - a.losses[i]) / a.losses[i]).toBeLessThan(2e-5);
     }
-    // after 3 steps, float32 rounding in the gradients of small-gradient entries moves Adam's
-    // normalized updates by up to ~0.4% of one step (lr 1e-2): 3.5e-5 measured
-    expect(worstParamDiff(step, a.params)).toBeLessThan(1e-4);
   });
 
   it('one AdamW step matches torch.optim.AdamW to float32 rounding', async () => {

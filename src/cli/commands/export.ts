@@ -16,7 +16,7 @@ const INLINE_LIMIT = 1.5 * 2 ** 30;
 
 export const exportCommand: Command = {
   name: 'export',
-  summary: 'Write a self-contained ONNX file of a model (weights as initializers; external data above 1.5 GB).',
+  summary: 'Write a self-contained ONNX file of a model (standard opset-17 ops; weights as initializers; external data above 1.5 GB).',
   options: {
     model: { type: 'string', arg: 'DIR', description: 'model directory', required: true },
     out: { type: 'string', arg: 'FILE', description: 'the .onnx file to write', required: true },
@@ -29,7 +29,7 @@ export const exportCommand: Command = {
     if (!outputs.every((o) => o === 'logits' || o === 'loss')) throw new UsageError(`--outputs must list logits and/or loss, got "${args.str('outputs')}"`);
     const { config, weights } = loadModelDir(args.need('model'));
     // a model whose MSG masks are still ramping exports with their current values baked in
-    const model = bakeWeights(buildDecoder(config, { outputs: outputs as Array<'logits' | 'loss'> }), new Map([...weights, ...maskTensors(config)]));
+    const model = bakeWeights(buildDecoder(config, { outputs: outputs as Array<'logits' | 'loss'>, fusedRope: false }), new Map([...weights, ...maskTensors(config)]));
     const total = paramSpecs(config).reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 4), 0);
     const out = args.need('out');
     const external = args.flag('external-data') || total > INLINE_LIMIT;
