@@ -25,10 +25,12 @@ export interface DecoderOptions {
    */
   outputs: Array<'logits' | 'loss' | 'hidden_states'>;
   /**
-   * Rotary embeddings as onnxruntime's fused com.microsoft RotaryEmbedding (default: faster, and
-   * its gradient is one more such op) or as standard ONNX ops (portable: `growlm export`).
+   * onnxruntime's fused kernels (default) for RoPE (com.microsoft RotaryEmbedding), RMSNorm
+   * (SimplifiedLayerNormalization) and SiLU (com.microsoft QuickGelu): faster, and their gradients
+   * keep fewer activations (bench-small: ≈ 10% faster steps, 88 MB less peak memory). false: standard
+   * ONNX ops only, for other runtimes (`growlm export`).
    */
-  fusedRope?: boolean;
+  fusedKernels?: boolean;
 }
 
 /** Shape helpers and RoPE tables computed once per graph from input_ids [B, S]. */
@@ -59,8 +61,8 @@ export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: [
   const ids = b.input('input_ids', 'int64', ['batch', 'seq']);
   for (const p of paramSpecs(c)) b.input(p.name, 'float32', p.shape);
 
-  const fusedRope = opts.fusedRope ?? true;
-  const shapes = attentionShapes(b, c, ids, fusedRope);
+  const fused = opts.fusedKernels ?? true;
+  const shapes = attentionShapes(b, c, ids, fused);
   // MSG masks (GROWTH.md §3), present while a growth is ramping: inputs, 1 on old structure
   const m = c.growth.masks;
   const hiddenMask = m?.hidden ? b.input(MASK_INPUTS.hidden, 'float32', [c.hiddenSize]) : undefined;
@@ -69,7 +71,7 @@ export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: [
   const headMask = m?.heads ? b.input(MASK_INPUTS.heads, 'float32', [c.numHeads * c.headDim]) : undefined;
   const layerMask = m?.layers ? b.input(MASK_INPUTS.layers, 'float32', [c.numLayers]) : undefined;
   const vocabMask = m?.vocab ? b.input(MASK_INPUTS.vocab, 'float32', [c.vocabSize]) : undefined;
-  const norm = (x: string, gain: string) => (hiddenMask ? maskedRmsNorm(b, x, gain, c.rmsEps, hiddenMask, hiddenCount!) : rmsNorm(b, x, gain, c.rmsEps, c.hiddenSize));
+  const norm = (x: string, gain: string) => (hiddenMask ? maskedRmsNorm(b, x, gain, c.rmsEps, hiddenMask, hiddenCount!) : rmsNorm(b, x, gain, c.rmsEps, c.hiddenSize, fused));
   const maskWith = (x: string, mask: string | undefined) => (mask ? b.op('Mul', [x, mask]) : x);
 
   let h = b.op('Gather', [EMBED, b.op('Reshape', [ids, b.int64([-1])])]); // [B·S, d]
@@ -86,7 +88,7 @@ export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: [
       const attn = maskWith(causalAttention(b, fusedLinear(b, a, [w.q, w.k, w.v]), shapes, c.headDim), headMask);
       const h1 = b.op('Add', [h, maskWith(maskWith(linear(b, attn, w.o), hiddenMask), branch)]);
       const x = norm(h1, w.postNorm);
-      const act = maskWith(swiglu(b, linear(b, x, w.gate), linear(b, x, w.up)), ffnMask);
+      const act = maskWith(swiglu(b, linear(b, x, w.gate), linear(b, x, w.up), fused), ffnMask);
       return b.op('Add', [h1, maskWith(maskWith(linear(b, act, w.down), hiddenMask), branch)]);
     });
     states.push(h);
@@ -112,7 +114,7 @@ export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: [
   }
   return {
     irVersion: 8,
-    opsets: fusedRope ? { '': OPSET, [MS_DOMAIN]: 1 } : { '': OPSET },
+    opsets: fused ? { '': OPSET, [MS_DOMAIN]: 1 } : { '': OPSET },
     producerName: 'growlm',
     producerVersion: '0.1.0',
     graph: b.graph,

@@ -19,8 +19,12 @@ export function fusedLinear(b: GraphBuilder, x: string, ws: string[]): string {
   return linear(b, x, b.op('Concat', ws, { axis: 0 }));
 }
 
-/** RMSNorm over the last axis: g ⊙ x / sqrt(mean(x²) + eps). */
-export function rmsNorm(b: GraphBuilder, x: string, gain: string, eps: number, width: number): string {
+/**
+ * RMSNorm over the last axis: g ⊙ x / sqrt(mean(x²) + eps). Fused: onnxruntime's
+ * SimplifiedLayerNormalization, whose second output 1/sqrt(mean(x²) + eps) its gradient reuses.
+ */
+export function rmsNorm(b: GraphBuilder, x: string, gain: string, eps: number, width: number, fused: boolean): string {
+  if (fused) return b.node('SimplifiedLayerNormalization', [x, gain], { axis: -1, epsilon: float(eps), stash_type: 1 }, { outputs: 2 })[0]!;
   // ReduceSumSquare rather than Mul(x, x) + ReduceMean: one [tokens, width] product fewer forward,
   // and its gradient is one broadcast product instead of two products and a sum
   const ms = b.op('Mul', [b.op('ReduceSumSquare', [x], { axes: [-1], keepdims: 1 }), b.float32(1 / width)]);
@@ -38,8 +42,9 @@ export function maskedRmsNorm(b: GraphBuilder, x: string, gain: string, eps: num
   return b.op('Mul', [b.op('Mul', [b.op('Mul', [x, inv]), gain]), mask]);
 }
 
-/** silu(gate) ⊙ up. */
-export function swiglu(b: GraphBuilder, gate: string, up: string): string {
+/** silu(gate) ⊙ up. Fused: SiLU as onnxruntime's QuickGelu x·σ(αx) with α = 1. */
+export function swiglu(b: GraphBuilder, gate: string, up: string, fused: boolean): string {
+  if (fused) return b.op('Mul', [b.op('QuickGelu', [gate], { alpha: float(1) }, { domain: MS_DOMAIN }), up]);
   return b.op('Mul', [b.op('Mul', [gate, b.op('Sigmoid', [gate])]), up]);
 }
 

@@ -8,6 +8,7 @@ import { GraphBuilder } from '../src/onnx/builder.js';
 import type { Model } from '../src/onnx/ir.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { paramSpecs } from '../src/model/params.js';
+import { pruneGraph } from '../src/passes/prune.js';
 import { buildDecoder } from './decoder.js';
 
 export const gradOutputName = (param: string) => `grad:${param}`;
@@ -23,5 +24,5 @@ export function buildTrainGraph(c: ModelConfig): Model {
     squares.push(b.op('ReduceSumSquare', [g], { keepdims: 0 }));
   }
   b.output(b.op('Sum', squares), 'grad_sq', 'float32', []);
-  return { ...forward, graph };
+  return { ...forward, graph: pruneGraph(graph) };
 }

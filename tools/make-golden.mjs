@@ -63,7 +63,7 @@ function reference(dir, extra, out) {
   }
   writeFileSync(join(dir, 'targets.json'), JSON.stringify(targets) + '\n');
   reference(dir, ['--batch', String(B), '--seq', String(S), '--targets', join(dir, 'targets.json'), '--grads'], 'reference.json');
-  reference(dir, ['--batch', String(B), '--seq', String(S), '--adamw-steps', '3', '--lr', '1e-2'], 'reference-adamw.json');
+  reference(dir, ['--batch', String(B), '--seq', String(S), '--adamw-steps', '3', '--lr', '1e-3'], 'reference-adamw.json');
   reference(dir, ['--batch', String(B), '--seq', String(S), '--adamw-steps', '1', '--lr', '1e-2'], 'reference-adamw-1.json');
 }
 

@@ -144,7 +144,11 @@ function inferNode(n: Node, info: ShapeInfo): void {
   if (!x) return; // unknown input: leave outputs unknown
   const rank = x.shape.length;
   switch (true) {
-    case UNARY_SAME.has(n.op) || (n.op === 'RotaryEmbedding' && n.domain === 'com.microsoft'):
+    case n.op === 'SimplifiedLayerNormalization': // onnxruntime's RMSNorm: y, inv_std_var (reduced axis kept as 1)
+      set(0, x.dtype, x.shape);
+      if (n.outputs[1]) set(1, DTYPE_OF_CODE[intAttr(n, 'stash_type', 1)] ?? x.dtype, [...x.shape.slice(0, -1), 1]);
+      return;
+    case UNARY_SAME.has(n.op) || (n.domain === 'com.microsoft' && (n.op === 'RotaryEmbedding' || n.op === 'QuickGelu')):
       set(0, COMPARE.has(n.op) ? 'bool' : x.dtype, x.shape);
       return;
     case n.op === 'Cast':

@@ -151,6 +151,18 @@ const CASES: Case[] = [
   un('Relu', 'nonzero', [2, 3, 4]),
   un('Cast', undefined, [3, 4], { to: 11 }),
 
+  // onnxruntime fused kernels the decoder uses (graphs/layers.ts)
+  {
+    name: 'SimplifiedLayerNormalization (RMSNorm) [3,5]',
+    inputs: [['x', [3, 5]], ['g', [5]]],
+    build: (b) => b.node('SimplifiedLayerNormalization', ['x', 'g'], { axis: -1, epsilon: float(1e-5), stash_type: 1 }, { outputs: 2 })[0]!,
+  },
+  {
+    name: 'SimplifiedLayerNormalization (RMSNorm) [2,3,4], eps 0.1',
+    inputs: [['x', [2, 3, 4]], ['g', [4]]],
+    build: (b) => b.node('SimplifiedLayerNormalization', ['x', 'g'], { axis: -1, epsilon: float(0.1), stash_type: 1 }, { outputs: 2 })[0]!,
+  },
+
   // broadcasting binary
   bin('Add', [3, 4], [4]),
   bin('Add', [3, 1], [1, 4]),
@@ -390,7 +402,7 @@ const CASES: Case[] = [
 // ------------------------------------------------------------------ running a case
 
 const model = (graph: Graph): Model => ({
-  irVersion: 8, opsets: { '': OPSET }, producerName: 'rules.test', producerVersion: '0', graph, metadata: {},
+  irVersion: 8, opsets: { '': OPSET, 'com.microsoft': 1 }, producerName: 'rules.test', producerVersion: '0', graph, metadata: {},
 });
 
 interface Prepared {
@@ -523,10 +535,11 @@ describe('gradient rules vs float64 central differences', () => {
       for (const [name, shape, , declared] of c.inputs) b.input(name, 'float64', declared ?? shape);
       for (const [name, declared] of c.intInputs ?? []) b.input(name, 'int64', declared);
       c.build(b);
-      return b.graph.nodes.map((n) => n.op);
+      return b.graph.nodes.map((n) => (n.domain ? `${n.domain}.${n.op}` : n.op));
     }));
-    // onnxruntime runs com.microsoft.RotaryEmbedding in float32 only: checked against the closed form below
+    // onnxruntime runs these in float32 only: checked against closed forms below
     covered.add('com.microsoft.RotaryEmbedding');
+    covered.add('com.microsoft.QuickGelu');
     const missing = registeredOps().filter((op) => !covered.has(op));
     expect(missing, 'registered ops without a finite-difference case').toEqual([]);
   });
@@ -602,4 +615,34 @@ describe('autodiff errors and non-differentiable paths', () => {
     const n = b.op('ReduceSum', [b.op('Shape', ['x'])], { keepdims: 0 });
     expect(() => addGradients(b.graph, n, ['x'])).toThrow(/must be a float scalar/);
   });
+});
+
+describe('com.microsoft.QuickGelu gradient (float32: onnxruntime has no float64 kernel)', () => {
+  for (const alpha of [1, 1.702]) {
+    it(`equals the closed form d/dx x·σ(αx) = σ(αx) + αx·σ(αx)·(1 − σ(αx)), α = ${alpha}`, async () => {
+      const n = 64;
+      const rng = new Rng(11);
+      const x = Float32Array.from(sample(rng, n).map((v) => 3 * v)), w = Float32Array.from(sample(rng, n));
+      const b = new GraphBuilder();
+      b.input('x', 'float32', [n]);
+      b.input('w', 'float32', [n]);
+      const y = b.op('QuickGelu', ['x'], { alpha: float(alpha) }, { domain: 'com.microsoft' });
+      b.op('ReduceSum', [b.op('Mul', [y, 'w'])], { keepdims: 0 }, { outputs: ['loss'] });
+      b.graph.outputs.push({ name: 'loss', dtype: 'float32', shape: [] });
+      const { graph, grads } = addGradients(b.graph, 'loss', ['x']);
+      graph.outputs.push({ name: grads.get('x')!, dtype: 'float32', shape: [n] });
+      const model: Model = { irVersion: 8, opsets: { '': OPSET, 'com.microsoft': 1 }, producerName: 'test', producerVersion: '0', graph, metadata: {} };
+      const session = await createSession(model);
+      const out = await session.run({ x: new ort.Tensor('float32', x, [n]), w: new ort.Tensor('float32', w, [n]) });
+      const dx = out[grads.get('x')!]!.data as Float32Array;
+      let worst = 0;
+      for (let i = 0; i < n; i++) {
+        const s = 1 / (1 + Math.exp(-alpha * x[i]!));
+        const expected = w[i]! * (s + alpha * x[i]! * s * (1 - s));
+        worst = Math.max(worst, Math.abs(dx[i]! - expected) / Math.max(1, Math.abs(expected)));
+      }
+      expect(worst).toBeLessThanOrEqual(1e-6);
+      await session.release();
+    });
+  }
 });

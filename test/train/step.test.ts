@@ -60,18 +60,18 @@ describe('TrainStep', () => {
     });
   });
 
-  it('training steps follow torch\'s loss trajectory (3 AdamW steps, golden-small)', async () => {
+  it('training steps follow torch (3 AdamW steps at lr 1e-3, golden-small)', async () => {
     const { a, step, batch } = await adamwReference('reference-adamw.json');
     const decayed = step.params.filter((p) => p.decay).map((p) => p.name).sort();
     expect(decayed).toEqual([...a.decayed].sort());
-    // Parameters are not compared after 3 steps: Adam's first update is lr·sign(g), so float32
-    // rounding of near-zero gradient entries (in torch or here) moves entries by up to 2·lr and later
-    // gradients by ~0.3% (measured between two exact-in-float64 formulations of RoPE here). The
-    // optimizer itself is checked on fixed gradients above; one full step is checked below.
     for (let i = 0; i < a.steps; i++) {
       const r = await step.step([batch], a.lr);
-      expect(Math.abs(r.loss - a.losses[i]) / a.losses[i]).toBeLessThan(2e-5);
+      expect(Math.abs(r.loss - a.losses[i]) / a.losses[i]).toBeLessThan(2e-6);
     }
+    // measured ≤ 1.3e-6. The fixture's lr is 1e-3: Adam's first update is lr·sign(g), so float32
+    // rounding of near-zero gradient entries (in torch or here) flips some signs; at lr 1e-2 that
+    // moved later losses by 2e-5 and parameters by 3e-4 between two equally exact RoPE formulations
+    expect(worstParamDiff(step, a.params)).toBeLessThan(1e-5);
   });
 
   it('one AdamW step matches torch.optim.AdamW to float32 rounding', async () => {

@@ -8,3 +8,4 @@ import './softmax.js';
 import './gather.js';
 import './loss.js';
 import './rotary.js';
+import './fused.js';

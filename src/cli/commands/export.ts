@@ -29,7 +29,7 @@ export const exportCommand: Command = {
     if (!outputs.every((o) => o === 'logits' || o === 'loss')) throw new UsageError(`--outputs must list logits and/or loss, got "${args.str('outputs')}"`);
     const { config, weights } = loadModelDir(args.need('model'));
     // a model whose MSG masks are still ramping exports with their current values baked in
-    const model = bakeWeights(buildDecoder(config, { outputs: outputs as Array<'logits' | 'loss'>, fusedRope: false }), new Map([...weights, ...maskTensors(config)]));
+    const model = bakeWeights(buildDecoder(config, { outputs: outputs as Array<'logits' | 'loss'>, fusedKernels: false }), new Map([...weights, ...maskTensors(config)]));
     const total = paramSpecs(config).reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 4), 0);
     const out = args.need('out');
     const external = args.flag('external-data') || total > INLINE_LIMIT;

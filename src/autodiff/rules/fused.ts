@@ -1,0 +1,44 @@
+/**
+ * Gradients of onnxruntime's fused kernels that growlm's graphs use (not standard ONNX ops):
+ * RMSNorm as SimplifiedLayerNormalization, SiLU as com.microsoft QuickGelu (alpha 1), RoPE as
+ * com.microsoft RotaryEmbedding.
+ */
+import { one, registerGrad } from '../registry.js';
+import { intAttr } from '../registry.js';
+
+const MS = 'com.microsoft';
+
+/**
+ * RMSNorm y = g ⊙ n, n = x · r, r = 1/sqrt(mean(x²) + eps) (r is the node's second output).
+ * dx = r · (dy⊙g − n · mean(dy⊙g⊙n)),  dg = Σ_rows dy ⊙ n.
+ */
+registerGrad('SimplifiedLayerNormalization', (ctx, n, dy) => {
+  const [x, g] = n.inputs as [string, string];
+  const stash = n.outputs[1];
+  if (!stash) throw new Error('SimplifiedLayerNormalization needs its inv_std_var output for the gradient');
+  if (intAttr(n, 'axis', -1) !== -1 && intAttr(n, 'axis', -1) !== ctx.type(x).shape.length - 1) throw new Error('gradient supports axis = -1 only');
+  if (dy[1]) throw new Error('the gradient through inv_std_var is not supported');
+  const b = ctx.b;
+  const d = one(dy);
+  const xType = ctx.type(x).dtype;
+  // the statistic is stored in stash_type (float32 by default): bring it to x's type
+  const r = ctx.type(stash).dtype === xType ? stash : b.op('Cast', [stash], { to: xType === 'float64' ? 11 : 1 });
+  const normed = b.op('Mul', [x, r]);
+  const dg = ctx.needs(1) ? ctx.sumTo(b.op('Mul', [d, normed]), g) : null;
+  if (!ctx.needs(0)) return [null, dg];
+  const dn = b.op('Mul', [d, g]);
+  const mean = b.op('ReduceMean', [b.op('Mul', [dn, normed])], { axes: [-1], keepdims: 1 });
+  const dx = b.op('Mul', [b.op('Sub', [dn, b.op('Mul', [normed, mean])]), r]);
+  return [dx, dg];
+});
+
+/** x · σ(αx): d/dx = σ(αx) + αx · σ(αx) · (1 − σ(αx)). */
+registerGrad(`${MS}.QuickGelu`, (ctx, n, dy) => {
+  const x = n.inputs[0]!;
+  const b = ctx.b;
+  const alpha = n.attrs.alpha?.type === 'float' ? n.attrs.alpha.value : 1.702;
+  const ax = alpha === 1 ? x : b.op('Mul', [x, ctx.scalar(alpha, x)]);
+  const s = b.op('Sigmoid', [ax]);
+  const slope = b.op('Add', [s, b.op('Mul', [b.op('Mul', [ax, s]), b.op('Sub', [ctx.scalar(1, x), s])])]);
+  return [b.op('Mul', [one(dy), slope])];
+});
