@@ -4,6 +4,7 @@
  * in memory between calls. Micro-batches accumulate gradients (token-weighted, so k micro-batches
  * equal one big batch); the global gradient norm is clipped; non-finite losses skip the update.
  */
+import { availableParallelism } from 'node:os';
 import type * as ort from 'onnxruntime-node';
 import { buildTrainGraph, gradOutputName } from '../../graphs/train-step.js';
 import type { ModelConfig } from '../model/config.js';
@@ -14,6 +15,7 @@ import type { Weights } from '../model/weights.js';
 import { type Batch, validateBatch } from '../runtime/batch.js';
 import { type SessionOptions, createSession, ortFloat, ortInt64 } from '../runtime/session.js';
 import { GrowlmError } from '../util/errors.js';
+import { AdamWPool } from './adamw-pool.js';
 import { type AdamWOptions, DEFAULT_ADAMW, type ParamState, adamwStep, clipFactor, paramGroup } from './adamw.js';
 
 export class TrainingError extends GrowlmError {}
@@ -33,6 +35,8 @@ export interface TrainStepOptions {
   maxNonFinite?: number;
   /** Apply μP learning-rate multipliers (default true; false: one learning rate for every tensor). */
   mupLr?: boolean;
+  /** Threads for the AdamW update (default: the session's threads, else the available cores). */
+  optimizerThreads?: number;
 }
 
 export type { OptimizerState } from '../model/training-state.js';
@@ -51,6 +55,7 @@ export class TrainStep {
     readonly params: ParamState[],
     readonly optimizer: AdamWOptions,
     private readonly maxNonFinite: number,
+    private readonly pool: AdamWPool | undefined,
   ) {}
 
   static async create(config: ModelConfig, weights: Weights, opts: TrainStepOptions = {}): Promise<TrainStep> {
@@ -63,7 +68,9 @@ export class TrainStep {
       if (opts.mupLr === false) group.lrMult = 1;
       return { name: spec.name, data, m: new Float32Array(data.length), v: new Float32Array(data.length), ...group };
     });
-    const step = new TrainStep(config, session, params, { ...DEFAULT_ADAMW, ...opts.optimizer }, opts.maxNonFinite ?? 10);
+    const threads = opts.optimizerThreads ?? opts.session?.threads ?? availableParallelism();
+    const pool = AdamWPool.create(params, threads);
+    const step = new TrainStep(config, session, params, { ...DEFAULT_ADAMW, ...opts.optimizer }, opts.maxNonFinite ?? 10, pool);
     step.setMasks(config);
     return step;
   }
@@ -166,11 +173,14 @@ export class TrainStep {
     }
     this.consecutiveSkips = 0;
     this.stepCount++;
-    adamwStep(this.params, grads, this.stepCount, lr, this.optimizer, clipFactor(gradNorm, this.optimizer.clipNorm));
+    const scale = clipFactor(gradNorm, this.optimizer.clipNorm);
+    if (this.pool) await this.pool.step(grads, this.stepCount, lr, this.optimizer, scale);
+    else adamwStep(this.params, grads, this.stepCount, lr, this.optimizer, scale);
     return { loss, gradNorm, tokens, skipped: false };
   }
 
   async release(): Promise<void> {
+    await this.pool?.terminate();
     await this.session.release();
   }
 }
