@@ -6,9 +6,8 @@
  * space just trimmed back to the kernel, so every step page-faults them in again: measured here
  * 13,500 minor faults and ≈150 ms of an ≈880 ms bench-small step (a fault costs ≈12 µs on these VMs;
  * filling a fresh 100 MB buffer took 330 ms, a reused one 11 ms). Keeping freed memory in the heap
- * (no trimming, no mmap for big blocks) removes those faults, and transparent huge pages for the
- * heap (glibc.malloc.hugetlb=1, THP in madvise mode) make the first step's 900 MB of activations
- * 2 s faster.
+ * (no trimming, no mmap for big blocks) removes those faults. (Transparent huge pages for the heap,
+ * glibc.malloc.hugetlb=1, made the first step 1 s faster but raised peak RSS by 40–70 MB: left out.)
  *
  * glibc reads its tunables once, at process start, so the CLI re-executes itself with them set
  * (see relaunchWithTunedMalloc); programs using growlm as a library start node with
@@ -17,7 +16,7 @@
  */
 import { spawn } from 'node:child_process';
 
-export const MALLOC_TUNABLES = 'glibc.malloc.hugetlb=1:glibc.malloc.trim_threshold=4294967296:glibc.malloc.mmap_threshold=2147483648';
+export const MALLOC_TUNABLES = 'glibc.malloc.trim_threshold=4294967296:glibc.malloc.mmap_threshold=2147483648';
 
 /** Set by the relaunch so that the child never relaunches again; set it to 1 to opt out. */
 const GUARD = 'GROWLM_MALLOC_TUNED';
