@@ -32,13 +32,13 @@ registerGrad('SimplifiedLayerNormalization', (ctx, n, dy) => {
   return [dx, dg];
 });
 
-/** x · σ(αx): d/dx = σ(αx) + αx · σ(αx) · (1 − σ(αx)). */
+/** y = x · σ(αx): dy/dx = σ(αx) + αx · σ(αx) · (1 − σ(αx)) = s + α·y·(1 − s), reusing the output y. */
 registerGrad(`${MS}.QuickGelu`, (ctx, n, dy) => {
-  const x = n.inputs[0]!;
+  const x = n.inputs[0]!, y = n.outputs[0]!;
   const b = ctx.b;
   const alpha = n.attrs.alpha?.type === 'float' ? n.attrs.alpha.value : 1.702;
-  const ax = alpha === 1 ? x : b.op('Mul', [x, ctx.scalar(alpha, x)]);
-  const s = b.op('Sigmoid', [ax]);
-  const slope = b.op('Add', [s, b.op('Mul', [b.op('Mul', [ax, s]), b.op('Sub', [ctx.scalar(1, x), s])])]);
+  const s = b.op('Sigmoid', [alpha === 1 ? x : b.op('Mul', [x, ctx.scalar(alpha, x)])]);
+  const ay = alpha === 1 ? y : b.op('Mul', [y, ctx.scalar(alpha, y)]);
+  const slope = b.op('Add', [s, b.op('Mul', [ay, b.op('Sub', [ctx.scalar(1, x), s])])]);
   return [b.op('Mul', [one(dy), slope])];
 });
