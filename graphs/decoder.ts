@@ -45,14 +45,13 @@ function attentionShapes(b: GraphBuilder, c: ModelConfig, ids: string, fusedRope
   const future = b.op('Less', [b.op('Unsqueeze', [pos, b.int64([1])]), b.op('Unsqueeze', [pos, b.int64([0])])]);
   const causalMask = b.op('Where', [future, b.float32(-Infinity), b.float32(0)]);
   const dims = [c.maxSeqLen, c.headDim / 2];
+  const cosTable = b.initializer('rope.cos', { dtype: 'float32', dims, data: cos });
+  const sinTable = b.initializer('rope.sin', { dtype: 'float32', dims, data: sin });
+  // decomposed: [S, hd] (both halves of a head share the angles)
+  const perPosition = (t: string) => b.op('Slice', [b.op('Concat', [t, t], { axis: 1 }), b.int64([0]), seq, b.int64([0])]);
   const rope: Rope = fusedRope
-    ? { fused: true, cos: b.initializer('rope.cos', { dtype: 'float32', dims, data: cos }), sin: b.initializer('rope.sin', { dtype: 'float32', dims, data: sin }) }
-    : {
-      fused: false,
-      // [S, hd]: both halves of a head share the angles
-      cos: b.op('Slice', [b.op('Concat', [b.initializer('rope.cos', { dtype: 'float32', dims, data: cos }), 'rope.cos'], { axis: 1 }), b.int64([0]), seq, b.int64([0])]),
-      sin: b.op('Slice', [b.op('Concat', [b.initializer('rope.sin', { dtype: 'float32', dims, data: sin }), 'rope.sin'], { axis: 1 }), b.int64([0]), seq, b.int64([0])]),
-    };
+    ? { fused: true, cos: cosTable, sin: sinTable }
+    : { fused: false, cos: perPosition(cosTable), sin: perPosition(sinTable) };
   return { qkvHeads, flat, causalMask, rope };
 }
 

@@ -35,12 +35,14 @@ export function tunedEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 /**
  * Run this same script again in a child node with tuned malloc, passing stdio through; resolves
- * to the child's exit code. Signals sent to this process are forwarded (a Ctrl-C from a terminal
- * reaches both already: the parent just waits for the child to finish its graceful stop).
+ * to the child's exit code (130/143 when a signal ended it). The child runs in its own process
+ * group, so a signal reaches it exactly once, from this process: a Ctrl-C from the terminal (sent
+ * to the foreground group, i.e. here) and a kill sent to this pid alike. (In the same group the
+ * child would get a terminal Ctrl-C twice, and a second SIGINT cuts short a graceful stop.)
  */
 export function relaunchWithTunedMalloc(): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: tunedEnv(process.env) });
+    const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: tunedEnv(process.env), detached: true });
     const forward = (signal: NodeJS.Signals) => () => { child.kill(signal); };
     const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((s) => [s, forward(s)] as const);
     for (const [s, h] of handlers) process.on(s, h);
@@ -50,7 +52,7 @@ export function relaunchWithTunedMalloc(): Promise<number> {
     });
     child.on('exit', (code, signal) => {
       for (const [s, h] of handlers) process.off(s, h);
-      resolve(code ?? (signal === 'SIGINT' ? 130 : 1));
+      resolve(code ?? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
     });
   });
 }

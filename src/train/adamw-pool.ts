@@ -2,7 +2,7 @@
  * AdamW on several threads: worker threads update some tensors while the main thread updates the
  * rest (tensors are split by size, so every thread gets about the same number of parameters): the
  * cores onnxruntime uses for the graph are idle during the update. bench-small, 12M parameters,
- * 2 cores: 64 → 36 ms (tools/scratch pool timing, minimum of 22), bit-identical to one thread.
+ * 2 cores: 64 → 36 ms (alternating with the one-thread update, minimum of 22 runs), bit-identical.
  *
  * Sharing: onnxruntime-node refuses SharedArrayBuffer inputs, so the weights the graph reads stay
  * ordinary arrays owned by the main thread (their identity never changes: views handed out by
