@@ -9,11 +9,11 @@
  *   logits = (output_mult / mup_scale_factor) · W_lm · RMSNorm_final(h)
  */
 import { GraphBuilder } from '../src/onnx/builder.js';
-import type { Model } from '../src/onnx/ir.js';
+import { type Model, MS_DOMAIN } from '../src/onnx/ir.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { EMBED, FINAL_NORM, LM_HEAD, layerParamNames, paramSpecs } from '../src/model/params.js';
 import { MASK_INPUTS } from '../src/model/masks.js';
-import { type AttentionShapes, MS_DOMAIN, type Rope, causalAttention, fusedLinear, linear, maskedRmsNorm, rmsNorm, ropeTables, swiglu } from './layers.js';
+import { type AttentionShapes, type Rope, causalAttention, fusedLinear, linear, maskedRmsNorm, rmsNorm, ropeTables, swiglu } from './layers.js';
 import { crossEntropy } from './loss.js';
 
 export const OPSET = 17;

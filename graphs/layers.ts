@@ -4,6 +4,7 @@
  * stored [out, in] (the HF layout), which ORT runs without transpose copies.
  */
 import { type GraphBuilder, float } from '../src/onnx/builder.js';
+import { MS_DOMAIN } from '../src/onnx/ir.js';
 
 /** y = x · Wᵀ (· alpha), W stored [out, in]. */
 export function linear(b: GraphBuilder, x: string, w: string, alpha = 1): string {
@@ -62,8 +63,6 @@ export function ropeTables(maxSeq: number, headDim: number, theta: number): { co
   }
   return { cos, sin };
 }
-
-export const MS_DOMAIN = 'com.microsoft';
 
 /**
  * RoPE inputs: fused — tables [maxSeq, hd/2] for onnxruntime's RotaryEmbedding (positions from 0);

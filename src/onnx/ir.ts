@@ -64,6 +64,9 @@ export type AttrValue =
   | { type: 'graph'; value: Graph }
   | { type: 'other'; value: unknown };
 
+/** onnxruntime's contrib-op domain (fused kernels growlm's runtime graphs use). */
+export const MS_DOMAIN = 'com.microsoft';
+
 export interface Node {
   op: string;
   /** '' is the default ONNX domain. */

@@ -4,7 +4,7 @@
  * tracked by value too (Shape → Slice → Concat → Reshape), so reshapes with computed targets resolve.
  * Autodiff uses it to reduce broadcast gradients; unknown results are simply absent.
  */
-import type { DType, Dim, Graph, Node, Tensor } from './ir.js';
+import { type DType, type Dim, type Graph, type Node, type Tensor, MS_DOMAIN } from './ir.js';
 import { GrowlmError } from '../util/errors.js';
 
 export interface ValueType {
@@ -148,7 +148,7 @@ function inferNode(n: Node, info: ShapeInfo): void {
       set(0, x.dtype, x.shape);
       if (n.outputs[1]) set(1, DTYPE_OF_CODE[intAttr(n, 'stash_type', 1)] ?? x.dtype, [...x.shape.slice(0, -1), 1]);
       return;
-    case UNARY_SAME.has(n.op) || (n.domain === 'com.microsoft' && (n.op === 'RotaryEmbedding' || n.op === 'QuickGelu')):
+    case UNARY_SAME.has(n.op) || (n.domain === MS_DOMAIN && (n.op === 'RotaryEmbedding' || n.op === 'QuickGelu')):
       set(0, COMPARE.has(n.op) ? 'bool' : x.dtype, x.shape);
       return;
     case n.op === 'Cast':

@@ -3,10 +3,8 @@
  * RMSNorm as SimplifiedLayerNormalization, SiLU as com.microsoft QuickGelu (alpha 1), RoPE as
  * com.microsoft RotaryEmbedding.
  */
-import { one, registerGrad } from '../registry.js';
-import { intAttr } from '../registry.js';
-
-const MS = 'com.microsoft';
+import { MS_DOMAIN as MS } from '../../onnx/ir.js';
+import { intAttr, one, registerGrad } from '../registry.js';
 
 /**
  * RMSNorm y = g ⊙ n, n = x · r, r = 1/sqrt(mean(x²) + eps) (r is the node's second output).
@@ -41,4 +39,14 @@ registerGrad(`${MS}.QuickGelu`, (ctx, n, dy) => {
   const ay = alpha === 1 ? y : b.op('Mul', [y, ctx.scalar(alpha, y)]);
   const slope = b.op('Add', [s, b.op('Mul', [ay, b.op('Sub', [ctx.scalar(1, x), s])])]);
   return [b.op('Mul', [one(dy), slope])];
+});
+
+/**
+ * RoPE rotates each pair of features by a position-dependent angle θ; a rotation's adjoint is the
+ * rotation by −θ, so the input gradient is the same op applied to dy with the sin table negated.
+ */
+registerGrad(`${MS}.RotaryEmbedding`, (ctx, n, dy) => {
+  const [, positions, cos, sin] = n.inputs as [string, string, string, string];
+  const dx = ctx.b.op('RotaryEmbedding', [one(dy), positions, cos, ctx.b.op('Neg', [sin])], n.attrs, { domain: MS });
+  return [dx, null, null, null];
 });

@@ -7,5 +7,4 @@ import './reduce.js';
 import './softmax.js';
 import './gather.js';
 import './loss.js';
-import './rotary.js';
 import './fused.js';
