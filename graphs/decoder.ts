@@ -34,10 +34,10 @@ export interface DecoderOptions {
 }
 
 /** Shape helpers and RoPE tables computed once per graph from input_ids [B, S]. */
-function attentionShapes(b: GraphBuilder, c: ModelConfig, ids: string, fusedRope: boolean): AttentionShapes {
+function attentionShapes(b: GraphBuilder, c: ModelConfig, ids: string, fused: boolean): AttentionShapes {
   const bs = b.op('Shape', [ids]); // [B, S]
   const seq = b.op('Slice', [bs, b.int64([1]), b.int64([2]), b.int64([0])]); // [S]
-  const qkvHeads = b.op('Concat', [bs, b.int64([3, c.numHeads, c.headDim])], { axis: 0 });
+  const heads = b.op('Concat', [bs, b.int64([c.numHeads, c.headDim])], { axis: 0 });
   const flat = b.int64([-1, c.numHeads * c.headDim]);
   const { cos, sin } = ropeTables(c.maxSeqLen, c.headDim, c.ropeTheta);
   // causal mask: -inf where key position > query position
@@ -49,10 +49,10 @@ function attentionShapes(b: GraphBuilder, c: ModelConfig, ids: string, fusedRope
   const sinTable = b.initializer('rope.sin', { dtype: 'float32', dims, data: sin });
   // decomposed: [S, hd] (both halves of a head share the angles)
   const perPosition = (t: string) => b.op('Slice', [b.op('Concat', [t, t], { axis: 1 }), b.int64([0]), seq, b.int64([0])]);
-  const rope: Rope = fusedRope
+  const rope: Rope = fused
     ? { fused: true, cos: cosTable, sin: sinTable }
     : { fused: false, cos: perPosition(cosTable), sin: perPosition(sinTable) };
-  return { qkvHeads, flat, causalMask, rope };
+  return { heads, flat, causalMask, rope, fusedMatMul: fused };
 }
 
 export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: ['logits'] }): Model {
@@ -84,7 +84,7 @@ export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: [
     const branch = m?.layers?.indices.includes(i) ? b.op('Gather', [layerMask!, b.int64(i)]) : undefined;
     h = b.scope(`layer${i}`, () => {
       const a = norm(h, w.inputNorm);
-      const attn = maskWith(causalAttention(b, fusedLinear(b, a, [w.q, w.k, w.v]), shapes, c.headDim), headMask);
+      const attn = maskWith(causalAttention(b, fusedLinear(b, a, [w.q, w.k, w.v]), shapes, c.headDim, c.numHeads * c.headDim), headMask);
       const h1 = b.op('Add', [h, maskWith(maskWith(linear(b, attn, w.o), hiddenMask), branch)]);
       const x = norm(h1, w.postNorm);
       const act = maskWith(swiglu(b, linear(b, x, w.gate), linear(b, x, w.up), fused), ffnMask);

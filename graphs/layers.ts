@@ -84,27 +84,34 @@ export function applyRope(b: GraphBuilder, x: string, rope: Rope, headDim: numbe
 }
 
 export interface AttentionShapes {
-  /** int64 [5]: B, S, 3, H, hd — to split the fused q/k/v projection into heads. */
-  qkvHeads: string;
+  /** int64 [4]: B, S, H, hd — to split a projection into heads. */
+  heads: string;
   /** int64 [2]: B·S, H·hd — to merge heads back. */
   flat: string;
   /** float32 [S, S]: 0 on and below the diagonal, -inf above. */
   causalMask: string;
   rope: Rope;
+  /** onnxruntime's FusedMatMul for the two attention products (transposes and scale as flags). */
+  fusedMatMul: boolean;
 }
 
 /**
- * Causal multi-head attention on the fused projection qkv [B·S, 3·H·hd] → [B·S, H·hd]. One
- * transpose brings q, k and v into [3, B, H, S, hd]; splitting along the leading axis then copies
- * contiguous blocks only.
+ * Causal multi-head attention on the fused projection qkv [B·S, 3·H·hd] → [B·S, H·hd]. q, k and v
+ * are split off first and each brought to [B, H, S, hd] by a swap of two axes, whose inverse in the
+ * backward is the same cheap swap. Fused: both products are FusedMatMul with the transpose of k
+ * and the 1/sqrt(hd) scale as flags, and their gradients are FusedMatMuls too (no transpose copies).
  */
-export function causalAttention(b: GraphBuilder, qkv: string, s: AttentionShapes, headDim: number): string {
-  const heads = b.op('Transpose', [b.op('Reshape', [qkv, s.qkvHeads])], { perm: [2, 0, 3, 1, 4] });
-  const [q, k, vh] = b.node('Split', [heads, b.int64([1, 1, 1])], { axis: 0 }, { outputs: 3 }).map((x) => b.op('Squeeze', [x, b.int64([0])])) as [string, string, string];
-  const qh = b.op('Mul', [applyRope(b, q, s.rope, headDim), b.float32(1 / Math.sqrt(headDim))]);
-  const kh = applyRope(b, k, s.rope, headDim);
-  const scores = b.op('Add', [b.op('MatMul', [qh, b.op('Transpose', [kh], { perm: [0, 1, 3, 2] })]), s.causalMask]);
-  const probs = b.op('Softmax', [scores], { axis: -1 });
-  const out = b.op('MatMul', [probs, vh]);
+export function causalAttention(b: GraphBuilder, qkv: string, s: AttentionShapes, headDim: number, width: number): string {
+  const [q, k, v] = b.node('Split', [qkv, b.int64([width, width, width])], { axis: 1 }, { outputs: 3 }) as [string, string, string];
+  const heads = (x: string) => b.op('Transpose', [b.op('Reshape', [x, s.heads])], { perm: [0, 2, 1, 3] });
+  const qh = applyRope(b, heads(q), s.rope, headDim);
+  const kh = applyRope(b, heads(k), s.rope, headDim);
+  const scale = 1 / Math.sqrt(headDim);
+  const product = s.fusedMatMul
+    ? b.op('FusedMatMul', [qh, kh], { transB: 1, alpha: float(scale) }, { domain: MS_DOMAIN })
+    : b.op('MatMul', [b.op('Mul', [qh, b.float32(scale)]), b.op('Transpose', [kh], { perm: [0, 1, 3, 2] })]);
+  const probs = b.op('Softmax', [b.op('Add', [product, s.causalMask])], { axis: -1 });
+  const vh = heads(v);
+  const out = s.fusedMatMul ? b.op('FusedMatMul', [probs, vh], {}, { domain: MS_DOMAIN }) : b.op('MatMul', [probs, vh]);
   return b.op('Reshape', [b.op('Transpose', [out], { perm: [0, 2, 1, 3] }), s.flat]);
 }

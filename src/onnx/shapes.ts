@@ -164,11 +164,15 @@ function inferNode(n: Node, info: ShapeInfo): void {
       set(0, dtype, broadcast(ins.map((t) => t!.shape)), product);
       return;
     }
-    case n.op === 'MatMul': {
+    case n.op === 'MatMul' || (n.domain === MS_DOMAIN && n.op === 'FusedMatMul'): {
+      // FusedMatMul: MatMul of the operands with their last two axes swapped when transA/transB
       const y = T(1);
-      if (!y || rank < 2 || y.shape.length < 2) return;
+      if (!y || rank < 2 || y.shape.length < 2 || intAttr(n, 'transBatchA', 0) || intAttr(n, 'transBatchB', 0)) return;
+      const r = y.shape.length;
       const batch = broadcast([x.shape.slice(0, -2), y.shape.slice(0, -2)]);
-      set(0, x.dtype, [...batch, x.shape[rank - 2]!, y.shape[y.shape.length - 1]!]);
+      const M = x.shape[intAttr(n, 'transA', 0) ? rank - 1 : rank - 2]!;
+      const N = y.shape[intAttr(n, 'transB', 0) ? r - 2 : r - 1]!;
+      set(0, x.dtype, [...batch, M, N]);
       return;
     }
     case n.op === 'Gemm': {

@@ -540,6 +540,7 @@ describe('gradient rules vs float64 central differences', () => {
     // onnxruntime runs these in float32 only: checked against closed forms below
     covered.add('com.microsoft.RotaryEmbedding');
     covered.add('com.microsoft.QuickGelu');
+    covered.add('com.microsoft.FusedMatMul');
     const missing = registeredOps().filter((op) => !covered.has(op));
     expect(missing, 'registered ops without a finite-difference case').toEqual([]);
   });
@@ -642,6 +643,47 @@ describe('com.microsoft.QuickGelu gradient (float32: onnxruntime has no float64 
         worst = Math.max(worst, Math.abs(dx[i]! - expected) / Math.max(1, Math.abs(expected)));
       }
       expect(worst).toBeLessThanOrEqual(1e-6);
+      await session.release();
+    });
+  }
+});
+
+describe('com.microsoft.FusedMatMul gradient (float32: onnxruntime has no float64 kernel)', () => {
+  // C = α·op(A)·op(B), loss = Σ C ⊙ W: dop(A) = α·W·op(B)ᵀ, dop(B) = α·op(A)ᵀ·W, summed over broadcast batch axes
+  const [M, K, N] = [3, 4, 5];
+  for (const [transA, transB] of [[0, 0], [0, 1], [1, 0], [1, 1]] as const) {
+    it(`equals the closed form, transA=${transA} transB=${transB}, α = 0.5, batch axes [2, 1] · [3]`, async () => {
+      const aShape = [2, 1, ...(transA ? [K, M] : [M, K])], bShape = [3, ...(transB ? [N, K] : [K, N])];
+      const rng = new Rng(5 + 2 * transA + transB);
+      const a = Float32Array.from(sample(rng, numel(aShape))), bv = Float32Array.from(sample(rng, numel(bShape))), w = Float32Array.from(sample(rng, 2 * 3 * M * N));
+      const alpha = 0.5;
+      const gb = new GraphBuilder();
+      gb.input('a', 'float32', aShape);
+      gb.input('b', 'float32', bShape);
+      gb.input('w', 'float32', [2, 3, M, N]);
+      const y = gb.op('FusedMatMul', ['a', 'b'], { transA, transB, alpha: float(alpha) }, { domain: 'com.microsoft' });
+      gb.op('ReduceSum', [gb.op('Mul', [y, 'w'])], { keepdims: 0 }, { outputs: ['loss'] });
+      gb.graph.outputs.push({ name: 'loss', dtype: 'float32', shape: [] });
+      const { graph, grads } = addGradients(gb.graph, 'loss', ['a', 'b']);
+      graph.outputs.push({ name: grads.get('a')!, dtype: 'float32', shape: aShape }, { name: grads.get('b')!, dtype: 'float32', shape: bShape });
+      const session = await createSession({ irVersion: 8, opsets: { '': OPSET, 'com.microsoft': 1 }, producerName: 'test', producerVersion: '0', graph, metadata: {} });
+      const out = await session.run({ a: new ort.Tensor('float32', a, aShape), b: new ort.Tensor('float32', bv, bShape), w: new ort.Tensor('float32', w, [2, 3, M, N]) });
+      const da = out[grads.get('a')!]!.data as Float32Array, db = out[grads.get('b')!]!.data as Float32Array;
+      // element (i, k) of op(A) for batch i0, and (k, j) of op(B) for batch i1
+      const A = (i0: number, i: number, k: number) => a[i0 * M * K + (transA ? k * M + i : i * K + k)]!;
+      const B = (i1: number, k: number, j: number) => bv[i1 * K * N + (transB ? j * K + k : k * N + j)]!;
+      const expA = new Float64Array(a.length), expB = new Float64Array(bv.length);
+      for (let i0 = 0; i0 < 2; i0++) for (let i1 = 0; i1 < 3; i1++) for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
+        const g = alpha * w[(i0 * 3 + i1) * M * N + i * N + j]!;
+        for (let k = 0; k < K; k++) {
+          expA[i0 * M * K + (transA ? k * M + i : i * K + k)] += g * B(i1, k, j);
+          expB[i1 * K * N + (transB ? j * K + k : k * N + j)] += g * A(i0, i, k);
+        }
+      }
+      expect(relError(Float64Array.from(da), expA)).toBeLessThanOrEqual(1e-6);
+      expect(relError(Float64Array.from(db), expB)).toBeLessThanOrEqual(1e-6);
+      // the gradient graph itself has no Transpose copies
+      expect(graph.nodes.filter((n) => n.op === 'Transpose')).toEqual([]);
       await session.release();
     });
   }

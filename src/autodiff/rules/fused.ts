@@ -1,10 +1,11 @@
 /**
  * Gradients of onnxruntime's fused kernels that growlm's graphs use (not standard ONNX ops):
  * RMSNorm as SimplifiedLayerNormalization, SiLU as com.microsoft QuickGelu (alpha 1), RoPE as
- * com.microsoft RotaryEmbedding.
+ * com.microsoft RotaryEmbedding, batched matrix products with transposes and a scale as com.microsoft FusedMatMul.
  */
 import { MS_DOMAIN as MS } from '../../onnx/ir.js';
-import { intAttr, one, registerGrad } from '../registry.js';
+import { float } from '../../onnx/builder.js';
+import { floatAttr, intAttr, one, registerGrad } from '../registry.js';
 
 /**
  * RMSNorm y = g ⊙ n, n = x · r, r = 1/sqrt(mean(x²) + eps) (r is the node's second output).
@@ -49,4 +50,24 @@ registerGrad(`${MS}.RotaryEmbedding`, (ctx, n, dy) => {
   const [, positions, cos, sin] = n.inputs as [string, string, string, string];
   const dx = ctx.b.op('RotaryEmbedding', [one(dy), positions, cos, ctx.b.op('Neg', [sin])], n.attrs, { domain: MS });
   return [dx, null, null, null];
+});
+
+/**
+ * C = α·op(A)·op(B) with op = optional transpose of the last two axes (batch axes broadcast).
+ * Each gradient is one FusedMatMul whose flags absorb the transposes, so no Transpose copies:
+ * dA = α·g·op(B)ᵀ (or its transpose when A is transposed), dB = α·op(A)ᵀ·g (likewise).
+ */
+registerGrad(`${MS}.FusedMatMul`, (ctx, n, dy) => {
+  const [a, b] = n.inputs as [string, string];
+  if (intAttr(n, 'transBatchA', 0) || intAttr(n, 'transBatchB', 0)) throw new Error(`FusedMatMul node ${n.name}: gradient with transBatchA/transBatchB is not supported`);
+  if (ctx.type(a).shape.length < 2 || ctx.type(b).shape.length < 2) throw new Error(`FusedMatMul node ${n.name}: gradient of a 1-D operand is not supported`);
+  const tA = intAttr(n, 'transA', 0), tB = intAttr(n, 'transB', 0);
+  const alpha = floatAttr(n, 'alpha', 1);
+  const g = one(dy);
+  const mm = (x: string, y: string, transA: number, transB: number) =>
+    ctx.b.op('FusedMatMul', [x, y], { transA, transB, alpha: float(alpha) }, { domain: MS });
+  // op(A)ᵀ is A when transA, Aᵀ otherwise (likewise B)
+  const dA = () => (tA ? mm(b, g, tB, 1) : mm(g, b, 0, 1 - tB));
+  const dB = () => (tB ? mm(g, a, 1, tA) : mm(a, g, 1 - tA, 0));
+  return [ctx.needs(0) ? ctx.sumTo(dA(), a) : null, ctx.needs(1) ? ctx.sumTo(dB(), b) : null];
 });
