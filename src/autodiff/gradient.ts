@@ -65,11 +65,20 @@ export function addGradients(source: Graph, loss: string, wrt: string[]): Gradie
   const gradOf = (name: string): string | null => {
     const list = contributions.get(name);
     if (!list) return null;
-    if (list.length === 1) return list[0]!;
-    const sum = b.op('Sum', list);
-    contributions.set(name, [sum]);
-    inferAppended(graph.nodes[graph.nodes.length - 1]!, info, graph);
-    return sum;
+    // a tree of two-input Adds, not one Sum: onnxruntime's CPU Sum runs on one thread (and
+    // pairwise anyway), Add on the whole pool (bench-small: 18 sums of [2048, 384] per step)
+    let level = list;
+    while (level.length > 1) {
+      const next: string[] = [];
+      for (let i = 0; i < level.length; i += 2) {
+        if (i + 1 === level.length) { next.push(level[i]!); continue; }
+        next.push(b.op('Add', [level[i]!, level[i + 1]!]));
+        inferAppended(graph.nodes[graph.nodes.length - 1]!, info, graph);
+      }
+      level = next;
+    }
+    contributions.set(name, level);
+    return level[0]!;
   };
   /**
    * Runtime value (int64 [1]) of a symbolic dimension, computed from a graph input that carries the
