@@ -1,7 +1,7 @@
 /**
  * SoftmaxCrossEntropyLoss (opset 13), 2-D scores [N, C], no class weights. The forward node must also
  * output log_prob: the gradient (softmax − one-hot) · dy is then three passes over [N, C] —
- * exp, scale by the row's upstream gradient, scatter-add −scale at the labels — instead of the
+ * exp, scatter-add −1 at the labels, scale by the row's upstream gradient — instead of the
  * half-dozen a decomposed loss costs.
  */
 import { type GradContext, intAttr, one, registerGrad } from '../registry.js';
@@ -32,7 +32,10 @@ registerGrad('SoftmaxCrossEntropyLoss', (ctx: GradContext, n, dy) => {
   }
   if (valid) w = b.op('Where', [valid, w, zero]);
   const col = b.op('Unsqueeze', [w, b.int64([1])]);
-  const scaled = b.op('Mul', [b.op('Exp', [logProb]), col]);
-  const grad = b.op('ScatterElements', [scaled, b.op('Unsqueeze', [safeLabels, b.int64([1])]), b.op('Neg', [col])], { axis: 1, reduction: 'add' });
+  // softmax − one-hot, then the row scale: the scatter writes into exp's fresh output (measured
+  // ≈ 2 ms instead of 3–4 ms for scattering −scale into the scaled softmax)
+  const labelCol = b.op('Unsqueeze', [safeLabels, b.int64([1])]);
+  const minusOne = b.op('Expand', [ctx.scalar(-1, scores), ctx.shapeOf(labelCol)]);
+  const grad = b.op('Mul', [b.op('ScatterElements', [b.op('Exp', [logProb]), labelCol, minusOne], { axis: 1, reduction: 'add' }), col]);
   return [grad, null, null];
 });
