@@ -35,7 +35,11 @@ export async function createSession(model: Model, opts: SessionOptions = {}): Pr
     interOpNumThreads: 1,
     executionMode: 'sequential',
     enableMemPattern: opts.memPattern ?? true,
-    extra: { session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' } } },
+    extra: {
+      session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' } },
+      // the gradients transpose GEMM operands on purpose (src/autodiff/rules/matmul.ts): keep it so
+      optimization: { disable_specified_optimizers: 'GemmTransposeFusion' },
+    },
   };
   if (opts.threads !== undefined) options.intraOpNumThreads = opts.threads;
   if (external) options.externalData = [{ path: external.location, data: external.data }];

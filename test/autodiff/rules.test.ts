@@ -104,6 +104,12 @@ for (const transA of [0, 1]) {
 gemmCases.push(
   { name: 'Gemm defaults, no C', inputs: [['A', [3, 4]], ['B', [4, 5]]], build: (b) => b.op('Gemm', ['A', 'B']) },
   {
+    // the weight gradient of x·Wᵀ transposes x when in < out (cases above) and g otherwise (here)
+    name: 'Gemm transB=1 in > out alpha=0.5, no C',
+    inputs: [['A', [3, 6]], ['B', [2, 6]]],
+    build: (b) => b.op('Gemm', ['A', 'B'], { transB: 1, alpha: float(0.5) }),
+  },
+  {
     name: 'Gemm transB=1 alpha=-0.7 beta=2 C:[3,1]',
     inputs: [['A', [3, 4]], ['B', [5, 4]], ['C', [3, 1]]],
     build: (b) => b.op('Gemm', ['A', 'B', 'C'], { transB: 1, alpha: float(-0.7), beta: float(2) }),
