@@ -23,6 +23,8 @@ export interface SessionOptions {
    * at no measurable cost in speed (alternating runs, noise ±15%).
    */
   memPattern?: boolean;
+  /** onnxruntime graph optimizers to skip, by name (a graph built around one of them says so). */
+  disabledOptimizers?: string[];
 }
 
 export class RuntimeError extends GrowlmError {}
@@ -37,8 +39,7 @@ export async function createSession(model: Model, opts: SessionOptions = {}): Pr
     enableMemPattern: opts.memPattern ?? true,
     extra: {
       session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' } },
-      // the gradients transpose GEMM operands on purpose (src/autodiff/rules/matmul.ts): keep it so
-      optimization: { disable_specified_optimizers: 'GemmTransposeFusion' },
+      ...(opts.disabledOptimizers?.length ? { optimization: { disable_specified_optimizers: opts.disabledOptimizers.join(';') } } : {}),
     },
   };
   if (opts.threads !== undefined) options.intraOpNumThreads = opts.threads;

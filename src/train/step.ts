@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type * as ort from 'onnxruntime-node';
-import { buildTrainGraph, gradOutputName } from '../../graphs/train-step.js';
+import { TRAIN_SESSION, buildTrainGraph, gradOutputName } from '../../graphs/train-step.js';
 import type { ModelConfig } from '../model/config.js';
 import { maskTensors } from '../model/masks.js';
 import type { OptimizerState } from '../model/training-state.js';
@@ -59,7 +59,7 @@ export class TrainStep {
   ) {}
 
   static async create(config: ModelConfig, weights: Weights, opts: TrainStepOptions = {}): Promise<TrainStep> {
-    const session = await createSession(buildTrainGraph(config), { memPattern: false, ...opts.session });
+    const session = await createSession(buildTrainGraph(config), { ...TRAIN_SESSION, ...opts.session });
     const params = paramSpecs(config).map((spec) => {
       const t = weights.get(spec.name);
       if (!t) throw new TrainingError(`missing weight ${spec.name}`);

@@ -71,4 +71,15 @@ describe('training graph memory', () => {
       expect(shapeOfActivation.map((n) => n.name)).toEqual([]);
     }
   });
+
+  it('the FFN backward recomputes silu(gate) and silu(gate)·up instead of keeping them from the forward', () => {
+    const config = loadPreset('tiny');
+    const g = buildTrainGraph(config).graph;
+    const silu = g.nodes.filter((n) => n.op === 'QuickGelu' && !n.name.endsWith('/remat'));
+    expect(silu).toHaveLength(config.numLayers);
+    const forwardValues = new Set(silu.flatMap((n) => [n.outputs[0]!, ...g.nodes.filter((m) => m.op === 'Mul' && m.inputs.includes(n.outputs[0]!) && !m.name.endsWith('/remat')).map((m) => m.outputs[0]!)]));
+    const readers = g.nodes.filter((n) => n.name.startsWith('grad/') && n.inputs.some((i) => forwardValues.has(i)));
+    expect(readers.map((n) => n.name)).toEqual([]);
+    expect(g.nodes.filter((n) => n.name.endsWith('/remat'))).toHaveLength(2 * config.numLayers);
+  });
 });

@@ -27,12 +27,16 @@ registerGrad('MatMul', (ctx, n, dy) => {
  * re-transposes blocks of its first operand for every block of columns and measured 250–270
  * GFLOP/s against 320–350 for the same product with that operand transposed once beforehand
  * (bench-small, 2 threads). So the smaller operand is transposed explicitly: x when in < out
- * (dW = (xᵀ·g)ᵀ, and x is shared by projections of the same input), else g. The session turns
- * onnxruntime's GemmTransposeFusion off, which would fold these Transposes back into transA.
+ * (dW = (xᵀ·g)ᵀ, and x is shared by projections of the same input), else g. Training sessions
+ * turn onnxruntime's GemmTransposeFusion off, which would fold these Transposes back into transA.
  */
+const transposed = new WeakMap<object, Map<string, string>>();
+
 function weightGrad(ctx: GradContext, g: string, x: string, w: string, alpha: number): string {
   const inn = ctx.type(x).shape[1], out = ctx.type(w).shape[0];
-  const t = (v: string) => ctx.b.op('Transpose', [v], { perm: [1, 0] });
+  // one transpose per value: projections of the same input (gate and up) share xᵀ
+  const memo = transposed.get(ctx.b) ?? transposed.set(ctx.b, new Map()).get(ctx.b)!;
+  const t = (v: string) => memo.get(v) ?? memo.set(v, ctx.b.op('Transpose', [v], { perm: [1, 0] })).get(v)!;
   const attrs = alpha !== 1 ? { alpha: float(alpha) } : undefined;
   if (typeof inn === 'number' && typeof out === 'number' && inn < out) return t(ctx.b.op('Gemm', [t(x), g], attrs));
   return ctx.b.op('Gemm', [t(g), x], attrs);
