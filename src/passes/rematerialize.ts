@@ -29,22 +29,28 @@ export function rematerialize(g: Graph, backwardStart: number, ops: ReadonlySet<
   if (backward.some(hasSubgraph)) return g; // reads inside subgraphs are not tracked here
   const always = new Set([...g.inputs.map((i) => i.name), ...g.initializers.keys()]);
   const outputs = new Set(g.outputs.map((o) => o.name));
-  const backwardReads = () => new Set(backward.flatMap((n) => n.inputs));
+  // how often the backward reads each value
+  const reads = new Map<string, number>();
+  const count = (x: string, by: number) => x && reads.set(x, (reads.get(x) ?? 0) + by);
+  for (const m of backward) for (const i of m.inputs) count(i, 1);
+  const readByBackward = (x: string) => (reads.get(x) ?? 0) > 0;
 
   // latest forward node first: a recomputed value may itself be recomputed from a recomputed one
   for (let f = forward.length - 1; f >= 0; f--) {
     const n = forward[f]!;
     if (!ops.has(key(n)) || n.outputs.length !== 1 || hasSubgraph(n)) continue;
     const out = n.outputs[0]!;
-    const reads = backwardReads();
-    if (!reads.has(out) || outputs.has(out)) continue;
-    if (!n.inputs.every((i) => !i || always.has(i) || reads.has(i))) continue;
+    if (!readByBackward(out) || outputs.has(out)) continue;
+    if (!n.inputs.every((i) => !i || always.has(i) || readByBackward(i))) continue;
     const again = `${out}/remat`;
     const first = backward.findIndex((m) => m.inputs.includes(out));
     for (let j = first; j < backward.length; j++) {
       const m = backward[j]!;
       if (m.inputs.includes(out)) backward[j] = { ...m, inputs: m.inputs.map((i) => (i === out ? again : i)) };
     }
+    count(again, reads.get(out)!);
+    reads.delete(out);
+    for (const i of n.inputs) count(i, 1);
     backward.splice(first, 0, { ...n, name: `${n.name}/remat`, outputs: [again] });
   }
   return { ...g, nodes: [...forward, ...backward] };
