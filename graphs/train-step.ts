@@ -8,6 +8,7 @@ import { GraphBuilder } from '../src/onnx/builder.js';
 import type { Model } from '../src/onnx/ir.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { paramSpecs } from '../src/model/params.js';
+import { lowerCrossEntropy } from '../src/passes/lower-cross-entropy.js';
 import { pruneGraph } from '../src/passes/prune.js';
 import { rematerialize } from '../src/passes/rematerialize.js';
 import type { SessionOptions } from '../src/runtime/session.js';
@@ -35,5 +36,5 @@ export function buildTrainGraph(c: ModelConfig): Model {
     squares.push(b.op('ReduceSumSquare', [g], { keepdims: 0 }));
   }
   b.output(b.op('Sum', squares), 'grad_sq', 'float32', []);
-  return { ...forward, graph: pruneGraph(rematerialize(graph, forward.graph.nodes.length)) };
+  return { ...forward, graph: pruneGraph(lowerCrossEntropy(rematerialize(graph, forward.graph.nodes.length))) };
 }

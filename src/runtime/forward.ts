@@ -3,6 +3,7 @@
  */
 import type * as ort from 'onnxruntime-node';
 import { buildDecoder } from '../../graphs/decoder.js';
+import { lowerCrossEntropy } from '../passes/lower-cross-entropy.js';
 import type { ModelConfig } from '../model/config.js';
 import { maskTensors } from '../model/masks.js';
 import { paramSpecs } from '../model/params.js';
@@ -20,7 +21,8 @@ export class DecoderRunner {
   ) {}
 
   static async create(config: ModelConfig, weights: Weights, outputs: Array<'logits' | 'loss' | 'hidden_states'>, opts: SessionOptions = {}): Promise<DecoderRunner> {
-    const session = await createSession(buildDecoder(config, { outputs }), opts);
+    const model = buildDecoder(config, { outputs });
+    const session = await createSession({ ...model, graph: lowerCrossEntropy(model.graph) }, opts);
     const feeds: Record<string, ort.Tensor> = {};
     for (const p of paramSpecs(config)) feeds[p.name] = ortFloat(weights.get(p.name)!);
     const runner = new DecoderRunner(config, session, feeds);
