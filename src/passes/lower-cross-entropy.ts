@@ -7,7 +7,7 @@
  * Run after autodiff: the gradient rule of the op reads its log_prob output, which stays.
  */
 import { GraphBuilder } from '../onnx/builder.js';
-import { type Graph, type Node } from '../onnx/ir.js';
+import type { Graph, Node } from '../onnx/ir.js';
 
 const lowerable = (n: Node) =>
   n.op === 'SoftmaxCrossEntropyLoss' && n.domain === '' && n.inputs.length === 2 && (n.attrs.reduction?.type === 'string' && n.attrs.reduction.value === 'none');

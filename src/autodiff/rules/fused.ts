@@ -1,7 +1,8 @@
 /**
  * Gradients of onnxruntime's fused kernels that growlm's graphs use (not standard ONNX ops):
  * RMSNorm as SimplifiedLayerNormalization, SiLU as com.microsoft QuickGelu (alpha 1), RoPE as
- * com.microsoft RotaryEmbedding, batched matrix products with transposes and a scale as com.microsoft FusedMatMul.
+ * com.microsoft RotaryEmbedding, and the attention products (transposes and a scale as flags) as
+ * com.microsoft FusedMatMul.
  */
 import { MS_DOMAIN as MS } from '../../onnx/ir.js';
 import { float } from '../../onnx/builder.js';
