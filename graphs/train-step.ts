@@ -20,8 +20,8 @@ export const gradOutputName = (param: string) => `grad:${param}`;
  * How a session must run the training graph: onnxruntime's GemmTransposeFusion would fold the
  * weight gradients' deliberate transposes back into slower transA GEMMs (src/autodiff/rules/
  * matmul.ts), and its common-subexpression elimination would merge the recomputed FFN values back
- * into the forward ones (src/passes/rematerialize.ts). The memory pattern is off: it measured
- * ≈1.85 instead of ≈1.1 GB peak RSS on bench-small at no gain in speed.
+ * into the forward ones (src/passes/rematerialize.ts). The memory pattern is off (see
+ * SessionOptions.memPattern for the measurement).
  */
 export const TRAIN_SESSION: SessionOptions = { memPattern: false, disabledOptimizers: ['GemmTransposeFusion', 'CommonSubexpressionElimination'] };
 
