@@ -1,5 +1,5 @@
 /**
- * The growlm decoder (GROWTH.md §1) as an ONNX graph. Weights are graph inputs named as in the
+ * The growlm decoder (docs/decoder.md) as an ONNX graph. Weights are graph inputs named as in the
  * Hugging Face Llama layout, so one graph serves evaluation, training (autodiff differentiates with
  * respect to those inputs) and any weights of the right shapes; batch and sequence are symbolic.
  *
@@ -62,7 +62,7 @@ export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: [
 
   const fused = opts.fusedKernels ?? true;
   const shapes = attentionShapes(b, c, ids, fused);
-  // MSG masks (GROWTH.md §3), present while a growth is ramping: inputs, 1 on old structure
+  // MSG masks (docs/growth.md#msg-masked-structural-growth), present while a growth is ramping: inputs, 1 on old structure
   const m = c.growth.masks;
   const hiddenMask = m?.hidden ? b.input(MASK_INPUTS.hidden, 'float32', [c.hiddenSize]) : undefined;
   const hiddenCount = hiddenMask ? b.op('ReduceSum', [hiddenMask], { keepdims: 0 }) : undefined;

@@ -34,7 +34,7 @@ export function rmsNorm(b: GraphBuilder, x: string, gain: string, eps: number, w
 }
 
 /**
- * MSG masked RMSNorm (GROWTH.md §3): statistics over the live dims only, output masked.
+ * MSG masked RMSNorm (docs/growth.md#msg-masked-structural-growth): statistics over the live dims only, output masked.
  * y = m ⊙ g ⊙ x / sqrt(Σ m·x² / Σ m + eps); identical to rmsNorm when m = 1.
  */
 export function maskedRmsNorm(b: GraphBuilder, x: string, gain: string, eps: number, mask: string, maskSum: string): string {

@@ -7,7 +7,7 @@
 import { GrowlmError } from '../util/errors.js';
 
 /**
- * An MSG growth in progress (GROWTH.md §3): which structures are new and their mask values. Masks
+ * An MSG growth in progress (docs/growth.md#the-mask-ramp-and-mask-removal): which structures are new and their mask values. Masks
  * ramp linearly from 0 to 1 over `ramp.steps` optimizer steps starting at `ramp.start` (the step
  * count of the run that trains the grown model); with `stagger`, FFN → hidden → heads ramp one after
  * another inside that window, new layers alongside the whole window.
@@ -179,7 +179,7 @@ export function configToJson(c: ModelConfig, extra: Json = {}): Json {
   };
 }
 
-/** Parameter count of GROWTH.md §1: L·(2·d·H·hd + 2·d·kv·hd + 3·d·f + 2·d) + 2·V·d + d. */
+/** Parameter count (docs/decoder.md#parameter-count): L·(2·d·H·hd + 2·d·kv·hd + 3·d·f + 2·d) + 2·V·d + d. */
 export function parameterCount(c: ModelConfig): number {
   const { hiddenSize: d, numHeads: H, numKvHeads: kv, headDim: hd, intermediateSize: f, vocabSize: V, numLayers: L } = c;
   return L * (2 * d * H * hd + 2 * d * kv * hd + 3 * d * f + 2 * d) + 2 * V * d + d;

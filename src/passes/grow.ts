@@ -1,5 +1,5 @@
 /**
- * Growth operators (GROWTH.md §3) as passes over a model — its config (from which the graph is
+ * Growth operators (docs/growth.md) as passes over a model — its config (from which the graph is
  * built), its weights and its optimizer state — returning the grown model. Every old weight is
  * copied into the top-left block of its enlarged tensor.
  *

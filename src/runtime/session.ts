@@ -1,6 +1,6 @@
 /**
  * onnxruntime-node sessions for growlm graphs. Weights are fed as graph inputs on every run (zero
- * copy, and ORT keeps no second copy of them: see ORT-NOTES.md), so a session is built once per
+ * copy, and ORT keeps no second copy of them: see docs/onnxruntime.md#weights-as-graph-inputs), so a session is built once per
  * model shape and can run any weights of that shape.
  */
 import { GrowlmError } from '../util/errors.js';

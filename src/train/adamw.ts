@@ -3,7 +3,7 @@
  * learning-rate multipliers for μP.
  *
  * Where the update runs: outside the ONNX graph, as one fused loop per tensor in JS. Measured here
- * (ORT-NOTES.md): an element-wise AdamW written as ONNX ops took 1.4–3.2 s per step over 100M
+ * (docs/onnxruntime.md#why-adamw-runs-in-javascript): an element-wise AdamW written as ONNX ops took 1.4–3.2 s per step over 100M
  * parameters, because ORT materialises every intermediate, against 0.9 s for a fused loop; the
  * graph would also have to copy every new parameter and moment out (ORT copies each output).
  * Keeping weights and moments in JS memory lets the forward/backward graph take them zero-copy
