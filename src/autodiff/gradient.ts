@@ -6,7 +6,7 @@
  * differentiated: shape computations, masks and integer ops are left alone.
  */
 import { GraphBuilder } from '../onnx/builder.js';
-import type { Dim, Graph, Node } from '../onnx/ir.js';
+import { type Dim, type Graph, type Node, opKey } from '../onnx/ir.js';
 import { type ShapeInfo, inferAppended, inferShapes, sameDim } from '../onnx/shapes.js';
 import { GrowlmError } from '../util/errors.js';
 import { type GradContext, gradRule } from './registry.js';
@@ -164,7 +164,7 @@ export function addGradients(source: Graph, loss: string, wrt: string[]): Gradie
   for (const n of active) {
     const dy = n.outputs.map((o) => gradOf(o));
     if (dy.every((g) => g === null)) continue;
-    const rule = gradRule(n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.op}` : n.op);
+    const rule = gradRule(opKey(n));
     if (!rule) {
       throw new AutodiffError(`autodiff: no gradient rule for op ${n.domain ? n.domain + '.' : ''}${n.op} (node "${n.name}")`);
     }
