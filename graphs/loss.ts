@@ -5,8 +5,7 @@
  * (src/autodiff/rules/loss.ts) turns into softmax − one-hot in three passes.
  */
 import type { GraphBuilder } from '../src/onnx/builder.js';
-
-export const IGNORE_INDEX = -100;
+import { IGNORE_INDEX } from '../src/model/params.js';
 
 /** logits [N, V] float32, targets [N] int64 → { loss: scalar mean, count: scalar number of counted tokens }. */
 export function crossEntropy(b: GraphBuilder, logits: string, targets: string, ignoreIndex = IGNORE_INDEX): { loss: string; count: string } {

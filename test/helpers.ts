@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readTokenFile } from '../src/data/token-file.js';
-import type { Batch } from '../src/runtime/forward.js';
+import type { Batch } from '../src/data/batch.js';
 
 export const FIXTURES = join(import.meta.dirname, 'fixtures');
 

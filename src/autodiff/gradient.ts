@@ -6,7 +6,7 @@
  * differentiated: shape computations, masks and integer ops are left alone.
  */
 import { GraphBuilder } from '../onnx/builder.js';
-import type { Dim, Graph, Node } from '../onnx/ir.js';
+import { type Dim, type Graph, type Node, opKey } from '../onnx/ir.js';
 import { type ShapeInfo, inferAppended, inferShapes, sameDim } from '../onnx/shapes.js';
 import { GrowlmError } from '../util/errors.js';
 import { type GradContext, gradRule } from './registry.js';
@@ -55,7 +55,8 @@ export function addGradients(source: Graph, loss: string, wrt: string[]): Gradie
     for (const x of n.inputs) if (dependsOnWrt.has(x)) lossNeeds.add(x);
   }
 
-  const b = new GraphBuilder(graph);
+  // infer the shapes of backward nodes as they are appended, so rules (sumTo) see the gradient shapes
+  const b = new GraphBuilder(graph, { onNode: (n) => inferAppended(n, info, graph) });
   const contributions = new Map<string, string[]>();
   const add = (name: string, g: string) => {
     const list = contributions.get(name);
@@ -73,7 +74,6 @@ export function addGradients(source: Graph, loss: string, wrt: string[]): Gradie
       for (let i = 0; i < level.length; i += 2) {
         if (i + 1 === level.length) { next.push(level[i]!); continue; }
         next.push(b.op('Add', [level[i]!, level[i + 1]!]));
-        inferAppended(graph.nodes[graph.nodes.length - 1]!, info, graph);
       }
       level = next;
     }
@@ -164,27 +164,14 @@ export function addGradients(source: Graph, loss: string, wrt: string[]): Gradie
   for (const n of active) {
     const dy = n.outputs.map((o) => gradOf(o));
     if (dy.every((g) => g === null)) continue;
-    const rule = gradRule(n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.op}` : n.op);
+    const rule = gradRule(opKey(n));
     if (!rule) {
       throw new AutodiffError(`autodiff: no gradient rule for op ${n.domain ? n.domain + '.' : ''}${n.op} (node "${n.name}")`);
     }
     needsMask = n.inputs.map((x) => lossNeeds.has(x) && dependsOnWrt.has(x));
     let dx: Array<string | null>;
     try {
-      dx = b.scope(`grad/${n.name}`, () => {
-        // infer shapes of nodes as the rule appends them, so sumTo sees the gradient shapes
-        const push = graph.nodes.push.bind(graph.nodes);
-        graph.nodes.push = (...nodes: Node[]) => {
-          const r = push(...nodes);
-          for (const m of nodes) inferAppended(m, info, graph);
-          return r;
-        };
-        try {
-          return rule(ctx, n, dy);
-        } finally {
-          graph.nodes.push = push;
-        }
-      });
+      dx = b.scope(`grad/${n.name}`, () => rule(ctx, n, dy));
     } catch (e) {
       if (e instanceof GrowlmError) throw e;
       throw new AutodiffError(`autodiff: ${(e as Error).message} (node "${n.name}")`);

@@ -12,7 +12,7 @@
  */
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Batch } from '../runtime/batch.js';
+import type { Batch } from '../data/batch.js';
 import { GrowlmError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { DATASET_FORMAT, DATASET_VERSION, type DatasetMeta } from './meta.js';

@@ -28,6 +28,9 @@ export const EMBED = 'model.embed_tokens.weight';
 export const FINAL_NORM = 'model.norm.weight';
 export const LM_HEAD = 'lm_head.weight';
 
+/** The target id the loss ignores (a batch's padding; PyTorch's default ignore_index). */
+export const IGNORE_INDEX = -100;
+
 export function paramSpecs(c: ModelConfig): ParamSpec[] {
   const d = c.hiddenSize, qd = c.numHeads * c.headDim, kvd = c.numKvHeads * c.headDim, f = c.intermediateSize;
   const specs: ParamSpec[] = [{ name: EMBED, shape: [c.vocabSize, d], kind: 'embedding' }];

@@ -42,6 +42,11 @@ export interface OpOptions {
   outputs?: string[] | number;
 }
 
+export interface BuilderOptions {
+  /** Called with each node the builder appends, after it is in the graph. */
+  onNode?: (node: Node) => void;
+}
+
 /** One past the largest `_N` suffix among a graph's names, so fresh names cannot collide. */
 function nextFreeCounter(g: Graph): number {
   let max = -1;
@@ -63,8 +68,11 @@ export class GraphBuilder {
   private scopes: string[] = [];
   private constCache = new Map<string, string>();
 
-  /** A builder for a new graph, or one that appends to an existing graph (which it then owns). */
-  constructor(nameOrGraph: string | Graph = 'main') {
+  /**
+   * A builder for a new graph, or one that appends to an existing graph (which it then owns).
+   * `onNode` sees every node right after it is appended (autodiff infers its shapes there).
+   */
+  constructor(nameOrGraph: string | Graph = 'main', private readonly opts: BuilderOptions = {}) {
     this.graph = typeof nameOrGraph === 'string' ? emptyGraph(nameOrGraph) : nameOrGraph;
     if (typeof nameOrGraph !== 'string') this.counter = nextFreeCounter(nameOrGraph);
   }
@@ -158,6 +166,7 @@ export class GraphBuilder {
       op, domain: opts.domain ?? '', name: opts.name ?? this.fresh(`${base}_node`), inputs, outputs, attrs: converted,
     };
     this.graph.nodes.push(node);
+    this.opts.onNode?.(node);
     return outputs;
   }
 

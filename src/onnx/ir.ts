@@ -78,6 +78,11 @@ export interface Node {
   attrs: Record<string, AttrValue>;
 }
 
+/** The key of a node's op in per-op rule tables: the op type, prefixed with its domain outside the default one ('com.microsoft.FusedMatMul'). */
+export function opKey(n: Pick<Node, 'op' | 'domain'>): string {
+  return n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.op}` : n.op;
+}
+
 export interface Graph {
   name: string;
   inputs: ValueInfo[];

@@ -4,7 +4,7 @@
  * tracked by value too (Shape → Slice → Concat → Reshape), so reshapes with computed targets resolve.
  * Autodiff uses it to reduce broadcast gradients; unknown results are simply absent.
  */
-import { type DType, type Dim, type Graph, type Node, type Tensor, MS_DOMAIN } from './ir.js';
+import { type DType, type Dim, type Graph, type Node, type Tensor, MS_DOMAIN, opKey } from './ir.js';
 import { GrowlmError } from '../util/errors.js';
 
 export interface ValueType {
@@ -100,12 +100,6 @@ function intsAttr(n: Node, name: string): number[] | undefined {
 
 const norm = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
 
-const UNARY_SAME = new Set([
-  'Neg', 'Sqrt', 'Reciprocal', 'Sigmoid', 'Exp', 'Log', 'Tanh', 'Relu', 'Identity', 'Softmax', 'LogSoftmax', 'Abs', 'Erf', 'Not',
-]);
-const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or']);
-const COMPARE = new Set(['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or', 'Not']);
-const REDUCE = new Set(['ReduceMean', 'ReduceSum', 'ReduceLogSumExp', 'ReduceMax', 'ReduceSumSquare', 'ReduceMin', 'ReduceProd']);
 const DTYPE_OF_CODE: Record<number, DType> = { 1: 'float32', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64', 16: 'bfloat16' };
 
 function tensorValues(t: Tensor): Dim[] | undefined {
@@ -123,194 +117,227 @@ export function reduceAxes(n: Node, info: ShapeInfo, rank: number): number[] {
   return axes;
 }
 
+/** What a shape rule sees of the node it infers: its input types and values, and a setter for its outputs. */
+interface ShapeContext {
+  n: Node;
+  info: ShapeInfo;
+  /** The type of input 0 (known: a node whose first input is unknown keeps unknown outputs). */
+  x: ValueType;
+  rank: number;
+  T(i: number): ValueType | undefined;
+  V(i: number): Dim[] | undefined;
+  set(i: number, dtype: DType, shape: Dim[], values?: Dim[]): void;
+}
+
+/** A shape rule sets the types (and values) of the outputs it can infer; the others stay unknown. */
+type ShapeRule = (c: ShapeContext) => void;
+
+/** Rules by op key (opKey: the op type, prefixed with its domain outside the default one), like the gradient rules. */
+const SHAPE_RULES = new Map<string, ShapeRule>();
+
+function registerShape(ops: string[], rule: ShapeRule): void {
+  for (const op of ops) SHAPE_RULES.set(op, rule);
+}
+
+registerShape(['SimplifiedLayerNormalization'], ({ n, x, set }) => {
+  // onnxruntime's RMSNorm: y, inv_std_var (reduced axis kept as 1)
+  set(0, x.dtype, x.shape);
+  if (n.outputs[1]) set(1, DTYPE_OF_CODE[intAttr(n, 'stash_type', 1)] ?? x.dtype, [...x.shape.slice(0, -1), 1]);
+});
+
+registerShape(
+  ['Neg', 'Sqrt', 'Reciprocal', 'Sigmoid', 'Exp', 'Log', 'Tanh', 'Relu', 'Identity', 'Softmax', 'LogSoftmax', 'Abs', 'Erf', `${MS_DOMAIN}.RotaryEmbedding`, `${MS_DOMAIN}.QuickGelu`],
+  ({ x, set }) => set(0, x.dtype, x.shape),
+);
+registerShape(['Not'], ({ x, set }) => set(0, 'bool', x.shape));
+
+registerShape(['Cast'], ({ n, x, V, set }) => set(0, DTYPE_OF_CODE[intAttr(n, 'to')] ?? 'other', x.shape, V(0)));
+
+/** Broadcasting ops; comparisons give bool, Where the dtype of its branches. */
+function broadcasting(dtypeOf: (ins: ValueType[]) => DType): ShapeRule {
+  return ({ n, T, V, set }) => {
+    const ins = n.inputs.map((_, i) => T(i));
+    if (ins.some((t) => !t)) return;
+    const types = ins as ValueType[];
+    // products of dimensions (int64 [1] × [1]) stay symbolic: batch × seq = 'batch*seq'
+    const a = V(0), c = V(1);
+    const product = n.op === 'Mul' && a?.length === 1 && c?.length === 1 ? [mulDim(a[0]!, c[0]!)] : undefined;
+    set(0, dtypeOf(types), broadcast(types.map((t) => t.shape)), product);
+  };
+}
+registerShape(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum'], broadcasting((ins) => ins[0]!.dtype));
+registerShape(['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or'], broadcasting(() => 'bool'));
+registerShape(['Where'], broadcasting((ins) => ins[1]!.dtype));
+
+registerShape(['MatMul', `${MS_DOMAIN}.FusedMatMul`], ({ n, x, rank, T, set }) => {
+  // FusedMatMul: MatMul of the operands with their last two axes swapped when transA/transB
+  const y = T(1);
+  if (!y || rank < 2 || y.shape.length < 2 || intAttr(n, 'transBatchA', 0) || intAttr(n, 'transBatchB', 0)) return;
+  const r = y.shape.length;
+  const batch = broadcast([x.shape.slice(0, -2), y.shape.slice(0, -2)]);
+  const M = x.shape[intAttr(n, 'transA', 0) ? rank - 1 : rank - 2]!;
+  const N = y.shape[intAttr(n, 'transB', 0) ? r - 2 : r - 1]!;
+  set(0, x.dtype, [...batch, M, N]);
+});
+
+registerShape(['Gemm'], ({ n, x, T, set }) => {
+  const y = T(1);
+  if (!y) return;
+  const M = intAttr(n, 'transA', 0) ? x.shape[1]! : x.shape[0]!;
+  const N = intAttr(n, 'transB', 0) ? y.shape[0]! : y.shape[1]!;
+  set(0, x.dtype, [M, N]);
+});
+
+registerShape(['Gather'], ({ n, x, rank, T, V, set }) => {
+  const idx = T(1);
+  if (!idx) return;
+  const axis = norm(intAttr(n, 'axis', 0), rank);
+  const vals = V(0), iv = V(1);
+  const values = vals && iv && rank === 1 ? (iv.length ? iv.map((i) => vals[norm(i as number, vals.length)]!) : [vals[norm(iv[0] as number, vals.length)]!]) : undefined;
+  set(0, x.dtype, [...x.shape.slice(0, axis), ...idx.shape, ...x.shape.slice(axis + 1)], idx.shape.length === 0 && values ? values.slice(0, 1) : values);
+});
+
+registerShape(['GatherElements'], ({ x, T, set }) => {
+  if (T(1)) set(0, x.dtype, T(1)!.shape);
+});
+
+registerShape(['ScatterND', 'ScatterElements'], ({ x, set }) => set(0, x.dtype, x.shape));
+
+registerShape(['Shape'], ({ x, rank, set }) => set(0, 'int64', [rank], x.shape));
+
+registerShape(['Reshape'], ({ x, V, set }) => {
+  const target = V(1);
+  if (!target) return;
+  const out = target.map((d, i) => (d === 0 ? x.shape[i]! : d));
+  const neg = out.findIndex((d) => d === -1);
+  if (neg >= 0) out[neg] = divDim(product(x.shape), product(out.filter((_, i) => i !== neg)));
+  set(0, x.dtype, out);
+});
+
+registerShape(['Expand'], ({ x, V, set }) => {
+  const target = V(1);
+  if (target) set(0, x.dtype, broadcast([x.shape, target]));
+});
+
+registerShape(['ConstantOfShape'], ({ n, V, set }) => {
+  const target = V(0);
+  const a = n.attrs.value;
+  if (target) set(0, a?.type === 'tensor' ? a.value.dtype : 'float32', target);
+});
+
+registerShape(['Range'], ({ x, V, set }) => {
+  const [s, l, d] = [V(0), V(1), V(2)];
+  if (s && l && d && s[0] === 0 && d[0] === 1) set(0, x.dtype, [l[0]!]);
+});
+
+registerShape(['SoftmaxCrossEntropyLoss'], ({ n, x, set }) => {
+  const r = n.attrs.reduction;
+  const none = r?.type === 'string' && r.value === 'none';
+  set(0, x.dtype, none ? [x.shape[0]!, ...x.shape.slice(2)] : []);
+  if (n.outputs[1]) set(1, x.dtype, x.shape);
+});
+
+registerShape(['Flatten'], ({ n, x, rank, set }) => {
+  const axis = norm(intAttr(n, 'axis', 1), rank);
+  set(0, x.dtype, [product(x.shape.slice(0, axis)), product(x.shape.slice(axis))]);
+});
+
+registerShape(['Transpose'], ({ n, x, rank, set }) => {
+  const perm = intsAttr(n, 'perm') ?? [...Array(rank).keys()].reverse();
+  set(0, x.dtype, perm.map((p) => x.shape[p]!));
+});
+
+registerShape(['Squeeze'], ({ x, rank, V, set }) => {
+  const axes = (V(1) as number[] | undefined)?.map((a) => norm(a, rank)) ?? x.shape.flatMap((d, i) => (d === 1 ? [i] : []));
+  set(0, x.dtype, x.shape.filter((_, i) => !axes.includes(i)), V(0));
+});
+
+registerShape(['Unsqueeze'], ({ x, rank, V, set }) => {
+  const axesV = V(1) as number[] | undefined;
+  if (!axesV) return;
+  const outRank = rank + axesV.length;
+  const axes = axesV.map((a) => norm(a, outRank));
+  const out: Dim[] = [];
+  for (let i = 0, j = 0; i < outRank; i++) out.push(axes.includes(i) ? 1 : x.shape[j++]!);
+  set(0, x.dtype, out, V(0));
+});
+
+registerShape(['Concat'], ({ n, x, rank, T, V, set }) => {
+  const axis = norm(intAttr(n, 'axis'), rank);
+  const ins = n.inputs.map((_, i) => T(i));
+  if (ins.some((t) => !t)) return;
+  const shape = [...x.shape];
+  shape[axis] = ins.slice(1).reduce<Dim>((s, t) => (s === null || t!.shape[axis] === null ? null : addDim(s, t!.shape[axis]!)), x.shape[axis]!);
+  const vals = n.inputs.map((_, i) => V(i));
+  set(0, x.dtype, shape, rank === 1 && vals.every(Boolean) ? vals.flatMap((v) => v!) : undefined);
+});
+
+registerShape(['Split'], ({ n, x, rank, V, set }) => {
+  const axis = norm(intAttr(n, 'axis', 0), rank);
+  const sizes = V(1);
+  if (!sizes) return;
+  sizes.forEach((s, i) => {
+    const shape = [...x.shape];
+    shape[axis] = s;
+    set(i, x.dtype, shape);
+  });
+});
+
+registerShape(['Slice'], ({ x, rank, V, set }) => {
+  const [starts, ends, axesV, steps] = [V(1), V(2), V(3), V(4)];
+  if (!starts || !ends) return;
+  const axes = (axesV ?? starts.map((_, i) => i)).map((a) => norm(a as number, rank));
+  if (steps && steps.some((s) => s !== 1)) return;
+  const shape = [...x.shape];
+  const vals = V(0) ? [...V(0)!] : undefined;
+  let values: Dim[] | undefined = vals;
+  for (let i = 0; i < axes.length; i++) {
+    const dim = x.shape[axes[i]!]!;
+    const s = starts[i]!, e = ends[i]!;
+    if (typeof s !== 'number') return;
+    const start = s < 0 && typeof dim === 'number' ? Math.max(0, dim + s) : s;
+    let end: Dim;
+    if (typeof e === 'number') {
+      end = e < 0 ? (typeof dim === 'number' ? dim + e : null) : typeof dim === 'number' ? Math.min(e, dim) : e >= 2 ** 62 ? dim : null;
+    } else end = e; // symbolic end (e.g. seq ≤ table length)
+    if (end === null) return;
+    shape[axes[i]!] = typeof end === 'number' ? Math.max(0, end - start) : start === 0 ? end : null;
+    if (values && rank === 1 && typeof end === 'number') values = values.slice(start, end);
+    else values = undefined;
+  }
+  if (shape.some((d) => d === null)) return;
+  set(0, x.dtype, shape, values);
+});
+
+registerShape(['ReduceMean', 'ReduceSum', 'ReduceLogSumExp', 'ReduceMax', 'ReduceSumSquare', 'ReduceMin', 'ReduceProd'], ({ n, info, x, rank, set }) => {
+  const axes = reduceAxes(n, info, rank);
+  const keep = intAttr(n, 'keepdims', 1);
+  set(0, x.dtype, keep ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i)));
+});
+
+/** Infer the outputs of one node from the types and values known so far (nothing for an op without a rule). */
 function inferNode(n: Node, info: ShapeInfo): void {
-  const T = (i: number) => info.types.get(n.inputs[i]!);
-  const V = (i: number) => (n.inputs[i] ? info.values.get(n.inputs[i]!) : undefined);
   const set = (i: number, dtype: DType, shape: Dim[], values?: Dim[]) => {
     info.types.set(n.outputs[i]!, { dtype, shape });
     if (values) info.values.set(n.outputs[i]!, values);
   };
-  const x = T(0);
-  if (n.op === 'Constant') {
+  if (n.op === 'Constant') { // the one op without inputs
     const a = n.attrs.value;
     if (a?.type === 'tensor') set(0, a.value.dtype, a.value.dims, tensorValues(a.value));
     return;
   }
-  if (n.op === 'Range') {
-    const [s, l, d] = [V(0), V(1), V(2)];
-    if (x && s && l && d && s[0] === 0 && d[0] === 1) set(0, x.dtype, [l[0]!]);
-    return;
-  }
-  if (!x) return; // unknown input: leave outputs unknown
-  const rank = x.shape.length;
-  switch (true) {
-    case n.op === 'SimplifiedLayerNormalization': // onnxruntime's RMSNorm: y, inv_std_var (reduced axis kept as 1)
-      set(0, x.dtype, x.shape);
-      if (n.outputs[1]) set(1, DTYPE_OF_CODE[intAttr(n, 'stash_type', 1)] ?? x.dtype, [...x.shape.slice(0, -1), 1]);
-      return;
-    case UNARY_SAME.has(n.op) || (n.domain === MS_DOMAIN && (n.op === 'RotaryEmbedding' || n.op === 'QuickGelu')):
-      set(0, COMPARE.has(n.op) ? 'bool' : x.dtype, x.shape);
-      return;
-    case n.op === 'Cast':
-      set(0, DTYPE_OF_CODE[intAttr(n, 'to')] ?? 'other', x.shape, V(0));
-      return;
-    case BINARY.has(n.op) || n.op === 'Where': {
-      const ins = n.inputs.map((_, i) => T(i));
-      if (ins.some((t) => !t)) return;
-      const dtype = COMPARE.has(n.op) ? 'bool' : n.op === 'Where' ? ins[1]!.dtype : x.dtype;
-      // products of dimensions (int64 [1] × [1]) stay symbolic: batch × seq = 'batch*seq'
-      const a = V(0), c = V(1);
-      const product = n.op === 'Mul' && a?.length === 1 && c?.length === 1 ? [mulDim(a[0]!, c[0]!)] : undefined;
-      set(0, dtype, broadcast(ins.map((t) => t!.shape)), product);
-      return;
-    }
-    case n.op === 'MatMul' || (n.domain === MS_DOMAIN && n.op === 'FusedMatMul'): {
-      // FusedMatMul: MatMul of the operands with their last two axes swapped when transA/transB
-      const y = T(1);
-      if (!y || rank < 2 || y.shape.length < 2 || intAttr(n, 'transBatchA', 0) || intAttr(n, 'transBatchB', 0)) return;
-      const r = y.shape.length;
-      const batch = broadcast([x.shape.slice(0, -2), y.shape.slice(0, -2)]);
-      const M = x.shape[intAttr(n, 'transA', 0) ? rank - 1 : rank - 2]!;
-      const N = y.shape[intAttr(n, 'transB', 0) ? r - 2 : r - 1]!;
-      set(0, x.dtype, [...batch, M, N]);
-      return;
-    }
-    case n.op === 'Gemm': {
-      const y = T(1);
-      if (!y) return;
-      const M = intAttr(n, 'transA', 0) ? x.shape[1]! : x.shape[0]!;
-      const N = intAttr(n, 'transB', 0) ? y.shape[0]! : y.shape[1]!;
-      set(0, x.dtype, [M, N]);
-      return;
-    }
-    case n.op === 'Gather': {
-      const idx = T(1);
-      if (!idx) return;
-      const axis = norm(intAttr(n, 'axis', 0), rank);
-      const vals = V(0), iv = V(1);
-      const values = vals && iv && rank === 1 ? (iv.length ? iv.map((i) => vals[norm(i as number, vals.length)]!) : [vals[norm(iv[0] as number, vals.length)]!]) : undefined;
-      set(0, x.dtype, [...x.shape.slice(0, axis), ...idx.shape, ...x.shape.slice(axis + 1)], idx.shape.length === 0 && values ? values.slice(0, 1) : values);
-      return;
-    }
-    case n.op === 'GatherElements':
-      if (T(1)) set(0, x.dtype, T(1)!.shape);
-      return;
-    case n.op === 'ScatterND' || n.op === 'ScatterElements':
-      set(0, x.dtype, x.shape);
-      return;
-    case n.op === 'Shape':
-      set(0, 'int64', [rank], x.shape);
-      return;
-    case n.op === 'Reshape': {
-      const target = V(1);
-      if (!target) return;
-      const out = target.map((d, i) => (d === 0 ? x.shape[i]! : d));
-      const neg = out.findIndex((d) => d === -1);
-      if (neg >= 0) out[neg] = divDim(product(x.shape), product(out.filter((_, i) => i !== neg)));
-      set(0, x.dtype, out);
-      return;
-    }
-    case n.op === 'Expand': {
-      const target = V(1);
-      if (target) set(0, x.dtype, broadcast([x.shape, target]));
-      return;
-    }
-    case n.op === 'ConstantOfShape': {
-      const target = V(0);
-      const a = n.attrs.value;
-      if (target) set(0, a?.type === 'tensor' ? a.value.dtype : 'float32', target);
-      return;
-    }
-    case n.op === 'SoftmaxCrossEntropyLoss': {
-      const r = n.attrs.reduction;
-      const none = r?.type === 'string' && r.value === 'none';
-      set(0, x.dtype, none ? [x.shape[0]!, ...x.shape.slice(2)] : []);
-      if (n.outputs[1]) set(1, x.dtype, x.shape);
-      return;
-    }
-    case n.op === 'Flatten': {
-      const axis = norm(intAttr(n, 'axis', 1), rank);
-      set(0, x.dtype, [product(x.shape.slice(0, axis)), product(x.shape.slice(axis))]);
-      return;
-    }
-    case n.op === 'Transpose': {
-      const perm = intsAttr(n, 'perm') ?? [...Array(rank).keys()].reverse();
-      set(0, x.dtype, perm.map((p) => x.shape[p]!));
-      return;
-    }
-    case n.op === 'Squeeze': {
-      const axes = (V(1) as number[] | undefined)?.map((a) => norm(a, rank)) ?? x.shape.flatMap((d, i) => (d === 1 ? [i] : []));
-      const vals = V(0);
-      set(0, x.dtype, x.shape.filter((_, i) => !axes.includes(i)), vals);
-      return;
-    }
-    case n.op === 'Unsqueeze': {
-      const axesV = V(1) as number[] | undefined;
-      if (!axesV) return;
-      const outRank = rank + axesV.length;
-      const axes = axesV.map((a) => norm(a, outRank));
-      const out: Dim[] = [];
-      for (let i = 0, j = 0; i < outRank; i++) out.push(axes.includes(i) ? 1 : x.shape[j++]!);
-      set(0, x.dtype, out, V(0));
-      return;
-    }
-    case n.op === 'Concat': {
-      const axis = norm(intAttr(n, 'axis'), rank);
-      const ins = n.inputs.map((_, i) => T(i));
-      if (ins.some((t) => !t)) return;
-      const shape = [...x.shape];
-      shape[axis] = ins.slice(1).reduce<Dim>((s, t) => (s === null || t!.shape[axis] === null ? null : addDim(s, t!.shape[axis]!)), x.shape[axis]!);
-      const vals = n.inputs.map((_, i) => V(i));
-      set(0, x.dtype, shape, rank === 1 && vals.every(Boolean) ? vals.flatMap((v) => v!) : undefined);
-      return;
-    }
-    case n.op === 'Split': {
-      const axis = norm(intAttr(n, 'axis', 0), rank);
-      const sizes = V(1);
-      if (!sizes) return;
-      sizes.forEach((s, i) => {
-        const shape = [...x.shape];
-        shape[axis] = s;
-        set(i, x.dtype, shape);
-      });
-      return;
-    }
-    case n.op === 'Slice': {
-      const [starts, ends, axesV, steps] = [V(1), V(2), V(3), V(4)];
-      if (!starts || !ends) return;
-      const axes = (axesV ?? starts.map((_, i) => i)).map((a) => norm(a as number, rank));
-      if (steps && steps.some((s) => s !== 1)) return;
-      const shape = [...x.shape];
-      const vals = V(0) ? [...V(0)!] : undefined;
-      let values: Dim[] | undefined = vals;
-      for (let i = 0; i < axes.length; i++) {
-        const dim = x.shape[axes[i]!]!;
-        const s = starts[i]!, e = ends[i]!;
-        if (typeof s !== 'number') return;
-        const start = s < 0 && typeof dim === 'number' ? Math.max(0, dim + s) : s;
-        let end: Dim;
-        if (typeof e === 'number') {
-          end = e < 0 ? (typeof dim === 'number' ? dim + e : null) : typeof dim === 'number' ? Math.min(e, dim) : e >= 2 ** 62 ? dim : null;
-        } else end = e; // symbolic end (e.g. seq ≤ table length)
-        if (end === null) return;
-        shape[axes[i]!] = typeof end === 'number' ? Math.max(0, end - start) : start === 0 ? end : null;
-        if (values && rank === 1 && typeof end === 'number') values = values.slice(start, end);
-        else values = undefined;
-      }
-      if (shape.some((d) => d === null)) return;
-      set(0, x.dtype, shape, values);
-      return;
-    }
-    case REDUCE.has(n.op): {
-      const axes = reduceAxes(n, info, rank);
-      const keep = intAttr(n, 'keepdims', 1);
-      const shape = keep ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
-      set(0, x.dtype, shape);
-      return;
-    }
-    default:
-      return;
-  }
+  const rule = SHAPE_RULES.get(opKey(n));
+  const x = n.inputs[0] === undefined ? undefined : info.types.get(n.inputs[0]);
+  if (!rule || !x) return; // unknown op or unknown input: outputs stay unknown
+  rule({
+    n,
+    info,
+    x,
+    rank: x.shape.length,
+    T: (i) => (n.inputs[i] === undefined ? undefined : info.types.get(n.inputs[i]!)),
+    V: (i) => (n.inputs[i] ? info.values.get(n.inputs[i]!) : undefined),
+    set,
+  });
 }
 
 function addDim(a: Dim, b: Dim): Dim {

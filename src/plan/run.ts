@@ -13,7 +13,7 @@ import { CONFIG_FILE, WEIGHTS_FILE, loadModelDir, saveModelDir } from '../model/
 import { OPTIMIZER_FILE, loadOptimizerState, saveOptimizerState } from '../model/training-state.js';
 import { initWeights } from '../model/weights.js';
 import { growModel } from '../passes/grow.js';
-import { windows } from '../runtime/forward.js';
+import { windows } from '../data/batch.js';
 import { openDataset } from '../data/dataset.js';
 import { compareModels, layerDistances } from '../train/calibration.js';
 import { listCheckpoints } from '../train/checkpoint.js';

@@ -8,10 +8,8 @@ import type { ModelConfig } from '../model/config.js';
 import { maskTensors } from '../model/masks.js';
 import { paramSpecs } from '../model/params.js';
 import type { Weights } from '../model/weights.js';
-import { type Batch, validateBatch } from './batch.js';
+import { type Batch, validateBatch, windows } from '../data/batch.js';
 import { type SessionOptions, RuntimeError, createSession, ortFloat, ortInt64 } from './session.js';
-
-export type { Batch } from './batch.js';
 
 export class DecoderRunner {
   private constructor(
@@ -54,25 +52,6 @@ export class DecoderRunner {
 
   async release(): Promise<void> {
     await this.session.release();
-  }
-}
-
-/** Split a token stream into non-overlapping [batch, seq+1] windows (inputs = t[:-1], targets = t[1:]). */
-export function* windows(tokens: ArrayLike<number>, batch: number, seq: number, maxBatches = Infinity): Generator<Batch> {
-  const per = seq + 1;
-  const rows = Math.floor(tokens.length / per);
-  for (let r0 = 0, n = 0; r0 < rows && n < maxBatches; r0 += batch, n++) {
-    const bsz = Math.min(batch, rows - r0);
-    const inputs = new BigInt64Array(bsz * seq);
-    const targets = new BigInt64Array(bsz * seq);
-    for (let r = 0; r < bsz; r++) {
-      const base = (r0 + r) * per;
-      for (let t = 0; t < seq; t++) {
-        inputs[r * seq + t] = BigInt(tokens[base + t]!);
-        targets[r * seq + t] = BigInt(tokens[base + t + 1]!);
-      }
-    }
-    yield { inputs, targets, batch: bsz, seq };
   }
 }
 

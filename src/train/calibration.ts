@@ -1,7 +1,7 @@
 /** Measurements on a calibration / held-out batch: layer distances for placement, function checks. */
 import type { ModelConfig } from '../model/config.js';
 import type { Weights } from '../model/weights.js';
-import type { Batch } from '../runtime/batch.js';
+import type { Batch } from '../data/batch.js';
 import { DecoderRunner } from '../runtime/forward.js';
 
 /** Per layer: 1 − mean over tokens of cos(h_in, h_out), the layer's change of the residual stream. */

@@ -6,13 +6,13 @@
  */
 import { availableParallelism } from 'node:os';
 import type * as ort from 'onnxruntime-node';
-import { TRAIN_SESSION, buildTrainGraph, gradOutputName } from '../../graphs/train-step.js';
+import { TRAIN_SESSION, buildTrainGraph, gradOutputName } from './train-graph.js';
 import type { ModelConfig } from '../model/config.js';
 import { maskTensors } from '../model/masks.js';
 import type { OptimizerState } from '../model/training-state.js';
 import { paramSpecs } from '../model/params.js';
 import type { Weights } from '../model/weights.js';
-import { type Batch, validateBatch } from '../runtime/batch.js';
+import { type Batch, validateBatch } from '../data/batch.js';
 import { type SessionOptions, createSession, ortFloat, ortInt64 } from '../runtime/session.js';
 import { GrowlmError } from '../util/errors.js';
 import { AdamWPool } from './adamw-pool.js';

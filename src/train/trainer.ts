@@ -9,7 +9,7 @@ import type { ModelConfig } from '../model/config.js';
 import { configToJson } from '../model/config.js';
 import { saveWeights } from '../model/model-dir.js';
 import type { Weights } from '../model/weights.js';
-import type { Batch } from '../runtime/batch.js';
+import type { Batch } from '../data/batch.js';
 import { DecoderRunner, evaluateLoss } from '../runtime/forward.js';
 import type { SessionOptions } from '../runtime/session.js';
 import { GrowlmError } from '../util/errors.js';

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { buildTrainGraph, gradOutputName } from '../../graphs/train-step.js';
+import { buildTrainGraph, gradOutputName } from '../../src/train/train-graph.js';
 import { type ModelConfig } from '../../src/model/config.js';
 import { loadModelDir } from '../../src/model/model-dir.js';
 import { paramSpecs } from '../../src/model/params.js';

@@ -7,7 +7,7 @@ import { initWeights, type Weights } from '../../src/model/weights.js';
 import { maskValuesAt } from '../../src/model/masks.js';
 import { type GrowOptions, type GrowthMethod, type Placement, growModel, planLayers, removeMasks } from '../../src/passes/grow.js';
 import { DecoderRunner } from '../../src/runtime/forward.js';
-import type { Batch } from '../../src/runtime/batch.js';
+import type { Batch } from '../../src/data/batch.js';
 import { TrainStep } from '../../src/train/step.js';
 import { Rng } from '../../src/util/rng.js';
 

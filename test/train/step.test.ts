@@ -7,7 +7,7 @@ import { loadModelDir } from '../../src/model/model-dir.js';
 import { loadPreset } from '../../src/model/presets.js';
 import { initWeights } from '../../src/model/weights.js';
 import { Rng } from '../../src/util/rng.js';
-import type { Batch } from '../../src/runtime/batch.js';
+import type { Batch } from '../../src/data/batch.js';
 import { FIXTURES, readJson, referenceBatch } from '../helpers.js';
 
 function randomBatch(rng: Rng, B: number, S: number, V: number): Batch {

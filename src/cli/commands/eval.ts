@@ -4,7 +4,8 @@ import { readTokenFile } from '../../data/token-file.js';
 import { openDataset } from '../../data/dataset.js';
 import { checkDataFitsModel } from '../../train/data-link.js';
 import { UsageError } from '../../util/errors.js';
-import { DecoderRunner, evaluateLoss, windows } from '../../runtime/forward.js';
+import { windows } from '../../data/batch.js';
+import { DecoderRunner, evaluateLoss } from '../../runtime/forward.js';
 import { GrowlmError } from '../../util/errors.js';
 import { printJson } from '../output.js';
 

@@ -3,16 +3,16 @@
  * src/autodiff), and the squared global gradient norm. The optimizer update runs outside the graph
  * (src/train/adamw.ts): see the note there for why.
  */
-import { addGradients } from '../src/autodiff/gradient.js';
-import { GraphBuilder } from '../src/onnx/builder.js';
-import type { Model } from '../src/onnx/ir.js';
-import type { ModelConfig } from '../src/model/config.js';
-import { paramSpecs } from '../src/model/params.js';
-import { lowerCrossEntropy } from '../src/passes/lower-cross-entropy.js';
-import { pruneGraph } from '../src/passes/prune.js';
-import { rematerialize } from '../src/passes/rematerialize.js';
-import type { SessionOptions } from '../src/runtime/session.js';
-import { buildDecoder } from './decoder.js';
+import { addGradients } from '../autodiff/gradient.js';
+import { GraphBuilder } from '../onnx/builder.js';
+import type { Model } from '../onnx/ir.js';
+import type { ModelConfig } from '../model/config.js';
+import { paramSpecs } from '../model/params.js';
+import { lowerCrossEntropy } from '../passes/lower-cross-entropy.js';
+import { pruneGraph } from '../passes/prune.js';
+import { rematerialize } from '../passes/rematerialize.js';
+import type { SessionOptions } from '../runtime/session.js';
+import { buildDecoder } from '../../graphs/decoder.js';
 
 export const gradOutputName = (param: string) => `grad:${param}`;
 
