@@ -1,32 +1,9 @@
-/** Measurements on a calibration / held-out batch: layer distances for placement, function checks. */
+/** The function-preservation check: the old and the grown model on the same batch. */
 import type { ModelConfig } from '../model/config.js';
 import type { Weights } from '../model/weights.js';
 import type { Batch } from '../runtime/batch.js';
 import { DecoderRunner } from '../runtime/forward.js';
-
-/** Per layer: 1 − mean over tokens of cos(h_in, h_out), the layer's change of the residual stream. */
-export async function layerDistances(c: ModelConfig, w: Weights, b: Batch): Promise<number[]> {
-  const runner = await DecoderRunner.create(c, w, ['hidden_states']);
-  const hs = (await runner.run(b)).hiddenStates!;
-  await runner.release();
-  const n = b.batch * b.seq, d = c.hiddenSize;
-  const out: number[] = [];
-  for (let l = 0; l < c.numLayers; l++) {
-    let sum = 0;
-    for (let t = 0; t < n; t++) {
-      const a = (l * n + t) * d, z = ((l + 1) * n + t) * d;
-      let dot = 0, na = 0, nz = 0;
-      for (let i = 0; i < d; i++) {
-        dot += hs[a + i]! * hs[z + i]!;
-        na += hs[a + i]! ** 2;
-        nz += hs[z + i]! ** 2;
-      }
-      sum += dot / Math.sqrt(na * nz || 1);
-    }
-    out.push(1 - sum / n);
-  }
-  return out;
-}
+import { Rng } from '../util/rng.js';
 
 export interface FunctionCheck {
   max_abs_logit_diff: number;
@@ -50,4 +27,15 @@ export async function compareModels(a: { config: ModelConfig; weights: Weights }
     max = Math.max(max, Math.abs(x.logits![i]!));
   }
   return { max_abs_logit_diff: diff, max_abs_logit: max, loss_before: x.loss!, loss_after: y.loss! };
+}
+
+/** Seeded random tokens: the check batch when no held-out data is given (the result says so). */
+export function randomBatch(vocab: number, seq: number, batch = 4): Batch {
+  const rng = new Rng(1234);
+  const n = batch * seq;
+  return {
+    inputs: BigInt64Array.from({ length: n }, () => BigInt(rng.int(vocab))),
+    targets: BigInt64Array.from({ length: n }, () => BigInt(rng.int(vocab))),
+    batch, seq,
+  };
 }
