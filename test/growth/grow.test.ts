@@ -4,10 +4,12 @@
 import { describe, expect, it } from 'vitest';
 import { type ModelConfig, parseConfig } from '../../src/model/config.js';
 import { initWeights, type Weights } from '../../src/model/weights.js';
-import { maskValuesAt } from '../../src/model/masks.js';
-import { type GrowOptions, type GrowthMethod, type Placement, growModel, planLayers, removeMasks } from '../../src/passes/grow.js';
+import { planLayers } from '../../src/growth/depth.js';
+import { growModel, removeMasks } from '../../src/growth/grow-model.js';
+import type { GrowOptions, GrowthMethod, Placement } from '../../src/growth/types.js';
 import { DecoderRunner } from '../../src/runtime/forward.js';
 import type { Batch } from '../../src/runtime/batch.js';
+import { maskValuesAt } from '../../src/train/schedule.js';
 import { TrainStep } from '../../src/train/step.js';
 import { Rng } from '../../src/util/rng.js';
 
