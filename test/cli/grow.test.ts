@@ -90,7 +90,7 @@ describe('growlm grow: targets, check batch, default ramp', () => {
   it('--check says whether it ran on held-out data or on random tokens', () => {
     let r = grow('--ffn', '400', '--check');
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^check on random tokens \(no --data: not held-out text\): max \|Δlogit\|/m);
+    expect(r.stdout).toMatch(/^check on random tokens, not held-out text \(give --data DIR\): max \|Δlogit\|/m);
     r = grow('--ffn', '400', '--check', '--json');
     expect(JSON.parse(r.stdout).check_batch).toBe('random tokens');
     const corpus = join(tmp, 'corpus'), data = join(tmp, 'data');

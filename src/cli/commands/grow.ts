@@ -14,7 +14,7 @@ function describe(r: GrowthRecord): string[] {
   const sizes = Object.entries(SIZE_FLAGS).filter(([flag, k]) => flag !== 'vocab' || r.to[k] !== r.from[k]).map(([flag, k]) => `${flag} ${r.from[k]}→${r.to[k]}`);
   const lines = [`grew ${r.model} → ${r.out} (${r.method}): ${sizes.join(', ')}`];
   if (r.check_batch && !Number.isNaN(r.max_abs_logit_diff)) {
-    const on = r.check_batch === 'held-out' ? 'on held-out data' : 'on random tokens (no --data: not held-out text)';
+    const on = r.check_batch === 'held-out' ? 'on held-out data' : 'on random tokens, not held-out text (give --data DIR)';
     lines.push(`check ${on}: max |Δlogit| ${r.max_abs_logit_diff.toExponential(2)} (max |logit| ${r.max_abs_logit.toFixed(2)}), loss ${r.loss_before.toFixed(6)} → ${r.loss_after.toFixed(6)}`);
   }
   return lines;
