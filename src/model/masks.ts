@@ -1,6 +1,7 @@
 /**
- * MSG masks as graph inputs: their names, their vectors (1 on old structure, m on new), and the
- * linear ramp that drives m from 0 to 1 during training.
+ * MSG masks as graph inputs: their names, their vectors (1 on old structure, m on new), and whether
+ * they are complete. The ramp that drives m from 0 to 1 during training is a schedule, beside the
+ * learning-rate schedule (src/train/schedule.ts).
  */
 import type { Tensor } from '../onnx/ir.js';
 import type { MaskState, ModelConfig } from './config.js';
@@ -39,26 +40,7 @@ export function maskTensors(c: ModelConfig): Map<string, Tensor> {
   return out;
 }
 
-const clamp01 = (x: number) => Math.min(1, Math.max(0, x));
-
-/**
- * Mask values after `step` optimizer steps of the run training the grown model. Linear ramp over
- * ramp.steps; staggered: FFN in the first third, hidden in the second, heads in the last, layers
- * and vocabulary over the whole window.
- */
-export function maskValuesAt(m: MaskState, step: number): MaskState {
-  const t = (step - m.ramp.start) / m.ramp.steps;
-  const part = (k: number) => (m.ramp.stagger ? clamp01(3 * t - k) : clamp01(t));
-  return {
-    ...m,
-    ...(m.ffn ? { ffn: { ...m.ffn, value: part(0) } } : {}),
-    ...(m.hidden ? { hidden: { ...m.hidden, value: part(1) } } : {}),
-    ...(m.heads ? { heads: { ...m.heads, value: part(2) } } : {}),
-    ...(m.layers ? { layers: { ...m.layers, value: clamp01(t) } } : {}),
-    ...(m.vocab ? { vocab: { ...m.vocab, value: clamp01(t) } } : {}),
-  };
-}
-
+/** True when every mask has reached 1 (the masked graph then equals the plain one); the ramp is in train/schedule.ts. */
 export function masksComplete(m: MaskState | undefined): boolean {
   if (!m) return true;
   return [m.hidden, m.ffn, m.heads, m.layers, m.vocab].every((e) => !e || e.value >= 1);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { type ModelConfig } from '../model/config.js';
 import { readConfigFile } from '../model/model-dir.js';
 import { loadPreset, presetNames } from '../model/presets.js';
-import type { GrowthMethod, Placement } from '../passes/grow.js';
+import type { GrowthMethod, Placement } from '../growth/types.js';
 import { readTunedLr } from '../train/tune.js';
 import { GrowlmError } from '../util/errors.js';
 import { modelsDir } from '../util/paths.js';

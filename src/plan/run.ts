@@ -9,34 +9,19 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { prepareDataset } from '../data/prepare.js';
 import { configToJson, parameterCount } from '../model/config.js';
-import { CONFIG_FILE, WEIGHTS_FILE, loadModelDir, saveModelDir } from '../model/model-dir.js';
-import { OPTIMIZER_FILE, loadOptimizerState, saveOptimizerState } from '../model/training-state.js';
+import { CONFIG_FILE, WEIGHTS_FILE, readConfigFile, saveModelDir } from '../model/model-dir.js';
 import { initWeights } from '../model/weights.js';
-import { growModel } from '../passes/grow.js';
-import { windows } from '../data/batch.js';
-import { openDataset } from '../data/dataset.js';
-import { compareModels, layerDistances } from '../train/calibration.js';
+import { growModelDir } from '../growth/model-dir.js';
+import type { StagedGrowth } from '../growth/record.js';
 import { listCheckpoints } from '../train/checkpoint.js';
 import { DEFAULT_TRAIN, trainModelDir } from '../train/train-model-dir.js';
 import type { Logger } from '../train/trainer.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { type Plan, PlanError, resolveStageConfig, stageTrain } from './plan.js';
 
-export interface GrowthRecord {
-  series: string;
-  from_stage: string;
-  to_stage: string;
-  method: string;
-  max_abs_logit_diff: number;
-  max_abs_logit: number;
-  loss_before: number;
-  loss_after: number;
-  seconds: number;
-}
-
 interface StageState {
   status: 'created' | 'done';
-  growth?: GrowthRecord;
+  growth?: StagedGrowth;
   tokens_per_s?: number;
   val_loss?: number;
   val_bpb?: number;
@@ -83,8 +68,6 @@ export async function runPlan(plan: Plan, runDir: string, hooks: PlanHooks): Pro
   mkdirSync(runDir, { recursive: true });
   const state = readState(runDir, plan);
   const dataDir = await ensureData(plan, runDir, hooks);
-  const data = openDataset(dataDir);
-  data.close();
   let prevDir: string | undefined;
   for (const [i, stage] of plan.stages.entries()) {
     const dir = join(runDir, stage.name);
@@ -103,24 +86,14 @@ export async function runPlan(plan: Plan, runDir: string, hooks: PlanHooks): Pro
         state.stages[stage.name] = { status: 'created' };
       } else {
         const g = stage.grow;
-        const source = loadModelDir(prevDir);
-        const optimizer = existsSync(join(prevDir, OPTIMIZER_FILE)) ? loadOptimizerState(join(prevDir, OPTIMIZER_FILE)) : undefined;
-        const seq = Math.min(source.config.maxSeqLen, stageTrain(plan, stage).seq ?? source.config.maxSeqLen);
-        const heldOut = windows(data.val, 4, seq).next().value!;
-        const placement = g.placement ?? 'interleave';
-        const distances = placement === 'distance' ? await layerDistances(source.config, source.weights, heldOut) : undefined;
-        const tg = performance.now();
-        const grown = growModel({ ...source, optimizer }, target, {
-          method: g.method ?? 'msg', placement, seed: g.seed ?? i, rampSteps: g.ramp_steps ?? 100, stagger: g.stagger ?? false, layerDistances: distances,
+        const record = await growModelDir({
+          model: prevDir, out: dir, to: target, toName: stage.model, method: g.method, placement: g.placement, seed: g.seed ?? i,
+          rampSteps: g.ramp_steps, stagger: g.stagger, check: true, data: dataDir, checkSeq: stageTrain(plan, stage).seq, force: true,
         });
-        const seconds = (performance.now() - tg) / 1000;
-        const check = await compareModels(source, grown, heldOut);
-        saveModelDir(dir, { config: grown.config, weights: grown.weights });
-        if (grown.optimizer) saveOptimizerState(join(dir, OPTIMIZER_FILE), grown.weights, grown.optimizer);
-        const growth: GrowthRecord = { series: 'staged growth', from_stage: plan.stages[i - 1]!.name, to_stage: stage.name, method: g.method ?? 'msg', ...check, seconds };
+        const growth: StagedGrowth = { series: 'staged growth', from_stage: plan.stages[i - 1]!.name, to_stage: stage.name, ...record };
         state.stages[stage.name] = { status: 'created', growth };
-        hooks.note(`stage ${i + 1}/${plan.stages.length} ${stage.name}: grew ${plan.stages[i - 1]!.name} → ${stage.model} (${parameterCount(source.config).toLocaleString('en-US')} → ${parameterCount(target).toLocaleString('en-US')} parameters, ${g.method ?? 'msg'}, ${placement})`);
-        hooks.note(`  function preserved: max |Δlogit| ${check.max_abs_logit_diff.toExponential(2)} of max |logit| ${check.max_abs_logit.toFixed(2)}; held-out loss ${check.loss_before.toFixed(5)} → ${check.loss_after.toFixed(5)}`);
+        hooks.note(`stage ${i + 1}/${plan.stages.length} ${stage.name}: grew ${plan.stages[i - 1]!.name} → ${stage.model} (${parameterCount(readConfigFile(join(prevDir, CONFIG_FILE))).toLocaleString('en-US')} → ${parameterCount(target).toLocaleString('en-US')} parameters, ${record.method}, ${record.placement})`);
+        hooks.note(`  function preserved: max |Δlogit| ${record.max_abs_logit_diff.toExponential(2)} of max |logit| ${record.max_abs_logit.toFixed(2)}; held-out loss ${record.loss_before.toFixed(5)} → ${record.loss_after.toFixed(5)}`);
       }
       writeState(runDir, state);
     }

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type GrowthRecord, METRICS_FILE, type MetricsEntry, type RunRecord, type RunStage, readMetrics } from './run-record.js';
+import { type RunGrowth, METRICS_FILE, type MetricsEntry, type RunRecord, type RunStage, readMetrics } from './run-record.js';
 
 /** Most training-loss points drawn per series (longer runs are averaged in buckets). */
 export const MAX_TRAIN_POINTS = 1500;
@@ -66,12 +66,12 @@ export interface SeriesData {
   seconds: number;
 }
 
-export interface GrowthRow extends GrowthRecord {
+export type GrowthRow = RunGrowth & {
   /** max |Δlogit| / max |logit|. */
   relative: number;
   paramsBefore: number | null;
   paramsAfter: number | null;
-}
+};
 
 export interface ReportData {
   run: RunRecord;

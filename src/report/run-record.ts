@@ -34,6 +34,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { StagedGrowth } from '../growth/record.js';
 import { GrowlmError } from '../util/errors.js';
 
 export const RUN_FILE = 'run.json';
@@ -62,22 +63,12 @@ export interface RunSeries {
   stages: RunStage[];
 }
 
-/** A growth between two stages. Readers take null for a figure that was not measured (as NaN). */
-export interface GrowthRecord {
-  /** Label of the series this growth belongs to. */
-  series: string;
-  from_stage: string;
-  to_stage: string;
-  /** max |Δlogit| between the original and the grown model on a probe batch. */
-  max_abs_logit_diff: number;
-  /** max |logit| of the original model on the same batch. */
-  max_abs_logit: number;
-  /** Loss (nats/token) on the probe batch before and after growing. */
-  loss_before: number;
-  loss_after: number;
-  seconds: number;
-  method: string;
-}
+/**
+ * A growth between two stages: the part of a StagedGrowth (src/growth/record.ts, the one growth
+ * record) the report reads. Readers take null for a figure that was not measured (as NaN); the
+ * method is shown as written.
+ */
+export type RunGrowth = Pick<StagedGrowth, 'series' | 'from_stage' | 'to_stage' | 'max_abs_logit_diff' | 'max_abs_logit' | 'loss_before' | 'loss_after' | 'seconds'> & { method: string };
 
 export interface RunSample {
   stage: string;
@@ -93,7 +84,7 @@ export interface RunRecord {
   created: string;
   description?: string;
   series: RunSeries[];
-  growth: GrowthRecord[];
+  growth: RunGrowth[];
   samples: RunSample[];
 }
 
@@ -168,10 +159,10 @@ export function parseRunRecord(raw: unknown): RunRecord {
   });
   const labels = new Set(series.map((s) => s.label));
   if (labels.size !== series.length) fail('.series', 'labels must be distinct');
-  const growth = arr(r, 'growth', '', true).map((g, i): GrowthRecord => {
+  const growth = arr(r, 'growth', '', true).map((g, i): RunGrowth => {
     const w = `.growth[${i}]`;
     const o = obj(g, w);
-    const rec: GrowthRecord = {
+    const rec: RunGrowth = {
       series: str(o, 'series', w), from_stage: str(o, 'from_stage', w), to_stage: str(o, 'to_stage', w),
       // figures a writer could not measure may be null (shown as –)
       max_abs_logit_diff: num(o, 'max_abs_logit_diff', w, true), max_abs_logit: num(o, 'max_abs_logit', w, true),

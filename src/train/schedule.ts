@@ -1,4 +1,5 @@
-/** Learning-rate schedules: a pure function of the step (1-based). */
+/** Schedules over optimizer steps: the learning rate, and the MSG mask ramp (pure functions of the step). */
+import type { MaskState } from '../model/config.js';
 
 export type ScheduleKind = 'cosine' | 'wsd' | 'constant';
 
@@ -36,4 +37,24 @@ export function lrAt(s: Schedule, step: number): number {
       return s.peakLr - (s.peakLr - floor) * t;
     }
   }
+}
+
+const clamp01 = (x: number) => Math.min(1, Math.max(0, x));
+
+/**
+ * Mask values after `step` optimizer steps of the run training the grown model. Linear ramp over
+ * ramp.steps; staggered: FFN in the first third, hidden in the second, heads in the last, layers
+ * and vocabulary over the whole window.
+ */
+export function maskValuesAt(m: MaskState, step: number): MaskState {
+  const t = (step - m.ramp.start) / m.ramp.steps;
+  const part = (k: number) => (m.ramp.stagger ? clamp01(3 * t - k) : clamp01(t));
+  return {
+    ...m,
+    ...(m.ffn ? { ffn: { ...m.ffn, value: part(0) } } : {}),
+    ...(m.hidden ? { hidden: { ...m.hidden, value: part(1) } } : {}),
+    ...(m.heads ? { heads: { ...m.heads, value: part(2) } } : {}),
+    ...(m.layers ? { layers: { ...m.layers, value: clamp01(t) } } : {}),
+    ...(m.vocab ? { vocab: { ...m.vocab, value: clamp01(t) } } : {}),
+  };
 }

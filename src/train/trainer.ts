@@ -16,11 +16,11 @@ import { GrowlmError } from '../util/errors.js';
 import type { AdamWOptions } from './adamw.js';
 import { type Checkpoint, listCheckpoints, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { trainingFlopsPerToken } from './flops.js';
-import { type Schedule, lrAt } from './schedule.js';
+import { type Schedule, lrAt, maskValuesAt } from './schedule.js';
 import { TrainStep } from './step.js';
-import { maskValuesAt, masksComplete } from '../model/masks.js';
+import { masksComplete } from '../model/masks.js';
 import { OPTIMIZER_FILE, loadOptimizerState, saveOptimizerState } from '../model/training-state.js';
-import { removeMasks } from '../passes/grow.js';
+import { removeMasks } from '../growth/grow-model.js';
 
 export interface BatchSource {
   next(): Batch;

@@ -29,9 +29,6 @@ export const LAYERS: readonly (readonly string[])[] = [
 
 /** Files that belong to another folder's layer than the one they sit in. */
 export const RELOCATED: Readonly<Record<string, string>> = {
-  // moving to src/growth
-  'src/passes/grow.ts': 'src/growth',
-  'src/passes/grow-checkpoint.ts': 'src/growth',
 };
 
 export interface SourceFile {

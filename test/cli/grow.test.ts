@@ -1,8 +1,9 @@
 // growlm grow through the CLI: --check figures, and bad input (one line, non-zero exit, nothing written).
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_RAMP_STEPS } from '../../src/growth/types.js';
 import { expectOneLineError, growlm } from './run.js';
 
 let tmp: string, model: string;
@@ -59,5 +60,71 @@ describe('growlm grow', () => {
     expectOneLineError(growlm('grow', '--model', ramping, '--to', cfg({ hidden_size: 256, num_attention_heads: 8 }), '--out', join(tmp, 'again')),
       /the previous growth's masks are still ramping \(hidden at 0\.00, heads at 0\.00\): train until they reach 1/);
     expect(existsSync(join(tmp, 'again'))).toBe(false);
+  });
+});
+
+describe('growlm grow: targets, check batch, default ramp', () => {
+  const grow = (...extra: string[]) => growlm('grow', '--model', model, '--out', join(tmp, `o-${Math.random().toString(36).slice(2)}`), ...extra);
+
+  it('refuses to grow to the same size', () => {
+    const same = cfg({});
+    expectOneLineError(grow('--to', same), new RegExp(`nothing to grow: ${same.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} has the same sizes as ${model.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+    expectOneLineError(grow('--layers', '4'), /nothing to grow: --layers 4 has the same sizes as/);
+  });
+
+  it('takes size overrides, alone or on top of --to; refuses a smaller override and no target at all', () => {
+    let r = grow('--hidden', '192', '--layers', '6', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    let s = JSON.parse(r.stdout);
+    expect(s.to).toEqual({ hidden_size: 192, intermediate_size: 344, num_hidden_layers: 6, num_attention_heads: 6, vocab_size: 256 });
+    expect(JSON.parse(readFileSync(join(s.out, 'config.json'), 'utf8'))).toMatchObject({ hidden_size: 192, num_attention_heads: 6, num_key_value_heads: 6, num_hidden_layers: 6 });
+    r = grow('--to', cfg({ hidden_size: 192, num_attention_heads: 6 }), '--ffn', '600', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    s = JSON.parse(r.stdout);
+    expect([s.to.hidden_size, s.to.intermediate_size, s.to.num_hidden_layers]).toEqual([192, 600, 4]);
+    expectOneLineError(grow('--hidden', '96'), /--hidden 96 is smaller than the model's hidden_size 128/);
+    expectOneLineError(grow('--to', cfg({ hidden_size: 192, num_attention_heads: 6 }), '--layers', '3'), /--layers 3 is smaller than the model's num_hidden_layers 4/);
+    expectOneLineError(grow(), /give --to PRESET\|FILE and\/or size overrides/, 2);
+  });
+
+  it('--check says whether it ran on held-out data or on random tokens', () => {
+    let r = grow('--ffn', '400', '--check');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^check on random tokens, not held-out text \(give --data DIR\): max \|Δlogit\|/m);
+    r = grow('--ffn', '400', '--check', '--json');
+    expect(JSON.parse(r.stdout).check_batch).toBe('random tokens');
+    const corpus = join(tmp, 'corpus'), data = join(tmp, 'data');
+    mkdirSync(corpus);
+    for (let i = 0; i < 4; i++) writeFileSync(join(corpus, `d${i}.txt`), 'It was the best of times, it was the worst of times. '.repeat(50));
+    expect(growlm('data', 'prepare', '--input', corpus, '--out', data, '--val-fraction', '0.2').code).toBe(0);
+    r = grow('--ffn', '400', '--check', '--data', data, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.check_batch).toBe('held-out');
+    expect(s.max_abs_logit_diff).toBeLessThanOrEqual(1e-5 * s.max_abs_logit);
+    expect(grow('--ffn', '400', '--check', '--data', data).stdout).toMatch(/^check on held-out data: /m);
+  });
+
+  it('grow and plan run ramp the masks over the same default number of steps', () => {
+    const r = grow('--ffn', '400', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).masks.ramp.steps).toBe(DEFAULT_RAMP_STEPS);
+    // a plan stage that sets no ramp_steps
+    const dir = join(tmp, 'plan');
+    mkdirSync(join(dir, 'corpus'), { recursive: true });
+    for (let i = 0; i < 4; i++) writeFileSync(join(dir, 'corpus', `d${i}.txt`), 'The quick brown fox jumps over the lazy dog. '.repeat(20));
+    const small = { vocab_size: 256, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, head_dim: 8, max_position_embeddings: 16 };
+    writeFileSync(join(dir, 's1.json'), JSON.stringify(small));
+    writeFileSync(join(dir, 's2.json'), JSON.stringify({ ...small, intermediate_size: 48 }));
+    writeFileSync(join(dir, 'p.plan.json'), JSON.stringify({
+      name: 'ramp', data: { input: 'corpus', tokenizer: 'byte', val_fraction: 0.25 }, defaults: { batch: 1, seq: 8, eval_batches: 1 },
+      stages: [{ name: 'a', model: 's1.json', train: { steps: 1 } }, { name: 'b', model: 's2.json', grow: { method: 'msg' }, train: { steps: 1 } }],
+    }));
+    const p = growlm('plan', 'run', join(dir, 'p.plan.json'), '--out', join(dir, 'run'), '--threads', '1', '--json');
+    expect(p.code, p.stderr).toBe(0);
+    const growth = JSON.parse(p.stdout).stages[1].growth;
+    expect(growth.masks.ramp.steps).toBe(DEFAULT_RAMP_STEPS);
+    expect(growth.check_batch).toBe('held-out');
+    expect(growlm('grow', '--help').stdout).toMatch(new RegExp(`--ramp-steps N .*\\(default: ${DEFAULT_RAMP_STEPS}\\)`));
   });
 });

@@ -1,51 +1,43 @@
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from '../command.js';
 import { configFromSpec } from './init.js';
-import { openDataset } from '../../data/dataset.js';
-import { configToJson } from '../../model/config.js';
-import { CONFIG_FILE, WEIGHTS_FILE, loadModelDir, saveWeights } from '../../model/model-dir.js';
-import { INDEX_FILE } from '../../model/checkpoint-files.js';
-import { growCheckpointStreaming } from '../../passes/grow-checkpoint.js';
-import { OPTIMIZER_FILE, loadOptimizerState, saveOptimizerState } from '../../model/training-state.js';
-import { type GrowthMethod, type Placement, growModel } from '../../passes/grow.js';
-import { type Batch, windows } from '../../data/batch.js';
-import { compareModels, layerDistances } from '../../train/calibration.js';
-import { writeFileAtomic } from '../../util/atomic.js';
-import { GrowlmError, UsageError } from '../../util/errors.js';
-import { Rng } from '../../util/rng.js';
+import { growModelDir } from '../../growth/model-dir.js';
+import type { SizeOverrides } from '../../growth/plan.js';
+import type { GrowthRecord } from '../../growth/record.js';
+import { DEFAULT_RAMP_STEPS, GROWTH_METHODS, type GrowthMethod, PLACEMENTS, type Placement } from '../../growth/types.js';
+import { UsageError } from '../../util/errors.js';
 import { printJson } from '../output.js';
 
-/** A held-out batch: the first windows of a dataset's validation split, else seeded random tokens. */
-export function heldOutBatch(dataDir: string | undefined, vocab: number, seq: number, batch = 4): Batch {
-  if (dataDir) {
-    const data = openDataset(dataDir);
-    data.close();
-    const b = windows(data.val, batch, Math.min(seq, data.val.length - 1)).next().value;
-    if (b) return b;
+const SIZE_FLAGS = { hidden: 'hidden_size', ffn: 'intermediate_size', layers: 'num_hidden_layers', heads: 'num_attention_heads', vocab: 'vocab_size' } as const;
+
+function describe(r: GrowthRecord): string[] {
+  if (r.streamed) return [`grew ${r.model} → ${r.out} tensor by tensor (${(r.bytes_written / 1e9).toFixed(2)} GB in ${r.seconds.toFixed(1)} s)`];
+  const sizes = Object.entries(SIZE_FLAGS).filter(([flag, k]) => flag !== 'vocab' || r.to[k] !== r.from[k]).map(([flag, k]) => `${flag} ${r.from[k]}→${r.to[k]}`);
+  const lines = [`grew ${r.model} → ${r.out} (${r.method}): ${sizes.join(', ')}`];
+  if (r.check_batch && !Number.isNaN(r.max_abs_logit_diff)) {
+    const on = r.check_batch === 'held-out' ? 'on held-out data' : 'on random tokens, not held-out text (give --data DIR)';
+    lines.push(`check ${on}: max |Δlogit| ${r.max_abs_logit_diff.toExponential(2)} (max |logit| ${r.max_abs_logit.toFixed(2)}), loss ${r.loss_before.toFixed(6)} → ${r.loss_after.toFixed(6)}`);
   }
-  const rng = new Rng(1234);
-  const n = batch * seq;
-  return {
-    inputs: BigInt64Array.from({ length: n }, () => BigInt(rng.int(vocab))),
-    targets: BigInt64Array.from({ length: n }, () => BigInt(rng.int(vocab))),
-    batch, seq,
-  };
+  return lines;
 }
 
 export const growCommand: Command = {
   name: 'grow',
   summary: 'Grow a model to a larger config (width as heads, FFN, depth) so that it computes the same function.',
-  details: 'msg: new structure behind masks that ramp from 0 to 1 during the next `growlm train` (over --ramp-steps steps).\nmask-free: zero-initialized output projections and rescaled norm gains; exact for any engine.\nThe optimizer state (DIR/optimizer.safetensors, if present) grows along. A model whose masks are still ramping\ncannot grow again: train it until the masks reach 1 (they are then removed).',
+  details: 'The target: --to (a preset or config.json) and/or size overrides (--hidden, --ffn, --layers, --heads, --vocab) applied\nto it or to the model\'s own config.\nmsg: new structure behind masks that ramp from 0 to 1 during the next `growlm train` (over --ramp-steps steps).\nmask-free: zero-initialized output projections and rescaled norm gains; exact for any engine.\nThe optimizer state (DIR/optimizer.safetensors, if present) grows along. A model whose masks are still ramping\ncannot grow again: train it until the masks reach 1 (they are then removed).',
   options: {
     model: { type: 'string', arg: 'DIR', description: 'model directory to grow', required: true },
-    to: { type: 'string', arg: 'PRESET|FILE', description: 'target preset name or config.json', required: true },
+    to: { type: 'string', arg: 'PRESET|FILE', description: 'target preset name or config.json (optional with size overrides)' },
     out: { type: 'string', arg: 'DIR', description: 'where to write the grown model', required: true },
+    hidden: { type: 'string', arg: 'N', description: 'target hidden_size (more heads at the same head dim when attention width = hidden)' },
+    ffn: { type: 'string', arg: 'N', description: 'target intermediate_size' },
+    layers: { type: 'string', arg: 'N', description: 'target num_hidden_layers' },
+    heads: { type: 'string', arg: 'N', description: 'target num_attention_heads' },
+    vocab: { type: 'string', arg: 'N', description: 'target vocab_size (padding; msg only)' },
     method: { type: 'string', arg: 'KIND', description: 'msg | mask-free | clone (integer width factors)', default: 'msg' },
     placement: { type: 'string', arg: 'KIND', description: 'new layers: append | interleave | distance', default: 'interleave' },
-    'ramp-steps': { type: 'string', arg: 'N', description: 'msg: steps over which masks ramp from 0 to 1', default: '200' },
+    'ramp-steps': { type: 'string', arg: 'N', description: 'msg: steps over which masks ramp from 0 to 1', default: String(DEFAULT_RAMP_STEPS) },
     stagger: { type: 'boolean', description: 'msg: ramp FFN, then hidden, then heads (layers alongside)' },
-    data: { type: 'string', arg: 'DIR', description: 'dataset whose validation split gives the check / calibration batch' },
+    data: { type: 'string', arg: 'DIR', description: 'dataset whose validation split gives the check / calibration batch (else random tokens)' },
     check: { type: 'boolean', description: 'run old and grown model on a held-out batch and report the difference' },
     seed: { type: 'string', arg: 'N', description: 'seed for new weights', default: '0' },
     stream: { type: 'boolean', description: 'grow tensor by tensor from disk (memory bounded by the largest tensor); automatic for a sharded checkpoint' },
@@ -55,64 +47,23 @@ export const growCommand: Command = {
   },
   async run(args) {
     const method = args.need('method') as GrowthMethod;
-    if (!['msg', 'mask-free', 'clone'].includes(method)) throw new UsageError(`--method must be msg, mask-free or clone, got "${method}"`);
+    if (!GROWTH_METHODS.includes(method)) throw new UsageError(`--method must be msg, mask-free or clone, got "${method}"`);
     const placement = args.need('placement') as Placement;
-    if (!['append', 'interleave', 'distance'].includes(placement)) throw new UsageError(`--placement must be append, interleave or distance, got "${placement}"`);
-    const modelDir = args.need('model'), out = args.need('out');
-    const to = args.need('to');
-    const target = configFromSpec(to);
-    if (!args.flag('force') && (existsSync(join(out, CONFIG_FILE)) || existsSync(join(out, WEIGHTS_FILE)))) throw new GrowlmError(`${out} already holds a model (use --force to overwrite)`);
-    const shardBytes = args.has('shard-size') ? args.int('shard-size') * 1e6 : Infinity;
-    if (args.flag('stream') || existsSync(join(modelDir, INDEX_FILE))) {
-      if (args.flag('check')) throw new UsageError('--check loads both models into memory; it cannot be combined with streaming growth');
-      const t0 = performance.now();
-      const r = growCheckpointStreaming(modelDir, target, {
-        method, placement, seed: args.int('seed', 0, 0), rampSteps: args.int('ramp-steps', 200), stagger: args.flag('stagger'),
-      }, out, shardBytes);
-      const seconds = (performance.now() - t0) / 1000;
-      const result = { out, method, placement, streamed: true, bytes_written: r.bytesWritten, seconds, gb_per_s: r.bytesWritten / 1e9 / seconds, masks: r.config.growth.masks ?? null };
-      if (args.flag('json')) printJson(result);
-      else console.log(`grew ${modelDir} → ${out} tensor by tensor (${(r.bytesWritten / 1e9).toFixed(2)} GB in ${seconds.toFixed(1)} s)`);
-      return 0;
-    }
-    const source = loadModelDir(modelDir);
-    const optimizerPath = join(modelDir, OPTIMIZER_FILE);
-    const optimizer = existsSync(optimizerPath) ? loadOptimizerState(optimizerPath) : undefined;
-    const seq = Math.min(source.config.maxSeqLen, 64);
-    const batch = args.has('check') || placement === 'distance' ? heldOutBatch(args.str('data'), source.config.vocabSize, seq) : undefined;
-    const distances = placement === 'distance' && target.numLayers > source.config.numLayers ? await layerDistances(source.config, source.weights, batch!) : undefined;
-
-    const t0 = performance.now();
-    const grown = growModel({ ...source, optimizer }, target, {
-      method, placement, seed: args.int('seed', 0, 0), rampSteps: args.int('ramp-steps', 200), stagger: args.flag('stagger'), layerDistances: distances,
+    if (!PLACEMENTS.includes(placement)) throw new UsageError(`--placement must be append, interleave or distance, got "${placement}"`);
+    const sizes: SizeOverrides = {};
+    for (const flag of Object.keys(SIZE_FLAGS) as (keyof typeof SIZE_FLAGS)[]) if (args.has(flag)) sizes[flag] = args.int(flag);
+    const to = args.str('to');
+    const overrides = Object.entries(sizes).map(([k, v]) => `--${k} ${v}`).join(' ');
+    if (to === undefined && !overrides) throw new UsageError('give --to PRESET|FILE and/or size overrides (--hidden, --ffn, --layers, --heads, --vocab)');
+    const record = await growModelDir({
+      model: args.need('model'), out: args.need('out'), ...(to !== undefined ? { to: configFromSpec(to) } : {}),
+      toName: [to, overrides].filter(Boolean).join(' '), sizes,
+      method, placement, seed: args.int('seed', 0, 0), rampSteps: args.int('ramp-steps', DEFAULT_RAMP_STEPS), stagger: args.flag('stagger'),
+      check: args.flag('check'), data: args.str('data'), stream: args.flag('stream'),
+      shardBytes: args.has('shard-size') ? args.int('shard-size') * 1e6 : Infinity, force: args.flag('force'),
     });
-    const growSeconds = (performance.now() - t0) / 1000;
-    const check = batch ? await compareModels(source, grown, batch) : undefined;
-
-    mkdirSync(out, { recursive: true });
-    const t1 = performance.now();
-    saveWeights(out, grown.weights, shardBytes);
-    if (grown.optimizer) saveOptimizerState(join(out, OPTIMIZER_FILE), grown.weights, grown.optimizer);
-    const tok = grown.config.tokenizer as { file?: string; config_file?: string } | undefined;
-    for (const f of [tok?.file, tok?.config_file]) if (f && existsSync(join(modelDir, f))) copyFileSync(join(modelDir, f), join(out, f));
-    writeFileAtomic(join(out, CONFIG_FILE), [JSON.stringify(configToJson(grown.config), null, 2) + '\n']);
-    const writeSeconds = (performance.now() - t1) / 1000;
-    const bytes = [...grown.weights.values()].reduce((s, t) => s + t.data.byteLength, 0);
-    const result = {
-      out, method, placement,
-      from: { hidden_size: source.config.hiddenSize, intermediate_size: source.config.intermediateSize, num_hidden_layers: source.config.numLayers, num_attention_heads: source.config.numHeads },
-      to: { hidden_size: grown.config.hiddenSize, intermediate_size: grown.config.intermediateSize, num_hidden_layers: grown.config.numLayers, num_attention_heads: grown.config.numHeads },
-      layer_distances: distances ?? null,
-      masks: grown.config.growth.masks ?? null,
-      grow_seconds: growSeconds, write_seconds: writeSeconds,
-      grow_gb_per_s: bytes / 1e9 / growSeconds,
-      ...(check ?? {}),
-    };
-    if (args.flag('json')) printJson(result);
-    else {
-      console.log(`grew ${modelDir} → ${out} (${method}): hidden ${result.from.hidden_size}→${result.to.hidden_size}, ffn ${result.from.intermediate_size}→${result.to.intermediate_size}, layers ${result.from.num_hidden_layers}→${result.to.num_hidden_layers}, heads ${result.from.num_attention_heads}→${result.to.num_attention_heads}`);
-      if (check) console.log(`check: max |Δlogit| ${check.max_abs_logit_diff.toExponential(2)} (max |logit| ${check.max_abs_logit.toFixed(2)}), loss ${check.loss_before.toFixed(6)} → ${check.loss_after.toFixed(6)}`);
-    }
+    if (args.flag('json')) printJson(record);
+    else for (const line of describe(record)) console.log(line);
     return 0;
   },
 };

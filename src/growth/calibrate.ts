@@ -1,4 +1,4 @@
-/** Measurements on a calibration / held-out batch: layer distances for placement, function checks. */
+/** Layer-distance calibration for depth placement 'distance' (depth.ts), on a calibration batch. */
 import type { ModelConfig } from '../model/config.js';
 import type { Weights } from '../model/weights.js';
 import type { Batch } from '../data/batch.js';
@@ -26,28 +26,4 @@ export async function layerDistances(c: ModelConfig, w: Weights, b: Batch): Prom
     out.push(1 - sum / n);
   }
   return out;
-}
-
-export interface FunctionCheck {
-  max_abs_logit_diff: number;
-  max_abs_logit: number;
-  loss_before: number;
-  loss_after: number;
-}
-
-/** Run two models on the same batch and compare their logits and losses. */
-export async function compareModels(a: { config: ModelConfig; weights: Weights }, b: { config: ModelConfig; weights: Weights }, batch: Batch): Promise<FunctionCheck> {
-  const run = async (m: typeof a) => {
-    const r = await DecoderRunner.create(m.config, m.weights, ['logits', 'loss']);
-    const out = await r.run(batch);
-    await r.release();
-    return out;
-  };
-  const x = await run(a), y = await run(b);
-  let diff = 0, max = 0;
-  for (let i = 0; i < x.logits!.length; i++) {
-    diff = Math.max(diff, Math.abs(x.logits![i]! - y.logits![i]!));
-    max = Math.max(max, Math.abs(x.logits![i]!));
-  }
-  return { max_abs_logit_diff: diff, max_abs_logit: max, loss_before: x.loss!, loss_after: y.loss! };
 }

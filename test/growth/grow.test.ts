@@ -4,10 +4,16 @@
 import { describe, expect, it } from 'vitest';
 import { type ModelConfig, parseConfig } from '../../src/model/config.js';
 import { initWeights, type Weights } from '../../src/model/weights.js';
-import { maskValuesAt } from '../../src/model/masks.js';
-import { type GrowOptions, type GrowthMethod, type Placement, growModel, planLayers, removeMasks } from '../../src/passes/grow.js';
+import { growDepth, planLayers } from '../../src/growth/depth.js';
+import { growFfn } from '../../src/growth/ffn.js';
+import { growModel, removeMasks } from '../../src/growth/grow-model.js';
+import { growHeads } from '../../src/growth/heads.js';
+import { growHidden } from '../../src/growth/hidden.js';
+import type { GrowOptions, GrowableModel, GrowthMethod, Placement } from '../../src/growth/types.js';
+import { growVocab } from '../../src/growth/vocab.js';
 import { DecoderRunner } from '../../src/runtime/forward.js';
 import type { Batch } from '../../src/data/batch.js';
+import { maskValuesAt } from '../../src/train/schedule.js';
 import { TrainStep } from '../../src/train/step.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -168,4 +174,31 @@ describe('growth rules', () => {
     const grown = growModel(small, config({ d: 48, f: 64, L: 2 }), opts);
     expect(() => growModel(grown, config({ d: 64, f: 64, L: 2 }), opts)).toThrow(/masks are still ramping \(hidden at 0\.00, heads at 0\.00\)/);
   });
+});
+
+describe('each named operator alone preserves the function', () => {
+  // attention width 16 (2 heads × 8) below hidden 32, so heads can grow without the hidden size
+  const narrowHeads = parseConfig({ vocab_size: 64, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 2, head_dim: HD, max_position_embeddings: 16, initializer_range: 0.1, output_mult: 0.5 });
+  const OPERATORS: { name: string; grow: (m: GrowableModel, o: GrowOptions) => GrowableModel; from?: ModelConfig; expect: (c: ModelConfig) => void; maskFree: boolean }[] = [
+    { name: 'growHidden (as more heads)', grow: (m, o) => growHidden(m, 48, o), expect: (c) => expect([c.hiddenSize, c.numHeads, c.intermediateSize, c.numLayers]).toEqual([48, 6, 64, 2]), maskFree: true },
+    { name: 'growHidden (attention width kept)', from: narrowHeads, grow: (m, o) => growHidden(m, 40, o), expect: (c) => expect([c.hiddenSize, c.numHeads]).toEqual([40, 2]), maskFree: true },
+    { name: 'growHeads', from: narrowHeads, grow: (m, o) => growHeads(m, 3, o), expect: (c) => expect([c.hiddenSize, c.numHeads]).toEqual([32, 3]), maskFree: true },
+    { name: 'growFfn', grow: (m, o) => growFfn(m, 88, o), expect: (c) => expect([c.hiddenSize, c.intermediateSize]).toEqual([32, 88]), maskFree: true },
+    { name: 'growDepth', grow: (m, o) => growDepth(m, 4, o), expect: (c) => expect([c.hiddenSize, c.numLayers]).toEqual([32, 4]), maskFree: true },
+    { name: 'growVocab', grow: (m, o) => growVocab(m, 72, o), expect: (c) => expect([c.hiddenSize, c.vocabSize]).toEqual([32, 72]), maskFree: false },
+  ];
+  for (const op of OPERATORS) {
+    for (const method of (op.maskFree ? ['msg', 'mask-free'] : ['msg']) as GrowthMethod[]) {
+      it(`${method}: ${op.name}`, async () => {
+        const small = await trained(op.from ?? config({ d: 32, f: 64, L: 2 }), 13);
+        const b = batch(new Rng(17), small.config.vocabSize);
+        const grown = op.grow(small, { method, placement: 'interleave', seed: 2, rampSteps: 10, stagger: false });
+        op.expect(grown.config);
+        const r = compare(await outputs(small.config, small.weights, b), await outputs(grown.config, grown.weights, b), small.config.vocabSize, grown.config.vocabSize);
+        expect(r.max).toBeGreaterThan(0.1);
+        expect(r.rel).toBeLessThanOrEqual(1e-5);
+        expect(r.dLoss).toBeLessThanOrEqual(1e-5);
+      });
+    }
+  }
 });
