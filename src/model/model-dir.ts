@@ -7,11 +7,11 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { ConfigError, type ModelConfig, configToJson, parseConfig } from './config.js';
-import { CheckpointReader, INDEX_FILE, writeCheckpointStream } from './checkpoint-files.js';
+import { CheckpointReader, INDEX_FILE, WEIGHTS_FILE, writeCheckpointStream } from './checkpoint-files.js';
 import { type Weights, checkWeights } from './weights.js';
 
 export const CONFIG_FILE = 'config.json';
-export const WEIGHTS_FILE = 'model.safetensors';
+export { WEIGHTS_FILE };
 
 export interface LoadedModel {
   config: ModelConfig;
@@ -63,5 +63,10 @@ export function saveModelDir(dir: string, m: LoadedModel, shardBytes = Infinity)
   checkWeights(m.config, m.weights);
   mkdirSync(dir, { recursive: true });
   saveWeights(dir, m.weights, shardBytes);
-  writeFileAtomic(join(dir, CONFIG_FILE), [JSON.stringify(configToJson(m.config), null, 2) + '\n']);
+  writeConfig(dir, m.config);
+}
+
+/** Write DIR/config.json (atomically) for `config`; `extra` adds fields (see configToJson). */
+export function writeConfig(dir: string, config: ModelConfig, extra?: Record<string, unknown>): void {
+  writeFileAtomic(join(dir, CONFIG_FILE), [JSON.stringify(configToJson(config, extra), null, 2) + '\n']);
 }

@@ -14,7 +14,7 @@
  *     { "label": "staged growth",
  *       "stages": [                            // in training order; each stage is one model directory
  *         { "name": "s1",
- *           "dir": "stages/s1",                // holds metrics.jsonl (one JSON object per optimizer step, see MetricsEntry)
+ *           "dir": "stages/s1",                // holds metrics.jsonl (one JSON object per optimizer step, see src/train/metrics.ts)
  *           "parameters": 857216,
  *           "config": { "hidden_size": 128, "num_hidden_layers": 4, "intermediate_size": 344, "num_attention_heads": 4 },
  *           "tokens_per_s": 5120.5 }           // measured training throughput, or null (then the report uses metrics.jsonl's last)
@@ -37,7 +37,6 @@ import { join } from 'node:path';
 import { GrowlmError } from '../util/errors.js';
 
 export const RUN_FILE = 'run.json';
-export const METRICS_FILE = 'metrics.jsonl';
 
 export interface StageConfigSummary {
   hidden_size: number;
@@ -95,25 +94,6 @@ export interface RunRecord {
   series: RunSeries[];
   growth: GrowthRecord[];
   samples: RunSample[];
-}
-
-/** One line of a stage's metrics.jsonl (written by the trainer, one per optimizer step). */
-export interface MetricsEntry {
-  step: number;
-  /** Training loss (nats/token); null when the step's loss was not finite. */
-  loss: number | null;
-  lr: number;
-  grad_norm: number | null;
-  /** Tokens trained on so far in this stage. */
-  tokens: number;
-  tokens_per_s: number;
-  /** Training FLOPs so far in this stage. */
-  flops: number;
-  elapsed_s: number;
-  val_loss?: number;
-  /** Validation bits per byte. */
-  val_bpb?: number;
-  skipped?: boolean;
 }
 
 export class RunRecordError extends GrowlmError {}
@@ -208,25 +188,4 @@ export function readRunRecord(runDir: string): RunRecord {
     throw new RunRecordError(`${path}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
   }
   return parseRunRecord(json);
-}
-
-/**
- * Read a metrics.jsonl; lines that are not JSON objects with numeric step/tokens/flops are skipped
- * and counted (a run killed mid-write leaves a partial last line).
- */
-export function readMetrics(path: string): { entries: MetricsEntry[]; skipped: number } {
-  const text = readFileSync(path, 'utf8');
-  const entries: MetricsEntry[] = [];
-  let skipped = 0;
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      const e = JSON.parse(line) as MetricsEntry;
-      if (typeof e === 'object' && e !== null && typeof e.step === 'number' && typeof e.tokens === 'number' && typeof e.flops === 'number') entries.push(e);
-      else skipped++;
-    } catch {
-      skipped++;
-    }
-  }
-  return { entries, skipped };
 }
