@@ -108,9 +108,22 @@ describe('non-finite runs and ramping masks', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^warning: the growth masks reach 1 at step 50, after the 4 steps of this run/m);
     expect(JSON.parse(readFileSync(join(slow, 'config.json'), 'utf8')).growlm.masks.hidden.value).toBeCloseTo(4 / 50, 6);
+    // inspect shows the mask state and the growth history (JSON: config.json's names)
+    const j = JSON.parse(growlm('inspect', slow, '--json').stdout);
+    expect(j.config.hidden_size).toBe(48);
+    expect(j.masks).toMatchObject({ hidden: { from: 32 }, ffn: { from: 64 }, heads: { from: 2 }, layers: { indices: [expect.any(Number)] }, ramp: { start: 0, steps: 50, stagger: false } });
+    expect(j.masks.hidden.value).toBeCloseTo(4 / 50, 6);
+    expect(j.masks_complete_at).toBe(50);
+    expect(j.growth_history).toHaveLength(1);
+    expect(j.growth_history[0]).toMatchObject({ method: 'msg', from: { hidden_size: 32 }, to: { hidden_size: 48 } });
+    const text = growlm('inspect', slow).stdout;
+    expect(text).toContain('masks (MSG growth ramping; ramp from step 0 over 50 steps; all reach 1 at step 50):');
+    expect(text).toContain('  hidden: old size 32 of 48, new part at 0.08');
+    expect(text).toMatch(/growth history:\n  1\. msg \(\w+\): hidden 32, ffn 64, layers 2, heads 2 → hidden 48, ffn 96, layers 3, heads 3/);
     const f = growlm(...trainArgs(fast, '--steps', '4'));
     expect(f.code, f.stderr).toBe(0);
     expect(f.stderr).not.toContain('warning');
     expect(JSON.parse(readFileSync(join(fast, 'config.json'), 'utf8')).growlm.masks).toBeUndefined();
+    expect(growlm('inspect', fast).stdout).toContain('masks: none (a plain decoder)');
   });
 });
