@@ -29,7 +29,8 @@ import { isUtf8 } from 'node:buffer';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { GrowlmError, UsageError } from '../util/errors.js';
-import { DATASET_FORMAT, DATASET_VERSION, type DatasetMeta, type SplitMeta } from './meta.js';
+import { DATASET_FORMAT, DATASET_VERSION, type DatasetMeta, META_FILE, type SplitMeta, isDatasetDir } from './meta.js';
+import { CONFIG_FILE } from '../model/model-dir.js';
 import { builtinSources, pathSources, type SourceFile, type Sources } from './sources.js';
 import { ShardedTokenWriter, TokenWriter, tokenWidth } from './token-writer.js';
 import { ByteTokenizer, loadTokenizer, type Tokenizer } from './tokenizer.js';
@@ -205,14 +206,6 @@ function findTailCut(fd: number, size: number, from: number, minTail: number): n
   return firstNl;
 }
 
-function hasDataset(dir: string): boolean {
-  try {
-    return readdirSync(dir).some((f) => f === 'meta.json' || f === 'val.tok' || /^train-\d+\.tok$/.test(f));
-  } catch {
-    return false;
-  }
-}
-
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /** Sample the corpus to turn a token count into a fraction of the bytes. */
@@ -269,7 +262,8 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResul
   // Everything that can be checked before writing anything.
   if (existsSync(outDir)) {
     if (!statSync(outDir).isDirectory()) throw new DataError(`output ${outDir} exists and is not a folder`);
-    if (hasDataset(outDir) && !opts.force) throw new DataError(`${outDir} already holds a dataset (use --force to replace it)`);
+    if (existsSync(join(outDir, CONFIG_FILE))) throw new DataError(`${outDir} holds a model (${CONFIG_FILE}), not a dataset: choose another output folder`);
+    if (isDatasetDir(outDir) && !opts.force) throw new DataError(`${outDir} already holds a dataset (use --force to replace it)`);
   }
   const sources: Sources = opts.builtin !== undefined ? builtinSources(opts.builtin) : pathSources(opts.inputs!);
   if (sources.totalBytes === 0) throw new DataError('the input is empty (no text)');
@@ -486,12 +480,12 @@ function removeStaleTemps(dir: string): void {
 function commit(dir: string, tmp: string, meta: DatasetMeta, force: boolean): void {
   if (force) {
     // meta.json goes first, so an interrupted replacement leaves no valid dataset behind.
-    rmSync(join(dir, 'meta.json'), { force: true });
+    rmSync(join(dir, META_FILE), { force: true });
     for (const f of readdirSync(dir)) {
       if (f === 'val.tok' || f === 'tokenizer.json' || f === 'tokenizer_config.json' || /^train-\d+\.tok$/.test(f)) rmSync(join(dir, f), { force: true });
     }
   }
   for (const f of readdirSync(tmp)) renameSync(join(tmp, f), join(dir, f));
-  writeFileAtomic(join(dir, 'meta.json'), [JSON.stringify(meta, null, 2) + '\n']);
+  writeFileAtomic(join(dir, META_FILE), [JSON.stringify(meta, null, 2) + '\n']);
   rmSync(tmp, { recursive: true, force: true });
 }

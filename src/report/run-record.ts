@@ -32,8 +32,11 @@
  * In metrics.jsonl, `tokens` and `flops` count from 0 within each stage; the report concatenates a
  * series' stages (each stage's counts offset by the totals of the stages before it).
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { configToJson, parameterCount } from '../model/config.js';
+import { CONFIG_FILE, readConfigFile } from '../model/model-dir.js';
+import { METRICS_FILE } from '../train/metrics.js';
 import { GrowlmError } from '../util/errors.js';
 
 export const RUN_FILE = 'run.json';
@@ -188,4 +191,34 @@ export function readRunRecord(runDir: string): RunRecord {
     throw new RunRecordError(`${path}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
   }
   return parseRunRecord(json);
+}
+
+/**
+ * The record of a model directory trained by hand (`growlm train`, no run.json): one series of one
+ * stage, the directory itself, from its config.json and metrics.jsonl.
+ */
+export function runRecordFromModelDir(dir: string): RunRecord {
+  const metrics = join(dir, METRICS_FILE);
+  if (!existsSync(metrics)) throw new RunRecordError(`${dir} is a model directory without ${METRICS_FILE} (train it first)`);
+  const config = readConfigFile(join(dir, CONFIG_FILE));
+  const j = configToJson(config);
+  const name = basename(resolve(dir));
+  return {
+    name, kind: 'plan', created: statSync(metrics).mtime.toISOString(),
+    description: `model directory ${dir}, trained with growlm train`,
+    series: [{
+      label: name,
+      stages: [{
+        name, dir: '.', parameters: parameterCount(config), tokens_per_s: null,
+        config: { hidden_size: config.hiddenSize, num_hidden_layers: config.numLayers, intermediate_size: config.intermediateSize, num_attention_heads: config.numHeads, vocab_size: j.vocab_size },
+      }],
+    }],
+    growth: [], samples: [],
+  };
+}
+
+/** RUN_DIR's run.json, or for a model directory without one the record built from its metrics. */
+export function loadRunRecord(dir: string): RunRecord {
+  if (!existsSync(join(dir, RUN_FILE)) && existsSync(join(dir, CONFIG_FILE))) return runRecordFromModelDir(dir);
+  return readRunRecord(dir);
 }

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from '../command.js';
+import { META_FILE } from '../../data/meta.js';
 import { configFromSpec } from './init.js';
 import { readDatasetMeta } from '../../data/dataset.js';
 import { prepareDataset } from '../../data/prepare.js';
@@ -41,7 +42,7 @@ export const tuneCommand: Command = {
     let dataDir = args.str('data');
     if (!dataDir) {
       dataDir = join(out, 'data');
-      if (!existsSync(join(dataDir, 'meta.json'))) await prepareDataset({ builtin: 'gutenberg', tokenizer: 'byte', outDir: dataDir, force: true });
+      if (!existsSync(join(dataDir, META_FILE))) await prepareDataset({ builtin: 'gutenberg', tokenizer: 'byte', outDir: dataDir, force: true });
     }
     const vocab = readDatasetMeta(dataDir).tokenizer.vocab_size;
     const widths = list(args.need('widths'), 'widths');
