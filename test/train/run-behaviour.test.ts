@@ -52,6 +52,20 @@ describe('train --restart', () => {
   });
 });
 
+describe('determinism', () => {
+  it('resume is bit-exact with two threads too (onnxruntime and the AdamW pool)', () => {
+    const a = join(tmp, 'det-a'), b = join(tmp, 'det-b');
+    for (const m of [a, b]) expect(growlm('init', '--config', config, '--out', m, '--seed', '3').code).toBe(0);
+    const args = (m: string, ...extra: string[]) =>
+      ['train', '--model', m, '--data', data, '--steps', '8', '--batch', '4', '--accumulate', '2', '--seq', '32', '--lr', '1e-2', '--checkpoint-every', '4', '--eval-batches', '1', '--threads', '2', '--json', ...extra];
+    expect(growlm(...args(a)).code).toBe(0);
+    expect(growlm(...args(b, '--stop-at', '3')).code).toBe(0);
+    expect(growlm(...args(b, '--resume')).code).toBe(0);
+    expect(metrics(b).map((e) => e.loss)).toEqual(metrics(a).map((e) => e.loss));
+    expect(readFileSync(join(b, 'model.safetensors'))).toEqual(readFileSync(join(a, 'model.safetensors')));
+  });
+});
+
 describe('Ctrl-C during train', () => {
   it('finishes the step, checkpoints, prints how to resume, exits 130; the resume completes', async () => {
     const m = join(tmp, 'sigint');
