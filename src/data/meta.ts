@@ -17,6 +17,9 @@ import type { TokenizerMeta } from './tokenizer.js';
 import { readdirSync } from 'node:fs';
 
 export const META_FILE = 'meta.json';
+export const VAL_FILE = 'val.tok';
+export const TOKENIZER_FILE = 'tokenizer.json';
+export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
 export const DATASET_FORMAT = 'growlm-dataset';
 export const DATASET_VERSION = 1;
 
@@ -50,7 +53,7 @@ export interface DatasetMeta {
 /** Does `dir` hold a dataset, or the pieces of one (meta.json or token files)? */
 export function isDatasetDir(dir: string): boolean {
   try {
-    return readdirSync(dir).some((f) => f === META_FILE || f === 'val.tok' || /^train-\d+\.tok$/.test(f));
+    return readdirSync(dir).some((f) => f === META_FILE || f === VAL_FILE || /^train-\d+\.tok$/.test(f));
   } catch {
     return false;
   }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from '../command.js';
-import { loadModelDir } from '../../model/model-dir.js';
+import { WEIGHTS_FILE, loadModelDir } from '../../model/model-dir.js';
 import type { ScheduleKind } from '../../train/schedule.js';
 import { DEFAULT_TRAIN, trainModelDir } from '../../train/train-model-dir.js';
 import { readTunedLr } from '../../train/tune.js';
@@ -124,7 +124,7 @@ export const trainCommand: Command = {
       masks: result.config.growth.masks ?? null,
     };
     if (json) printJson(summary);
-    else console.log(`trained to step ${result.finalStep} of ${steps}: loss ${result.lastLoss.toFixed(4)}, val loss ${result.valLoss?.toFixed(4)}, ${result.valBpb?.toFixed(3)} bits/byte; weights in ${join(modelDir, 'model.safetensors')}`);
+    else console.log(`trained to step ${result.finalStep} of ${steps}: loss ${result.lastLoss.toFixed(4)}, val loss ${result.valLoss?.toFixed(4)}, ${result.valBpb?.toFixed(3)} bits/byte; weights in ${join(modelDir, WEIGHTS_FILE)}`);
     return 0;
   },
 };
