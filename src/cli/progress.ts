@@ -26,6 +26,11 @@ export class Progress {
     }
   }
 
+  /** End a progress line left open on a terminal (a run that stopped before its last step). */
+  end(): void {
+    if (this.enabled && this.tty) process.stderr.write('\n');
+  }
+
   /** A line that should stay visible (e.g. a validation result). */
   log(text: string): void {
     if (!this.enabled) return;

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { Batch } from '../data/batch.js';
 import { GrowlmError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import { DATASET_FORMAT, DATASET_VERSION, type DatasetMeta } from './meta.js';
+import { DATASET_FORMAT, DATASET_VERSION, type DatasetMeta, META_FILE } from './meta.js';
 import { readTokenFile, TOKEN_HEADER_BYTES, TOKEN_MAGIC } from './token-file.js';
 import { loadTokenizer, type Tokenizer } from './tokenizer.js';
 
@@ -178,7 +178,7 @@ export interface OpenDatasetOptions {
 export function readDatasetMeta(dir: string): DatasetMeta {
   let text: string;
   try {
-    text = readFileSync(join(dir, 'meta.json'), 'utf8');
+    text = readFileSync(join(dir, META_FILE), 'utf8');
   } catch {
     throw new DatasetError(`${dir} is not a prepared dataset (no meta.json; run growlm data prepare)`);
   }
@@ -186,12 +186,12 @@ export function readDatasetMeta(dir: string): DatasetMeta {
   try {
     meta = JSON.parse(text) as DatasetMeta;
   } catch (e) {
-    throw new DatasetError(`${join(dir, 'meta.json')}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
+    throw new DatasetError(`${join(dir, META_FILE)}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
   }
-  if (meta?.format !== DATASET_FORMAT) throw new DatasetError(`${join(dir, 'meta.json')}: not a growlm dataset description`);
-  if (meta.version !== DATASET_VERSION) throw new DatasetError(`${join(dir, 'meta.json')}: dataset format version ${meta.version} is not supported (expected ${DATASET_VERSION})`);
+  if (meta?.format !== DATASET_FORMAT) throw new DatasetError(`${join(dir, META_FILE)}: not a growlm dataset description`);
+  if (meta.version !== DATASET_VERSION) throw new DatasetError(`${join(dir, META_FILE)}: dataset format version ${meta.version} is not supported (expected ${DATASET_VERSION})`);
   if (!meta.tokenizer || !Number.isInteger(meta.tokenizer.vocab_size) || !Array.isArray(meta.train?.shards) || typeof meta.val?.file !== 'string') {
-    throw new DatasetError(`${join(dir, 'meta.json')}: incomplete dataset description`);
+    throw new DatasetError(`${join(dir, META_FILE)}: incomplete dataset description`);
   }
   return meta;
 }

@@ -29,7 +29,8 @@ import { isUtf8 } from 'node:buffer';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { GrowlmError, UsageError } from '../util/errors.js';
-import { DATASET_FORMAT, DATASET_VERSION, type DatasetMeta, type SplitMeta } from './meta.js';
+import { DATASET_FORMAT, DATASET_VERSION, type DatasetMeta, META_FILE, type SplitMeta, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, VAL_FILE, isDatasetDir } from './meta.js';
+import { CONFIG_FILE } from '../model/model-dir.js';
 import { builtinSources, pathSources, type SourceFile, type Sources } from './sources.js';
 import { ShardedTokenWriter, TokenWriter, tokenWidth } from './token-writer.js';
 import { ByteTokenizer, loadTokenizer, type Tokenizer } from './tokenizer.js';
@@ -205,14 +206,6 @@ function findTailCut(fd: number, size: number, from: number, minTail: number): n
   return firstNl;
 }
 
-function hasDataset(dir: string): boolean {
-  try {
-    return readdirSync(dir).some((f) => f === 'meta.json' || f === 'val.tok' || /^train-\d+\.tok$/.test(f));
-  } catch {
-    return false;
-  }
-}
-
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /** Sample the corpus to turn a token count into a fraction of the bytes. */
@@ -269,7 +262,8 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResul
   // Everything that can be checked before writing anything.
   if (existsSync(outDir)) {
     if (!statSync(outDir).isDirectory()) throw new DataError(`output ${outDir} exists and is not a folder`);
-    if (hasDataset(outDir) && !opts.force) throw new DataError(`${outDir} already holds a dataset (use --force to replace it)`);
+    if (existsSync(join(outDir, CONFIG_FILE))) throw new DataError(`${outDir} holds a model (${CONFIG_FILE}), not a dataset: choose another output folder`);
+    if (isDatasetDir(outDir) && !opts.force) throw new DataError(`${outDir} already holds a dataset (use --force to replace it)`);
   }
   const sources: Sources = opts.builtin !== undefined ? builtinSources(opts.builtin) : pathSources(opts.inputs!);
   if (sources.totalBytes === 0) throw new DataError('the input is empty (no text)');
@@ -287,7 +281,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResul
   const tmp = join(outDir, `.prepare-${process.pid}-${Date.now().toString(36)}.tmp`);
   mkdirSync(tmp);
   const train = new ShardedTokenWriter(tmp, 'train', tok.vocabSize, shardTokens);
-  const valWriter = new TokenWriter(join(tmp, 'val.tok'), tok.vocabSize);
+  const valWriter = new TokenWriter(join(tmp, VAL_FILE), tok.vocabSize);
   const trainSink: SplitSink = { tokens: 0, bytes: 0, documents: 0, append: (ids) => train.append(ids) };
   const valSink: SplitSink = { tokens: 0, bytes: 0, documents: 0, append: (ids) => valWriter.append(ids) };
   const enc = new DocumentEncoder(tok, pieceChars);
@@ -448,7 +442,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResul
         ...(opts.valTokens !== undefined ? { val_tokens_requested: opts.valTokens } : {}),
       },
       train: { tokens: trainSink.tokens, bytes: trainSink.bytes, documents: trainSink.documents, shard_tokens: shardTokens, shards: train.shards.map((s) => ({ ...s })) },
-      val: { file: 'val.tok', tokens: valSink.tokens, bytes: valSink.bytes, documents: valSink.documents },
+      val: { file: VAL_FILE, tokens: valSink.tokens, bytes: valSink.bytes, documents: valSink.documents },
       throughput: { seconds, tokens_per_s: tokens / seconds, bytes_per_s: sources.totalBytes / seconds },
     };
     if (emptyDocs > 0) meta.source.empty_documents_skipped = emptyDocs;
@@ -486,12 +480,12 @@ function removeStaleTemps(dir: string): void {
 function commit(dir: string, tmp: string, meta: DatasetMeta, force: boolean): void {
   if (force) {
     // meta.json goes first, so an interrupted replacement leaves no valid dataset behind.
-    rmSync(join(dir, 'meta.json'), { force: true });
+    rmSync(join(dir, META_FILE), { force: true });
     for (const f of readdirSync(dir)) {
-      if (f === 'val.tok' || f === 'tokenizer.json' || f === 'tokenizer_config.json' || /^train-\d+\.tok$/.test(f)) rmSync(join(dir, f), { force: true });
+      if (f === VAL_FILE || f === TOKENIZER_FILE || f === TOKENIZER_CONFIG_FILE || /^train-\d+\.tok$/.test(f)) rmSync(join(dir, f), { force: true });
     }
   }
   for (const f of readdirSync(tmp)) renameSync(join(tmp, f), join(dir, f));
-  writeFileAtomic(join(dir, 'meta.json'), [JSON.stringify(meta, null, 2) + '\n']);
+  writeFileAtomic(join(dir, META_FILE), [JSON.stringify(meta, null, 2) + '\n']);
   rmSync(tmp, { recursive: true, force: true });
 }

@@ -18,6 +18,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { GrowlmError, UsageError } from '../util/errors.js';
+import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE } from './meta.js';
 
 export type TokenizerKind = 'byte' | 'gpt2' | 'tokenizer.json';
 
@@ -179,8 +180,8 @@ export class HfTokenizer implements Tokenizer {
       }
     }
     if (eot) { this.eotId = eot[0]; this.eotToken = eot[1]; }
-    this.files = [[path, 'tokenizer.json']];
-    if (configPath) this.files.push([configPath, 'tokenizer_config.json']);
+    this.files = [[path, TOKENIZER_FILE]];
+    if (configPath) this.files.push([configPath, TOKENIZER_CONFIG_FILE]);
   }
 
   encode(text: string): number[] {
@@ -201,8 +202,8 @@ export class HfTokenizer implements Tokenizer {
     return {
       kind: 'tokenizer.json', vocab_size: this.vocabSize,
       ...(this.eotId !== undefined ? { eot_id: this.eotId, eot_token: this.eotToken } : {}),
-      file: 'tokenizer.json',
-      ...(this.configPath ? { config_file: 'tokenizer_config.json' } : {}),
+      file: TOKENIZER_FILE,
+      ...(this.configPath ? { config_file: TOKENIZER_CONFIG_FILE } : {}),
       source_path: this.path, sha256: this.sha256,
       ...(this.modelType ? { model_type: this.modelType } : {}),
     };
@@ -240,7 +241,7 @@ export function sha256File(path: string): string {
 async function loadHfTokenizer(path: string, expectSha?: string): Promise<HfTokenizer> {
   let file = path;
   try {
-    if (statSync(file).isDirectory()) file = join(file, 'tokenizer.json');
+    if (statSync(file).isDirectory()) file = join(file, TOKENIZER_FILE);
   } catch {
     throw new TokenizerError(`cannot read tokenizer ${path}: no such file`);
   }
@@ -262,10 +263,10 @@ async function loadHfTokenizer(path: string, expectSha?: string): Promise<HfToke
   // The library wants these keys present even when null.
   for (const k of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder']) if (!(k in json)) json[k] = null;
   if (!Array.isArray(json.added_tokens)) json.added_tokens = [];
-  const configPath = join(dirname(file), 'tokenizer_config.json');
+  const configPath = join(dirname(file), TOKENIZER_CONFIG_FILE);
   let config: Record<string, unknown> = {};
   let haveConfig = false;
-  if (basename(file) === 'tokenizer.json' && existsSync(configPath)) {
+  if (basename(file) === TOKENIZER_FILE && existsSync(configPath)) {
     try {
       config = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
       haveConfig = true;

@@ -9,13 +9,12 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { openDataset } from '../data/dataset.js';
-import { ConfigError, type ModelConfig, configToJson } from '../model/config.js';
+import { ConfigError, type ModelConfig } from '../model/config.js';
 import { CheckpointReader, INDEX_FILE, type TensorSpec, writeCheckpointStream, writeSafetensorsStream } from '../model/checkpoint-files.js';
-import { CONFIG_FILE, WEIGHTS_FILE, loadModelDir, readConfigFile, saveWeights } from '../model/model-dir.js';
+import { CONFIG_FILE, WEIGHTS_FILE, loadModelDir, readConfigFile, saveWeights, writeConfig } from '../model/model-dir.js';
 import { SafetensorsFile } from '../model/safetensors.js';
 import { OPTIMIZER_FILE, loadOptimizerState, saveOptimizerState } from '../model/training-state.js';
 import { type Batch, windows } from '../data/batch.js';
-import { writeFileAtomic } from '../util/atomic.js';
 import { GrowlmError, UsageError } from '../util/errors.js';
 import { layerDistances } from './calibrate.js';
 import { type FunctionCheck, compareModels, randomBatch } from './check.js';
@@ -91,7 +90,7 @@ export async function growModelDir(o: GrowModelDirOptions): Promise<GrowthRecord
   try {
     const r = streamed ? growStreaming(o.model, source, target, opts, tmp, o.shardBytes ?? Infinity) : await growInMemory(o, target, opts, tmp);
     copyTokenizerFiles(r.config, o.model, tmp);
-    writeFileAtomic(join(tmp, CONFIG_FILE), [JSON.stringify(configToJson(r.config), null, 2) + '\n']);
+    writeConfig(tmp, r.config);
     publish(tmp, o.out);
     return {
       model: o.model, out: o.out, method: opts.method, placement: opts.placement, streamed,

@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { SafetensorsError, SafetensorsFile, encodeHeader } from './safetensors.js';
 
 export const INDEX_FILE = 'model.safetensors.index.json';
-export const SINGLE_FILE = 'model.safetensors';
+export const WEIGHTS_FILE = 'model.safetensors';
 
 export interface TensorSpec {
   name: string;
@@ -42,8 +42,8 @@ export class CheckpointReader {
           where.set(name, f);
         }
       } else {
-        const f = SafetensorsFile.open(join(dir, SINGLE_FILE));
-        files.set(SINGLE_FILE, f);
+        const f = SafetensorsFile.open(join(dir, WEIGHTS_FILE));
+        files.set(WEIGHTS_FILE, f);
         for (const n of f.names()) where.set(n, f);
       }
     } catch (e) {
@@ -105,7 +105,7 @@ export function writeCheckpointStream(dir: string, specs: TensorSpec[], produce:
     size += bytes;
   });
   if (shards.length === 1) {
-    writeSafetensorsStream(join(dir, SINGLE_FILE), specs, produce, metadata);
+    writeSafetensorsStream(join(dir, WEIGHTS_FILE), specs, produce, metadata);
     rmSync(join(dir, INDEX_FILE), { force: true });
     return;
   }
@@ -118,5 +118,5 @@ export function writeCheckpointStream(dir: string, specs: TensorSpec[], produce:
   });
   const total = specs.reduce((t, s) => t + numel(s.dims) * DTYPE_BYTES[s.dtype], 0);
   writeFileAtomic(join(dir, INDEX_FILE), [JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 1) + '\n']);
-  rmSync(join(dir, SINGLE_FILE), { force: true });
+  rmSync(join(dir, WEIGHTS_FILE), { force: true });
 }

@@ -3,15 +3,20 @@
  * `model.safetensors` (HF Llama tensor names). Writes are atomic per file, config last, and nothing
  * is written until the weights have been checked against the config.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { META_FILE, isDatasetDir } from '../data/meta.js';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
+import { GrowlmError } from '../util/errors.js';
 import { ConfigError, type ModelConfig, configToJson, parseConfig } from './config.js';
-import { CheckpointReader, INDEX_FILE, writeCheckpointStream } from './checkpoint-files.js';
+import { CheckpointReader, INDEX_FILE, WEIGHTS_FILE, writeCheckpointStream } from './checkpoint-files.js';
 import { type Weights, checkWeights } from './weights.js';
 
 export const CONFIG_FILE = 'config.json';
-export const WEIGHTS_FILE = 'model.safetensors';
+export { WEIGHTS_FILE };
+
+/** An output folder that cannot hold a model. */
+export class ModelDirError extends GrowlmError {}
 
 export interface LoadedModel {
   config: ModelConfig;
@@ -59,9 +64,25 @@ export function saveWeights(dir: string, weights: Weights, shardBytes = Infinity
   writeCheckpointStream(dir, entries.map(([name, t]) => ({ name, dtype: t.dtype, dims: t.dims })), (i) => entries[i]![1], shardBytes, { format: 'pt', producer: 'growlm' });
 }
 
+/**
+ * Refuse an output folder that cannot become a model directory: a file, or a folder holding a
+ * dataset (a model written there would be mistaken for one, and the other way round).
+ */
+export function checkModelOutDir(dir: string): void {
+  if (!existsSync(dir)) return;
+  if (!statSync(dir).isDirectory()) throw new ModelDirError(`output ${dir} exists and is not a folder`);
+  if (isDatasetDir(dir)) throw new ModelDirError(`${dir} holds a dataset (${META_FILE} and token files), not a model: choose another output folder`);
+}
+
 export function saveModelDir(dir: string, m: LoadedModel, shardBytes = Infinity): void {
   checkWeights(m.config, m.weights);
+  checkModelOutDir(dir);
   mkdirSync(dir, { recursive: true });
   saveWeights(dir, m.weights, shardBytes);
-  writeFileAtomic(join(dir, CONFIG_FILE), [JSON.stringify(configToJson(m.config), null, 2) + '\n']);
+  writeConfig(dir, m.config);
+}
+
+/** Write DIR/config.json (atomically) for `config`; `extra` adds fields (see configToJson). */
+export function writeConfig(dir: string, config: ModelConfig, extra?: Record<string, unknown>): void {
+  writeFileAtomic(join(dir, CONFIG_FILE), [JSON.stringify(configToJson(config, extra), null, 2) + '\n']);
 }

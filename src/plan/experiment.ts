@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parameterCount, configToJson } from '../model/config.js';
 import { CONFIG_FILE, saveModelDir } from '../model/model-dir.js';
 import { initWeights } from '../model/weights.js';
-import { METRICS_FILE, readMetrics } from '../report/run-record.js';
+import { METRICS_FILE, readMetrics } from '../train/metrics.js';
 import { trainingFlopsPerToken } from '../train/flops.js';
 import { listCheckpoints } from '../train/checkpoint.js';
 import { DEFAULT_TRAIN, trainModelDir } from '../train/train-model-dir.js';

@@ -59,6 +59,77 @@ export interface Plan {
   baseDir: string;
 }
 
+/**
+ * The plan file's schema: every field's type, the allowed values of the enumerations, and no other
+ * keys (a typo is an error naming the field, not a setting silently ignored).
+ */
+type Field = 'string' | 'int' | 'count' | 'number' | 'positive' | 'fraction' | 'boolean' | { oneOf: readonly string[] } | { list: Field } | { fields: Schema };
+type Schema = Record<string, Field>;
+
+const TRAIN: Schema = {
+  steps: 'count', tokens: 'count', batch: 'count', seq: 'count', lr: 'positive', warmup: 'int',
+  schedule: { oneOf: ['cosine', 'wsd', 'constant'] }, min_lr_ratio: 'fraction', eval_every: 'int', eval_batches: 'count',
+  checkpoint_every: 'int', lr_policy: { oneOf: ['rewind', 'keep'] },
+};
+
+export const GROWTH_METHODS: readonly GrowthMethod[] = ['msg', 'mask-free', 'clone'];
+export const PLACEMENTS: readonly Placement[] = ['append', 'interleave', 'distance'];
+
+const PLAN: Schema = {
+  name: 'string', description: 'string', tuned: 'string',
+  data: { fields: { builtin: 'string', input: 'string', tokenizer: 'string', val_fraction: 'fraction' } },
+  defaults: { fields: TRAIN },
+  stages: {
+    list: {
+      fields: {
+        name: 'string', model: 'string', seed: 'int',
+        grow: { fields: { method: { oneOf: GROWTH_METHODS }, placement: { oneOf: PLACEMENTS }, ramp_steps: 'count', stagger: 'boolean', seed: 'int' } },
+        train: { fields: TRAIN },
+      },
+    },
+  },
+  samples: { fields: { prompts: { list: 'string' }, max_tokens: 'count', temperature: 'number', top_k: 'int', seed: 'int' } },
+};
+
+function checkField(v: unknown, f: Field, where: string): void {
+  const bad = (expected: string): never => { throw new PlanError(`${where}: expected ${expected}, got ${JSON.stringify(v)}`); };
+  if (typeof f === 'object') {
+    if ('oneOf' in f) {
+      if (typeof v !== 'string' || !f.oneOf.includes(v)) bad(`one of ${f.oneOf.join(', ')}`);
+    } else if ('list' in f) {
+      if (!Array.isArray(v)) bad('a list');
+      (v as unknown[]).forEach((e, i) => checkField(e, f.list, `${where}[${i}]`));
+    } else {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) bad('an object');
+      checkObject(v as Record<string, unknown>, f.fields, where);
+    }
+    return;
+  }
+  const n = v as number;
+  switch (f) {
+    case 'string': if (typeof v !== 'string') bad('a string'); break;
+    case 'boolean': if (typeof v !== 'boolean') bad('true or false'); break;
+    case 'number': if (typeof v !== 'number' || !Number.isFinite(v)) bad('a number'); break;
+    case 'positive': if (typeof v !== 'number' || !(n > 0) || !Number.isFinite(n)) bad('a positive number'); break;
+    case 'fraction': if (typeof v !== 'number' || !(n >= 0 && n <= 1)) bad('a number in [0, 1]'); break;
+    case 'int': if (!Number.isInteger(v) || n < 0) bad('an integer ≥ 0'); break;
+    case 'count': if (!Number.isInteger(v) || n < 1) bad('an integer ≥ 1'); break;
+  }
+}
+
+function checkObject(o: Record<string, unknown>, schema: Schema, where: string): void {
+  for (const [k, v] of Object.entries(o)) {
+    const f = schema[k];
+    if (!f) throw new PlanError(`${where}.${k}: unknown field (known: ${Object.keys(schema).join(', ')})`);
+    if (v !== undefined) checkField(v, f, `${where}.${k}`);
+  }
+}
+
+/** Validate a parsed plan file against the schema; throws a PlanError naming the first bad field. */
+export function validatePlanJson(raw: unknown): void {
+  checkField(raw, { fields: PLAN }, 'plan');
+}
+
 export function resolveStageConfig(plan: Plan, stage: PlanStage): ModelConfig {
   if (presetNames().includes(stage.model)) return loadPreset(stage.model);
   const path = join(plan.baseDir, stage.model);
@@ -76,6 +147,12 @@ export function loadPlan(spec: string): Plan {
     raw = JSON.parse(readFileSync(path, 'utf8')) as Plan;
   } catch {
     throw new PlanError(`${path}: not valid JSON`);
+  }
+  try {
+    validatePlanJson(raw);
+  } catch (e) {
+    if (e instanceof PlanError) throw new PlanError(`${path}: ${e.message}`);
+    throw e;
   }
   const plan: Plan = { ...raw, baseDir: join(path, '..') };
   if (typeof plan.name !== 'string' || !/^[\w.-]+$/.test(plan.name)) throw new PlanError(`${path}: "name" must be a simple name`);

@@ -10,6 +10,8 @@ import { join, relative } from 'node:path';
 import { prepareDataset } from '../data/prepare.js';
 import { configToJson, parameterCount } from '../model/config.js';
 import { CONFIG_FILE, WEIGHTS_FILE, readConfigFile, saveModelDir } from '../model/model-dir.js';
+import { META_FILE } from '../data/meta.js';
+import { METRICS_FILE } from '../train/metrics.js';
 import { initWeights } from '../model/weights.js';
 import { growModelDir } from '../growth/model-dir.js';
 import type { StagedGrowth } from '../growth/record.js';
@@ -41,19 +43,22 @@ export interface PlanHooks {
   threads?: number;
 }
 
+/** The progress of a plan run in its RUN_DIR (which stages are done), for resuming it. */
+export const PLAN_STATE_FILE = 'plan-state.json';
+
 function readState(runDir: string, plan: Plan): PlanState {
-  const path = join(runDir, 'plan-state.json');
+  const path = join(runDir, PLAN_STATE_FILE);
   if (!existsSync(path)) return { plan: plan.name, stages: {} };
   return JSON.parse(readFileSync(path, 'utf8')) as PlanState;
 }
 
 function writeState(runDir: string, s: PlanState): void {
-  writeFileAtomic(join(runDir, 'plan-state.json'), [JSON.stringify(s, null, 2) + '\n']);
+  writeFileAtomic(join(runDir, PLAN_STATE_FILE), [JSON.stringify(s, null, 2) + '\n']);
 }
 
 async function ensureData(plan: Plan, runDir: string, hooks: PlanHooks): Promise<string> {
   const dir = join(runDir, 'data');
-  if (existsSync(join(dir, 'meta.json'))) return dir;
+  if (existsSync(join(dir, META_FILE))) return dir;
   const d = plan.data ?? { builtin: 'gutenberg' };
   hooks.note(`preparing data (${d.builtin ? `builtin ${d.builtin}` : d.input}, ${d.tokenizer ?? 'byte'} tokenizer)…`);
   const r = await prepareDataset({
@@ -100,7 +105,7 @@ export async function runPlan(plan: Plan, runDir: string, hooks: PlanHooks): Pro
     const t = stageTrain(plan, stage);
     const steps = t.steps ?? 100;
     if (t.lr_policy === 'keep' && prevDir) {
-      const prev = readFileSync(join(prevDir, 'metrics.jsonl'), 'utf8').trim().split('\n').at(-1);
+      const prev = readFileSync(join(prevDir, METRICS_FILE), 'utf8').trim().split('\n').at(-1);
       const lr = prev ? (JSON.parse(prev) as { lr: number }).lr : undefined;
       if (!lr) throw new PlanError(`stage ${stage.name}: lr_policy keep needs the previous stage's metrics`);
       Object.assign(t, { lr, schedule: 'constant', warmup: 0 });

@@ -5,7 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type RunGrowth, METRICS_FILE, type MetricsEntry, type RunRecord, type RunStage, readMetrics } from './run-record.js';
+import { METRICS_FILE, type MetricsEntry, readMetrics } from '../train/metrics.js';
+import { type RunGrowth, type RunRecord, type RunStage } from './run-record.js';
 
 /** Most training-loss points drawn per series (longer runs are averaged in buckets). */
 export const MAX_TRAIN_POINTS = 1500;

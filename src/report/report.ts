@@ -1,6 +1,7 @@
 /**
  * `growlm report RUN_DIR`: read RUN_DIR/run.json (see run-record.ts) and the stages'
- * metrics.jsonl, write a self-contained report.html (Chart.js inlined from node_modules).
+ * metrics.jsonl, write a self-contained report.html (Chart.js inlined from node_modules). A model
+ * directory trained by hand (no run.json) is reported from its own metrics.jsonl.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -10,7 +11,7 @@ import { GrowlmError } from '../util/errors.js';
 import { packageRoot } from '../util/paths.js';
 import { renderReport } from './html.js';
 import { buildReportData } from './report-data.js';
-import { readRunRecord } from './run-record.js';
+import { loadRunRecord } from './run-record.js';
 
 export const REPORT_FILE = 'report.html';
 
@@ -48,7 +49,7 @@ export interface ReportResult {
 }
 
 export function writeReport(runDir: string, out = join(runDir, REPORT_FILE)): ReportResult {
-  const run = readRunRecord(runDir);
+  const run = loadRunRecord(runDir);
   const data = buildReportData(runDir, run);
   const chart = chartJsSource();
   const html = renderReport(data, {

@@ -14,7 +14,7 @@
  *     { "label": "staged growth",
  *       "stages": [                            // in training order; each stage is one model directory
  *         { "name": "s1",
- *           "dir": "stages/s1",                // holds metrics.jsonl (one JSON object per optimizer step, see MetricsEntry)
+ *           "dir": "stages/s1",                // holds metrics.jsonl (one JSON object per optimizer step, see src/train/metrics.ts)
  *           "parameters": 857216,
  *           "config": { "hidden_size": 128, "num_hidden_layers": 4, "intermediate_size": 344, "num_attention_heads": 4 },
  *           "tokens_per_s": 5120.5 }           // measured training throughput, or null (then the report uses metrics.jsonl's last)
@@ -32,13 +32,15 @@
  * In metrics.jsonl, `tokens` and `flops` count from 0 within each stage; the report concatenates a
  * series' stages (each stage's counts offset by the totals of the stages before it).
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { configToJson, parameterCount } from '../model/config.js';
+import { CONFIG_FILE, readConfigFile } from '../model/model-dir.js';
+import { METRICS_FILE } from '../train/metrics.js';
 import type { StagedGrowth } from '../growth/record.js';
 import { GrowlmError } from '../util/errors.js';
 
 export const RUN_FILE = 'run.json';
-export const METRICS_FILE = 'metrics.jsonl';
 
 export interface StageConfigSummary {
   hidden_size: number;
@@ -86,25 +88,6 @@ export interface RunRecord {
   series: RunSeries[];
   growth: RunGrowth[];
   samples: RunSample[];
-}
-
-/** One line of a stage's metrics.jsonl (written by the trainer, one per optimizer step). */
-export interface MetricsEntry {
-  step: number;
-  /** Training loss (nats/token); null when the step's loss was not finite. */
-  loss: number | null;
-  lr: number;
-  grad_norm: number | null;
-  /** Tokens trained on so far in this stage. */
-  tokens: number;
-  tokens_per_s: number;
-  /** Training FLOPs so far in this stage. */
-  flops: number;
-  elapsed_s: number;
-  val_loss?: number;
-  /** Validation bits per byte. */
-  val_bpb?: number;
-  skipped?: boolean;
 }
 
 export class RunRecordError extends GrowlmError {}
@@ -202,22 +185,31 @@ export function readRunRecord(runDir: string): RunRecord {
 }
 
 /**
- * Read a metrics.jsonl; lines that are not JSON objects with numeric step/tokens/flops are skipped
- * and counted (a run killed mid-write leaves a partial last line).
+ * The record of a model directory trained by hand (`growlm train`, no run.json): one series of one
+ * stage, the directory itself, from its config.json and metrics.jsonl.
  */
-export function readMetrics(path: string): { entries: MetricsEntry[]; skipped: number } {
-  const text = readFileSync(path, 'utf8');
-  const entries: MetricsEntry[] = [];
-  let skipped = 0;
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      const e = JSON.parse(line) as MetricsEntry;
-      if (typeof e === 'object' && e !== null && typeof e.step === 'number' && typeof e.tokens === 'number' && typeof e.flops === 'number') entries.push(e);
-      else skipped++;
-    } catch {
-      skipped++;
-    }
-  }
-  return { entries, skipped };
+export function runRecordFromModelDir(dir: string): RunRecord {
+  const metrics = join(dir, METRICS_FILE);
+  if (!existsSync(metrics)) throw new RunRecordError(`${dir} is a model directory without ${METRICS_FILE} (train it first)`);
+  const config = readConfigFile(join(dir, CONFIG_FILE));
+  const j = configToJson(config);
+  const name = basename(resolve(dir));
+  return {
+    name, kind: 'plan', created: statSync(metrics).mtime.toISOString(),
+    description: `model directory ${dir}, trained with growlm train`,
+    series: [{
+      label: name,
+      stages: [{
+        name, dir: '.', parameters: parameterCount(config), tokens_per_s: null,
+        config: { hidden_size: config.hiddenSize, num_hidden_layers: config.numLayers, intermediate_size: config.intermediateSize, num_attention_heads: config.numHeads, vocab_size: j.vocab_size },
+      }],
+    }],
+    growth: [], samples: [],
+  };
+}
+
+/** RUN_DIR's run.json, or for a model directory without one the record built from its metrics. */
+export function loadRunRecord(dir: string): RunRecord {
+  if (!existsSync(join(dir, RUN_FILE)) && existsSync(join(dir, CONFIG_FILE))) return runRecordFromModelDir(dir);
+  return readRunRecord(dir);
 }

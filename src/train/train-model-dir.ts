@@ -2,14 +2,12 @@
  * Train a model directory on a prepared dataset: the whole `growlm train` minus argument parsing, so
  * staged plans run stages exactly as the CLI would.
  */
-import { join } from 'node:path';
 import { BatchSampler, type BatchSamplerState, openDataset } from '../data/dataset.js';
-import { configToJson } from '../model/config.js';
-import { CONFIG_FILE, loadModelDir } from '../model/model-dir.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import type { ModelConfig } from '../model/config.js';
+import { loadModelDir, writeConfig } from '../model/model-dir.js';
 import { GrowlmError } from '../util/errors.js';
 import type { AdamWOptions } from './adamw.js';
-import { listCheckpoints } from './checkpoint.js';
+import { archiveRun, checkpointsDir, listCheckpoints } from './checkpoint.js';
 import { adoptTokenizer, checkDataFitsModel } from './data-link.js';
 import { DEFAULT_SCHEDULE, type ScheduleKind } from './schedule.js';
 import type { SessionOptions } from '../runtime/session.js';
@@ -37,8 +35,10 @@ export interface TrainSettings {
   maxNonFinite: number;
   stopAt?: number;
   resume: boolean;
-  /** Start over although checkpoints exist. */
+  /** Start over although checkpoints exist: the earlier run is archived first (see archiveRun). */
   restart: boolean;
+  /** Stop early: the step under way finishes, a checkpoint and the weights are written (TrainResult.interrupted). */
+  signal?: AbortSignal;
 }
 
 export const DEFAULT_TRAIN: Omit<TrainSettings, 'steps'> = {
@@ -50,6 +50,36 @@ export interface TrainStart {
   /** Step the run resumes from (0 for a fresh run). */
   resumedFrom: number;
   steps: number;
+  /** Where a restart archived the earlier run's checkpoints and metrics. */
+  archived?: string;
+  /** Things the user should know before the run (e.g. MSG masks that will not reach 1). */
+  warnings: string[];
+}
+
+/** The model directory holds checkpoints of an earlier run and neither resuming nor restarting was asked for. */
+export class EarlierRunError extends GrowlmError {
+  constructor(readonly checkpoints: string) {
+    super(`${checkpoints} holds checkpoints of an earlier run: resume it or restart (which archives them)`);
+  }
+}
+
+/** Resuming was asked for, but there is no checkpoint, or the last one is not before the requested end. */
+export class ResumeError extends GrowlmError {}
+
+/**
+ * The optimizer step at which every MSG mask of `config` reaches 1, or undefined for a plain model.
+ * (Staggered or not, the last mask reaches 1 at the end of the ramp window.)
+ */
+export function masksCompleteAt(config: ModelConfig): number | undefined {
+  const m = config.growth.masks;
+  return m ? m.ramp.start + m.ramp.steps : undefined;
+}
+
+/** Warnings about a run of `steps` steps on `config`. */
+export function trainWarnings(config: ModelConfig, steps: number): string[] {
+  const at = masksCompleteAt(config);
+  if (at === undefined || at <= steps) return [];
+  return [`the growth masks reach 1 at step ${at}, after the ${steps} steps of this run: the model keeps its masks (a plain decoder only after training to step ${at})`];
 }
 
 export async function trainModelDir(modelDir: string, dataDir: string, s: TrainSettings, log: Logger, onStart?: (t: TrainStart) => void): Promise<TrainResult> {
@@ -60,18 +90,17 @@ export async function trainModelDir(modelDir: string, dataDir: string, s: TrainS
     const seq = s.seq ?? config.maxSeqLen;
     if (seq > config.maxSeqLen) throw new GrowlmError(`sequence length ${seq} exceeds the model's max_position_embeddings ${config.maxSeqLen}`);
     if (data.val.length < seq + 1) throw new GrowlmError(`the validation split has ${data.val.length} tokens, fewer than one window of ${seq + 1}`);
-    if (listCheckpoints(modelDir).length > 0 && !s.resume && !s.restart) {
-      throw new GrowlmError(`${join(modelDir, 'checkpoints')} holds checkpoints of an earlier run: pass --resume to continue it or --restart to start over`);
-    }
+    if (listCheckpoints(modelDir).length > 0 && !s.resume && !s.restart) throw new EarlierRunError(checkpointsDir(modelDir));
     const resume = s.resume ? latestCheckpoint(modelDir, config) : undefined;
-    if (s.resume && !resume) throw new GrowlmError(`--resume: no checkpoint in ${join(modelDir, 'checkpoints')}`);
-    if (resume && resume.state.step >= s.steps) throw new GrowlmError(`--resume: the last checkpoint is at step ${resume.state.step}, not before the requested ${s.steps} steps`);
+    if (s.resume && !resume) throw new ResumeError(`no checkpoint to resume in ${checkpointsDir(modelDir)}`);
+    if (resume && resume.state.step >= s.steps) throw new ResumeError(`the last checkpoint is at step ${resume.state.step}, not before the requested ${s.steps} steps`);
     if (!config.tokenizer) {
       config = adoptTokenizer(config, data.meta, dataDir, modelDir);
-      writeFileAtomic(join(modelDir, CONFIG_FILE), [JSON.stringify(configToJson(config), null, 2) + '\n']);
+      writeConfig(modelDir, config);
     }
+    const archived = s.restart && !s.resume ? archiveRun(modelDir) : undefined;
     const sampler = new BatchSampler(data.train, { batch: s.batch, seq, seed: s.seed });
-    onStart?.({ resumedFrom: resume?.state.step ?? 0, steps: s.steps });
+    onStart?.({ resumedFrom: resume?.state.step ?? 0, steps: s.steps, ...(archived ? { archived } : {}), warnings: trainWarnings(config, s.steps) });
     const result = await train(modelDir, config, weights, {
       sampler: { next: () => sampler.next(), state: () => sampler.state(), restore: (st) => sampler.restore(st as BatchSamplerState) },
       val: data.val,
@@ -83,10 +112,10 @@ export async function trainModelDir(modelDir: string, dataDir: string, s: TrainS
       evalEvery: s.evalEvery ?? Math.max(1, Math.round(s.steps / 10)),
       evalBatches: s.evalBatches, evalBatchSize: s.batch, evalSeq: seq,
       checkpointEvery: s.checkpointEvery, keepCheckpoints: s.keep,
-      session: s.session, maxNonFinite: s.maxNonFinite, stopAt: s.stopAt,
+      session: s.session, maxNonFinite: s.maxNonFinite, stopAt: s.stopAt, signal: s.signal,
     }, log, resume);
     if (JSON.stringify(result.config.growth) !== JSON.stringify(config.growth)) {
-      writeFileAtomic(join(modelDir, CONFIG_FILE), [JSON.stringify(configToJson(result.config), null, 2) + '\n']);
+      writeConfig(modelDir, result.config);
     }
     return result;
   } finally {

@@ -3,7 +3,7 @@
  * validation (loss, bits per byte), metrics as JSONL, atomic checkpoints, and exact resumption
  * (weights, AdamW moments, step, data position and RNG state all come back).
  */
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelConfig } from '../model/config.js';
 import { configToJson } from '../model/config.js';
@@ -16,6 +16,7 @@ import { GrowlmError } from '../util/errors.js';
 import type { AdamWOptions } from './adamw.js';
 import { type Checkpoint, listCheckpoints, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { trainingFlopsPerToken } from './flops.js';
+import { METRICS_FILE, type MetricsEntry, metricsLine, truncateMetrics } from './metrics.js';
 import { type Schedule, lrAt, maskValuesAt } from './schedule.js';
 import { TrainStep } from './step.js';
 import { masksComplete } from '../model/masks.js';
@@ -53,23 +54,14 @@ export interface TrainerOptions {
   maxNonFinite: number;
   /** Stop after this step (checkpointing it) although the schedule runs to `steps`. */
   stopAt?: number;
+  /**
+   * Stop early: when it aborts, the step under way finishes, then a checkpoint and the weights are
+   * written and the result says `interrupted`.
+   */
+  signal?: AbortSignal;
 }
 
-export interface StepLog {
-  step: number;
-  loss: number;
-  lr: number;
-  grad_norm: number;
-  tokens: number;
-  tokens_per_s: number;
-  flops: number;
-  elapsed_s: number;
-  skipped?: boolean;
-  val_loss?: number;
-  val_bpb?: number;
-}
-
-export type Logger = (entry: StepLog) => void;
+export type Logger = (entry: MetricsEntry) => void;
 
 export interface TrainResult {
   /** The config with the masks' values at the end (MSG growth ramping), or without masks once they reached 1. */
@@ -80,25 +72,14 @@ export interface TrainResult {
   valBpb?: number;
   tokensPerS: number;
   skippedSteps: number;
+  /** True when `signal` stopped the run after `finalStep` (checkpointed: resume continues it). */
+  interrupted: boolean;
 }
 
 export class TrainerError extends GrowlmError {}
 
-const METRICS = 'metrics.jsonl';
-
-/** Keep only metric lines up to `step` (a resumed run rewrites what followed its checkpoint). */
-function truncateMetrics(path: string, step: number): void {
-  if (!existsSync(path)) return;
-  const kept = readFileSync(path, 'utf8').split('\n').filter((l) => {
-    if (!l.trim()) return false;
-    try {
-      return (JSON.parse(l) as { step: number }).step <= step;
-    } catch {
-      return false;
-    }
-  });
-  writeFileSync(path, kept.map((l) => l + '\n').join(''));
-}
+/** Every step of a run had a non-finite loss or gradient: no update was made. */
+export class NonFiniteRunError extends TrainerError {}
 
 /** Does a checkpoint's config have exactly the shapes of `config`? */
 function sameShapes(a: Record<string, unknown>, config: ModelConfig): boolean {
@@ -117,7 +98,7 @@ export function latestCheckpoint(modelDir: string, config: ModelConfig): Checkpo
 }
 
 export async function train(modelDir: string, config: ModelConfig, weights: Weights, data: TrainingData, o: TrainerOptions, log: Logger, resume?: Checkpoint): Promise<TrainResult> {
-  const metricsPath = join(modelDir, METRICS);
+  const metricsPath = join(modelDir, METRICS_FILE);
   let start = 0;
   if (resume) {
     for (const [name, t] of resume.weights) {
@@ -138,7 +119,7 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
   const t0 = performance.now();
   let tokensSeen = (resume?.state.trainer.tokens as number | undefined) ?? 0;
   let flops = (resume?.state.trainer.flops as number | undefined) ?? 0;
-  let last: StepLog | undefined;
+  let last: MetricsEntry | undefined;
   let tokensThisRun = 0;
   let valLoss: number | undefined, valBpb: number | undefined;
   const evaluate = async () => {
@@ -147,8 +128,9 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
     valLoss = r.loss;
     valBpb = (r.loss / Math.LN2) / data.valBytesPerToken;
   };
-  const end = Math.min(o.steps, o.stopAt ?? o.steps);
+  let end = Math.min(o.steps, o.stopAt ?? o.steps);
   let current = config;
+  let interrupted = false;
   for (let s = start + 1; s <= end; s++) {
     if (config.growth.masks) {
       // MSG: masks ramp with the optimizer step; the mask inputs are fed, the graph stays the same
@@ -164,7 +146,7 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
     tokensThisRun += stepTokens;
     flops += stepTokens * trainingFlopsPerToken(config, micro[0]!.seq);
     const elapsed = (performance.now() - t0) / 1000;
-    const entry: StepLog = {
+    const entry: MetricsEntry = {
       step: s, loss: r.loss, lr, grad_norm: r.gradNorm, tokens: tokensSeen, tokens_per_s: tokensThisRun / elapsed, flops, elapsed_s: elapsed,
       ...(r.skipped ? { skipped: true } : {}),
     };
@@ -173,13 +155,23 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
       entry.val_loss = valLoss;
       entry.val_bpb = valBpb;
     }
-    appendFileSync(metricsPath, JSON.stringify(entry) + '\n');
+    appendFileSync(metricsPath, metricsLine(entry));
     log(entry);
     last = entry;
+    if (o.signal?.aborted && s < end) {
+      interrupted = true;
+      end = s; // checkpoint this step below, then leave the loop
+    }
     if ((o.checkpointEvery > 0 && s % o.checkpointEvery === 0) || s === end) {
       saveCheckpoint(modelDir, config, step.weights(), step.optimizerState(),
         { step: s, data: data.sampler.state(), trainer: { tokens: tokensSeen, flops } }, o.keepCheckpoints);
     }
+  }
+  const stepsRun = end - start;
+  if (stepsRun > 0 && step.skippedSteps === stepsRun) {
+    await evalRunner.release();
+    await step.release();
+    throw new NonFiniteRunError(`every step of the run (${stepsRun}) had a non-finite loss or gradient; weights unchanged (lower the learning rate, or check the model's weights)`);
   }
   saveWeights(modelDir, step.weights());
   saveOptimizerState(join(modelDir, OPTIMIZER_FILE), step.weights(), step.optimizerState());
@@ -190,6 +182,6 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
   return {
     config: finalConfig,
     finalStep: end, lastLoss: last?.loss ?? NaN, valLoss, valBpb,
-    tokensPerS: last?.tokens_per_s ?? 0, skippedSteps: step.skippedSteps,
+    tokensPerS: last?.tokens_per_s ?? 0, skippedSteps: step.skippedSteps, interrupted,
   };
 }

@@ -56,7 +56,7 @@ export function proxyConfig(target: ModelConfig, width: number, base: number, la
 
 export async function tune(target: ModelConfig, dataDir: string, vocab: number, outDir: string, o: TuneOptions, onPoint: (p: TunePoint) => void): Promise<TunePoint[]> {
   mkdirSync(outDir, { recursive: true });
-  const jsonl = join(outDir, 'tune.jsonl');
+  const jsonl = join(outDir, TUNE_LOG_FILE);
   writeFileSync(jsonl, '');
   const base = Math.min(...o.widths);
   const points: TunePoint[] = [];
@@ -86,6 +86,11 @@ export async function tune(target: ModelConfig, dataDir: string, vocab: number, 
   }
   return points;
 }
+
+/** Files a tune run writes into its OUT folder. */
+export const TUNE_LOG_FILE = 'tune.jsonl';
+export const TUNE_PLOT_FILE = 'tune.html';
+export const TUNE_RESULT_FILE = 'tune-result.json';
 
 /** The learning rate a tune run chose (OUT/tune-result.json), for `train --lr-from` and plans' "tuned". */
 export function readTunedLr(path: string): number {

@@ -1,9 +1,22 @@
 /** Crash-safe file writes: write a temp file beside the target, fsync it, then rename over the target. */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { GrowlmError } from './errors.js';
+
+/** The target of a write cannot be a file (it is a folder, or its folder is missing). */
+export class OutputPathError extends GrowlmError {}
+
+/** Check that `path` can be written as a file: its folder exists and it is not itself a folder. */
+export function checkFileTarget(path: string): void {
+  const dir = dirname(path);
+  if (!existsSync(dir)) throw new OutputPathError(`cannot write ${path}: the folder ${dir} does not exist`);
+  if (!statSync(dir).isDirectory()) throw new OutputPathError(`cannot write ${path}: ${dir} is not a folder`);
+  if (existsSync(path) && statSync(path).isDirectory()) throw new OutputPathError(`cannot write ${path}: it is a folder, not a file`);
+}
 
 /** Write `chunks` to `path` atomically: readers see the old file or the complete new one. */
 export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array | string>): void {
+  checkFileTarget(path);
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   const fd = openSync(tmp, 'w');
   try {
@@ -19,7 +32,12 @@ export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array | stri
     throw e;
   }
   closeSync(fd);
-  renameSync(tmp, path);
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
   try {
     const dfd = openSync(dirname(path), 'r');
     fsyncSync(dfd);

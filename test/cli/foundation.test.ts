@@ -44,7 +44,7 @@ describe('growlm CLI', () => {
     expect(r.code, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.parameters).toBe(857216);
-    expect(s.tensor_list.map((t: { name: string }) => t.name)).toContain('model.layers.3.mlp.down_proj.weight');
+    expect(s.tensors.map((t: { name: string }) => t.name)).toContain('model.layers.3.mlp.down_proj.weight');
     expectOneLineError(growlm('init', '--preset', 'tiny', '--out', model), /already holds a model/);
   });
 

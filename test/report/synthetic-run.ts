@@ -1,7 +1,8 @@
 /** A synthetic RUN_DIR (run.json + metrics.jsonl per stage) shaped like a real staged-growth experiment. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { MetricsEntry, RunRecord, RunStage } from '../../src/report/run-record.js';
+import type { RunRecord, RunStage } from '../../src/report/run-record.js';
+import type { MetricsEntry } from '../../src/train/metrics.js';
 
 const CONFIGS = {
   s1: { hidden_size: 128, num_hidden_layers: 4, intermediate_size: 344, num_attention_heads: 4, parameters: 857216 },

@@ -3,14 +3,14 @@ import { join } from 'node:path';
 import { type Command } from '../command.js';
 import { loadModelFile } from '../../onnx/serialize.js';
 import { formatSummary, summarize } from '../../onnx/inspect.js';
-import { CONFIG_FILE, loadModelDir } from '../../model/model-dir.js';
-import { parameterCount } from '../../model/config.js';
+import { CONFIG_FILE } from '../../model/model-dir.js';
+import { describeModelDir, formatModelDescription } from '../../model/describe.js';
 import { GrowlmError } from '../../util/errors.js';
 import { printJson } from '../output.js';
 
 export const inspectCommand: Command = {
   name: 'inspect',
-  summary: 'Print inputs, outputs, op counts, parameter count and opset of an ONNX file, or the config and tensors of a model directory.',
+  summary: 'Print inputs, outputs, op counts, parameter count and opset of an ONNX file, or the config, masks and growth history of a model directory.',
   positionals: [{ name: 'PATH', description: 'a .onnx file or a growlm model directory', required: true }],
   options: {
     json: { type: 'boolean', description: 'print JSON' },
@@ -20,15 +20,9 @@ export const inspectCommand: Command = {
     if (!existsSync(path)) throw new GrowlmError(`${path} does not exist`);
     if (statSync(path).isDirectory()) {
       if (!existsSync(join(path, CONFIG_FILE))) throw new GrowlmError(`${path} is a directory without ${CONFIG_FILE}`);
-      const { config, weights } = loadModelDir(path);
-      const tensors = [...weights].map(([name, t]) => ({ name, dtype: t.dtype, shape: t.dims }));
-      const out = { parameters: parameterCount(config), tensors: tensors.length, config };
-      if (args.flag('json')) printJson({ ...out, tensor_list: tensors });
-      else {
-        console.log(`parameters: ${out.parameters.toLocaleString('en-US')} in ${out.tensors} tensors`);
-        console.log(`layers ${config.numLayers}, hidden ${config.hiddenSize}, heads ${config.numHeads}×${config.headDim}, ffn ${config.intermediateSize}, vocab ${config.vocabSize}, seq ${config.maxSeqLen}`);
-        console.log(`μP: input_mult ${config.inputMult}, output_mult ${config.outputMult}, mup_scale_factor ${config.mupScaleFactor}`);
-      }
+      const d = describeModelDir(path);
+      if (args.flag('json')) printJson(d);
+      else console.log(formatModelDescription(d));
       return 0;
     }
     const s = summarize(loadModelFile(path, { skipExternalData: true }));

@@ -4,11 +4,11 @@ import { note, printJson } from '../output.js';
 
 export const reportCommand: Command = {
   name: 'report',
-  summary: 'Render a run directory (run.json + the stages\' metrics.jsonl) as a self-contained report.html.',
+  summary: 'Render a run directory (run.json + the stages\' metrics.jsonl), or a trained model directory, as a self-contained report.html.',
   details: 'Shows training and validation loss against tokens, validation loss against training FLOPs for every series,\n' +
     'growth steps with their function-preservation figures, parameters and throughput per stage, and samples.\n' +
     'The page has no network references (Chart.js is inlined). run.json\'s layout is documented in src/report/run-record.ts.',
-  positionals: [{ name: 'RUN_DIR', description: 'run directory holding run.json', required: true }],
+  positionals: [{ name: 'DIR', description: 'run directory holding run.json, or a model directory holding metrics.jsonl', required: true }],
   options: {
     out: { type: 'string', arg: 'FILE', description: 'where to write the HTML (default: RUN_DIR/report.html)' },
     json: { type: 'boolean', description: 'print JSON (keys out, bytes, warnings)' },

@@ -1,11 +1,12 @@
 import { join } from 'node:path';
 import type { Command } from '../command.js';
+import { META_FILE } from '../../data/meta.js';
 import { configFromSpec } from './init.js';
 import { readDatasetMeta } from '../../data/dataset.js';
 import { prepareDataset } from '../../data/prepare.js';
 import { existsSync } from 'node:fs';
 import { chartJsSource } from '../../report/report.js';
-import { bestPerWidth, tune, tunePlotHtml } from '../../train/tune.js';
+import { TUNE_LOG_FILE, TUNE_PLOT_FILE, TUNE_RESULT_FILE, bestPerWidth, tune, tunePlotHtml } from '../../train/tune.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { UsageError } from '../../util/errors.js';
 import { note, printJson } from '../output.js';
@@ -41,7 +42,7 @@ export const tuneCommand: Command = {
     let dataDir = args.str('data');
     if (!dataDir) {
       dataDir = join(out, 'data');
-      if (!existsSync(join(dataDir, 'meta.json'))) await prepareDataset({ builtin: 'gutenberg', tokenizer: 'byte', outDir: dataDir, force: true });
+      if (!existsSync(join(dataDir, META_FILE))) await prepareDataset({ builtin: 'gutenberg', tokenizer: 'byte', outDir: dataDir, force: true });
     }
     const vocab = readDatasetMeta(dataDir).tokenizer.vocab_size;
     const widths = list(args.need('widths'), 'widths');
@@ -59,10 +60,10 @@ export const tuneCommand: Command = {
       best_per_width: best.map((p) => ({ width: p.width, lr: p.lr, output_mult: p.output_mult, val_loss: p.val_loss })),
       lr_stable_across_widths: bestLrs.length === 1,
       chosen: { lr: chosen.lr, output_mult: chosen.output_mult, input_mult: target.inputMult, note: 'hidden matrices learn at lr / mup_scale_factor (μP)' },
-      jsonl: join(out, 'tune.jsonl'), plot: join(out, 'tune.html'),
+      jsonl: join(out, TUNE_LOG_FILE), plot: join(out, TUNE_PLOT_FILE),
     };
-    writeFileAtomic(join(out, 'tune.html'), [tunePlotHtml(points, chartJsSource().source, `μP learning-rate transfer: proxies of ${to}`)]);
-    writeFileAtomic(join(out, 'tune-result.json'), [JSON.stringify(result, null, 2) + '\n']);
+    writeFileAtomic(join(out, TUNE_PLOT_FILE), [tunePlotHtml(points, chartJsSource().source, `μP learning-rate transfer: proxies of ${to}`)]);
+    writeFileAtomic(join(out, TUNE_RESULT_FILE), [JSON.stringify(result, null, 2) + '\n']);
     if (args.flag('json')) printJson(result);
     else {
       for (const p of best) console.log(`width ${String(p.width).padStart(5)}: best lr ${p.lr.toExponential(1)} (val loss ${p.val_loss.toFixed(4)})`);
