@@ -12,7 +12,7 @@ import type { AdamWOptions } from './adamw.js';
 import { listCheckpoints } from './checkpoint.js';
 import { adoptTokenizer, checkDataFitsModel } from './data-link.js';
 import { DEFAULT_SCHEDULE, type ScheduleKind } from './schedule.js';
-import type { SessionOptions } from '../runtime/session.js';
+import { type SessionOptions, checkProvider } from '../runtime/session.js';
 import { type Logger, type TrainResult, latestCheckpoint, train } from './trainer.js';
 
 export interface TrainSettings {
@@ -41,6 +41,30 @@ export interface TrainSettings {
   restart: boolean;
 }
 
+/** The model directory holds checkpoints of an earlier run, and neither `resume` nor `restart` was set. */
+export class CheckpointsExistError extends GrowlmError {
+  override name = 'CheckpointsExistError';
+  constructor(readonly dir: string) {
+    super(`${dir} holds checkpoints of an earlier run: resume it or restart (settings resume / restart)`);
+  }
+}
+
+/** `resume` was set but there is no checkpoint to resume from. */
+export class NoCheckpointError extends GrowlmError {
+  override name = 'NoCheckpointError';
+  constructor(readonly dir: string) {
+    super(`no checkpoint to resume from in ${dir}`);
+  }
+}
+
+/** The last checkpoint is already at or past the requested number of steps. */
+export class ResumePastEndError extends GrowlmError {
+  override name = 'ResumePastEndError';
+  constructor(readonly checkpointStep: number, readonly steps: number) {
+    super(`cannot resume: the last checkpoint is at step ${checkpointStep}, not before the requested ${steps} steps`);
+  }
+}
+
 export const DEFAULT_TRAIN: Omit<TrainSettings, 'steps'> = {
   batch: 8, accumulate: 1, lr: 1e-3, schedule: 'cosine', minLrRatio: 0.1, optimizer: {}, evalBatches: 8,
   checkpointEvery: 100, keep: 3, seed: 0, session: {}, maxNonFinite: 10, resume: false, restart: false,
@@ -60,12 +84,11 @@ export async function trainModelDir(modelDir: string, dataDir: string, s: TrainS
     const seq = s.seq ?? config.maxSeqLen;
     if (seq > config.maxSeqLen) throw new GrowlmError(`sequence length ${seq} exceeds the model's max_position_embeddings ${config.maxSeqLen}`);
     if (data.val.length < seq + 1) throw new GrowlmError(`the validation split has ${data.val.length} tokens, fewer than one window of ${seq + 1}`);
-    if (listCheckpoints(modelDir).length > 0 && !s.resume && !s.restart) {
-      throw new GrowlmError(`${join(modelDir, 'checkpoints')} holds checkpoints of an earlier run: pass --resume to continue it or --restart to start over`);
-    }
+    if (listCheckpoints(modelDir).length > 0 && !s.resume && !s.restart) throw new CheckpointsExistError(join(modelDir, 'checkpoints'));
     const resume = s.resume ? latestCheckpoint(modelDir, config) : undefined;
-    if (s.resume && !resume) throw new GrowlmError(`--resume: no checkpoint in ${join(modelDir, 'checkpoints')}`);
-    if (resume && resume.state.step >= s.steps) throw new GrowlmError(`--resume: the last checkpoint is at step ${resume.state.step}, not before the requested ${s.steps} steps`);
+    if (s.resume && !resume) throw new NoCheckpointError(join(modelDir, 'checkpoints'));
+    if (resume && resume.state.step >= s.steps) throw new ResumePastEndError(resume.state.step, s.steps);
+    await checkProvider(s.session.provider);
     if (!config.tokenizer) {
       config = adoptTokenizer(config, data.meta, dataDir, modelDir);
       writeFileAtomic(join(modelDir, CONFIG_FILE), [JSON.stringify(configToJson(config), null, 2) + '\n']);

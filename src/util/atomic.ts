@@ -19,7 +19,12 @@ export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array | stri
     throw e;
   }
   closeSync(fd);
-  renameSync(tmp, path);
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
   try {
     const dfd = openSync(dirname(path), 'r');
     fsyncSync(dfd);

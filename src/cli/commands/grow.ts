@@ -13,7 +13,8 @@ import type { Batch } from '../../runtime/batch.js';
 import { windows } from '../../runtime/forward.js';
 import { compareModels, layerDistances } from '../../train/calibration.js';
 import { writeFileAtomic } from '../../util/atomic.js';
-import { GrowlmError, UsageError } from '../../util/errors.js';
+import { GrowlmError } from '../../util/errors.js';
+import { UsageError } from '../errors.js';
 import { Rng } from '../../util/rng.js';
 import { printJson } from '../output.js';
 
@@ -39,21 +40,25 @@ export const growCommand: Command = {
   summary: 'Grow a model to a larger config (width as heads, FFN, depth) so that it computes the same function.',
   details: 'msg: new structure behind masks that ramp from 0 to 1 during the next `growlm train` (over --ramp-steps steps).\nmask-free: zero-initialized output projections and rescaled norm gains; exact for any engine.\nThe optimizer state (DIR/optimizer.safetensors, if present) grows along. A model whose masks are still ramping\ncannot grow again: train it until the masks reach 1 (they are then removed).',
   options: {
-    model: { type: 'string', arg: 'DIR', description: 'model directory to grow', required: true },
-    to: { type: 'string', arg: 'PRESET|FILE', description: 'target preset name or config.json', required: true },
-    out: { type: 'string', arg: 'DIR', description: 'where to write the grown model', required: true },
-    method: { type: 'string', arg: 'KIND', description: 'msg | mask-free | clone (integer width factors)', default: 'msg' },
-    placement: { type: 'string', arg: 'KIND', description: 'new layers: append | interleave | distance', default: 'interleave' },
-    'ramp-steps': { type: 'string', arg: 'N', description: 'msg: steps over which masks ramp from 0 to 1', default: '200' },
-    stagger: { type: 'boolean', description: 'msg: ramp FFN, then hidden, then heads (layers alongside)' },
-    data: { type: 'string', arg: 'DIR', description: 'dataset whose validation split gives the check / calibration batch' },
-    check: { type: 'boolean', description: 'run old and grown model on a held-out batch and report the difference' },
-    seed: { type: 'string', arg: 'N', description: 'seed for new weights', default: '0' },
-    stream: { type: 'boolean', description: 'grow tensor by tensor from disk (memory bounded by the largest tensor); automatic for a sharded checkpoint' },
-    'shard-size': { type: 'string', arg: 'MB', description: 'write the grown weights as HF shards of at most MB megabytes' },
-    force: { type: 'boolean', description: 'overwrite a model in --out' },
-    json: { type: 'boolean', description: 'print JSON' },
+    model: { kind: 'path', arg: 'DIR', description: 'model directory to grow', required: true },
+    to: { kind: 'string', arg: 'PRESET|FILE', description: 'target preset name or config.json', required: true },
+    out: { kind: 'path', arg: 'DIR', description: 'where to write the grown model', required: true },
+    method: { kind: 'enum', choices: ['msg', 'mask-free', 'clone'], description: 'growth method (clone: integer width factors)', default: 'msg' },
+    placement: { kind: 'enum', choices: ['append', 'interleave', 'distance'], description: 'where new layers go', default: 'interleave' },
+    'ramp-steps': { kind: 'int', description: 'msg: steps over which masks ramp from 0 to 1', default: 200 },
+    stagger: { kind: 'boolean', description: 'msg: ramp FFN, then hidden, then heads (layers alongside)' },
+    data: { kind: 'path', arg: 'DIR', description: 'dataset whose validation split gives the check / calibration batch' },
+    check: { kind: 'boolean', description: 'run old and grown model on a held-out batch and report the difference' },
+    seed: { kind: 'int', min: 0, description: 'seed for new weights', default: 0 },
+    stream: { kind: 'boolean', description: 'grow tensor by tensor from disk (memory bounded by the largest tensor); automatic for a sharded checkpoint' },
+    'shard-size': { kind: 'int', arg: 'MB', description: 'write the grown weights as HF shards of at most MB megabytes' },
+    force: { kind: 'boolean', description: 'overwrite a model in --out' },
+    json: { kind: 'boolean', description: 'print JSON' },
   },
+  examples: [
+    'growlm grow --model m --to analog-102b --out m2 --check',
+    'growlm grow --model m --to big.json --out m2 --method mask-free --force',
+  ],
   async run(args) {
     const method = args.need('method') as GrowthMethod;
     if (!['msg', 'mask-free', 'clone'].includes(method)) throw new UsageError(`--method must be msg, mask-free or clone, got "${method}"`);
@@ -68,7 +73,7 @@ export const growCommand: Command = {
       if (args.flag('check')) throw new UsageError('--check loads both models into memory; it cannot be combined with streaming growth');
       const t0 = performance.now();
       const r = growCheckpointStreaming(modelDir, target, {
-        method, placement, seed: args.int('seed', 0, 0), rampSteps: args.int('ramp-steps', 200), stagger: args.flag('stagger'),
+        method, placement, seed: args.int('seed'), rampSteps: args.int('ramp-steps'), stagger: args.flag('stagger'),
       }, out, shardBytes);
       const seconds = (performance.now() - t0) / 1000;
       const result = { out, method, placement, streamed: true, bytes_written: r.bytesWritten, seconds, gb_per_s: r.bytesWritten / 1e9 / seconds, masks: r.config.growth.masks ?? null };
@@ -85,7 +90,7 @@ export const growCommand: Command = {
 
     const t0 = performance.now();
     const grown = growModel({ ...source, optimizer }, target, {
-      method, placement, seed: args.int('seed', 0, 0), rampSteps: args.int('ramp-steps', 200), stagger: args.flag('stagger'), layerDistances: distances,
+      method, placement, seed: args.int('seed'), rampSteps: args.int('ramp-steps'), stagger: args.flag('stagger'), layerDistances: distances,
     });
     const growSeconds = (performance.now() - t0) / 1000;
     const check = batch ? await compareModels(source, grown, batch) : undefined;
