@@ -88,7 +88,7 @@ export async function modelTokenizer(dir: string, config: ModelConfig, spec?: st
     const tok = await loadTokenizer(spec);
     const meta = tok.meta() as unknown as Record<string, unknown>;
     if (recorded && !sameTokenizer(recorded, meta)) {
-      throw new TokenizerMismatchError(spec, `${meta.kind}, vocab ${meta.vocab_size}`, recorded.kind, recorded.vocab_size, dir);
+      throw new TokenizerMismatchError(spec, `${meta.kind}, vocab ${meta.vocab_size}`, String(recorded.kind), Number(recorded.vocab_size), dir);
     }
     return tok;
   }
