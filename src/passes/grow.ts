@@ -91,7 +91,7 @@ function check(src: ModelConfig, dst: ModelConfig, method: GrowthMethod): void {
     throw new GrowthError(`clone needs an integer width factor: hidden_size ${src.hiddenSize} → ${dst.hiddenSize} (use mask-free or msg)`);
   }
   if (dst.vocabSize > src.vocabSize && method !== 'msg') {
-    throw new GrowthError(`vocabulary padding (${src.vocabSize} → ${dst.vocabSize}) changes the softmax unless the new logits are masked: use --method msg`);
+    throw new GrowthError(`vocabulary padding (${src.vocabSize} → ${dst.vocabSize}) changes the softmax unless the new logits are masked: use the msg method`);
   }
   const dims: [string, number, number][] = [
     ['vocab_size', src.vocabSize, dst.vocabSize], ['hidden_size', src.hiddenSize, dst.hiddenSize],

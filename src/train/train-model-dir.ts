@@ -76,7 +76,12 @@ export interface TrainStart {
   steps: number;
 }
 
-export async function trainModelDir(modelDir: string, dataDir: string, s: TrainSettings, log: Logger, onStart?: (t: TrainStart) => void): Promise<TrainResult> {
+/**
+ * Train `modelDir` on the prepared dataset `dataDir`; settings not given take DEFAULT_TRAIN's values.
+ * `log` gets every step's metrics, `onStart` the step the run starts (or resumes) from.
+ */
+export async function trainModelDir(modelDir: string, dataDir: string, settings: Partial<TrainSettings> & Pick<TrainSettings, 'steps'>, log: Logger = () => {}, onStart?: (t: TrainStart) => void): Promise<TrainResult> {
+  const s: TrainSettings = { ...DEFAULT_TRAIN, ...settings };
   let { config, weights } = loadModelDir(modelDir);
   const data = openDataset(dataDir);
   try {
