@@ -14,10 +14,7 @@
 import type { SourceDescription } from './sources.js';
 import type { TokenizerMeta } from './tokenizer.js';
 
-import { readdirSync } from 'node:fs';
-
-export const META_FILE = 'meta.json';
-export const VAL_FILE = 'val.tok';
+export { DATASET_META_FILE as META_FILE, DATASET_VAL_FILE as VAL_FILE, isDatasetDir } from '../util/dir-kinds.js';
 export const TOKENIZER_FILE = 'tokenizer.json';
 export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
 export const DATASET_FORMAT = 'growlm-dataset';
@@ -50,11 +47,3 @@ export interface DatasetMeta {
   throughput: { seconds: number; tokens_per_s: number; bytes_per_s: number };
 }
 
-/** Does `dir` hold a dataset, or the pieces of one (meta.json or token files)? */
-export function isDatasetDir(dir: string): boolean {
-  try {
-    return readdirSync(dir).some((f) => f === META_FILE || f === VAL_FILE || /^train-\d+\.tok$/.test(f));
-  } catch {
-    return false;
-  }
-}

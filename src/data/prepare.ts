@@ -17,18 +17,18 @@
  *   validation, which keeps val in-distribution.
  * - any other document (a .jsonl line, a small .txt file) goes wholly to train or val, chosen by
  *   error diffusion over document bytes: val gets ≈ f of those bytes, spread evenly in order.
- * `--val-tokens N` turns N into a fraction from a tokenized sample of the corpus (so it is
+ * `valTokens: N` turns N into a fraction from a tokenized sample of the corpus (so it is
  * approximate; meta.json has the exact count).
  *
  * Output is written into a temporary folder inside the output directory and moved into place at
  * the end, meta.json last; on failure the temporary folder (and the output directory, if this run
- * created it) is removed, and an existing dataset replaced with --force stays intact.
+ * created it) is removed, and an existing dataset replaced with `force` stays intact.
  */
 import { closeSync, existsSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, copyFileSync, statSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
-import { GrowlmError, UsageError } from '../util/errors.js';
+import { GrowlmError, InvalidSettingError, OutputExistsError } from '../util/errors.js';
 import { DATASET_FORMAT, DATASET_VERSION, type DatasetMeta, META_FILE, type SplitMeta, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, VAL_FILE, isDatasetDir } from './meta.js';
 import { CONFIG_FILE } from '../model/model-dir.js';
 import { builtinSources, pathSources, type SourceFile, type Sources } from './sources.js';
@@ -37,6 +37,7 @@ import { ByteTokenizer, loadTokenizer, type Tokenizer } from './tokenizer.js';
 import { findInvalidUtf8, Utf8StreamDecoder } from './utf8.js';
 
 export const DEFAULT_SHARD_TOKENS = 64 * 1024 * 1024;
+export const DEFAULT_VAL_FRACTION = 0.01;
 export const DEFAULT_MIN_TRAIN_TOKENS = 1024;
 /** A .txt file whose validation share is at least this many bytes gives its tail to validation. */
 export const MIN_SLICE_BYTES = 64;
@@ -80,6 +81,14 @@ export interface PrepareResult {
 }
 
 export class DataError extends GrowlmError {}
+
+/** A .jsonl line has no text field of the configured name. */
+export class MissingTextFieldError extends DataError {
+  override name = 'MissingTextFieldError';
+  constructor(readonly file: string, readonly line: number, readonly field: string) {
+    super(`${file}:${line}: no "${field}" field`);
+  }
+}
 
 /** Token ids and text bytes going to one split. */
 interface SplitSink extends SplitMeta {
@@ -247,11 +256,11 @@ function estimateTokensPerByte(files: SourceFile[], tok: Tokenizer, field: strin
 export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResult> {
   const t0 = performance.now();
   if ((opts.builtin === undefined) === (opts.inputs === undefined || opts.inputs.length === 0)) {
-    throw new UsageError('give either --builtin NAME or --input PATH');
+    throw new InvalidSettingError('builtin', 'give either a builtin corpus or inputs');
   }
-  if (opts.valFraction !== undefined && opts.valTokens !== undefined) throw new UsageError('give either --val-fraction or --val-tokens, not both');
-  if (opts.valFraction !== undefined && !(opts.valFraction > 0 && opts.valFraction <= 0.5)) throw new UsageError(`--val-fraction must be in (0, 0.5], got ${opts.valFraction}`);
-  if (opts.valTokens !== undefined && !(Number.isSafeInteger(opts.valTokens) && opts.valTokens >= 1)) throw new UsageError(`--val-tokens must be a positive integer, got ${opts.valTokens}`);
+  if (opts.valFraction !== undefined && opts.valTokens !== undefined) throw new InvalidSettingError('valTokens', 'give either valFraction or valTokens, not both');
+  if (opts.valFraction !== undefined && !(opts.valFraction > 0 && opts.valFraction <= 0.5)) throw new InvalidSettingError('valFraction', `valFraction must be in (0, 0.5], got ${opts.valFraction}`);
+  if (opts.valTokens !== undefined && !(Number.isSafeInteger(opts.valTokens) && opts.valTokens >= 1)) throw new InvalidSettingError('valTokens', `valTokens must be a positive integer, got ${opts.valTokens}`);
   const field = opts.textField ?? 'text';
   const shardTokens = opts.shardTokens ?? DEFAULT_SHARD_TOKENS;
   const minTrain = opts.minTrainTokens ?? DEFAULT_MIN_TRAIN_TOKENS;
@@ -263,16 +272,16 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResul
   if (existsSync(outDir)) {
     if (!statSync(outDir).isDirectory()) throw new DataError(`output ${outDir} exists and is not a folder`);
     if (existsSync(join(outDir, CONFIG_FILE))) throw new DataError(`${outDir} holds a model (${CONFIG_FILE}), not a dataset: choose another output folder`);
-    if (isDatasetDir(outDir) && !opts.force) throw new DataError(`${outDir} already holds a dataset (use --force to replace it)`);
+    if (isDatasetDir(outDir) && !opts.force) throw new OutputExistsError(outDir, 'a dataset');
   }
   const sources: Sources = opts.builtin !== undefined ? builtinSources(opts.builtin) : pathSources(opts.inputs!);
   if (sources.totalBytes === 0) throw new DataError('the input is empty (no text)');
   const tok = typeof opts.tokenizer === 'string' ? await loadTokenizer(opts.tokenizer) : opts.tokenizer;
 
-  let valFraction = opts.valFraction ?? 0.01;
+  let valFraction = opts.valFraction ?? DEFAULT_VAL_FRACTION;
   if (opts.valTokens !== undefined) {
     const estTotal = sources.totalBytes * estimateTokensPerByte(sources.files, tok, field);
-    if (opts.valTokens > estTotal / 2) throw new DataError(`--val-tokens ${opts.valTokens} is more than half of the corpus (about ${Math.round(estTotal)} tokens)`);
+    if (opts.valTokens > estTotal / 2) throw new DataError(`the ${opts.valTokens} validation tokens asked for are more than half of the corpus (about ${Math.round(estTotal)} tokens)`);
     valFraction = opts.valTokens / estTotal;
   }
 
@@ -368,7 +377,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResul
       }
       if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new DataError(`${file.name}:${lineNo}: not a JSON object`);
       const text = (obj as Record<string, unknown>)[field];
-      if (text === undefined) throw new DataError(`${file.name}:${lineNo}: no "${field}" field (set --text-field)`);
+      if (text === undefined) throw new MissingTextFieldError(file.name, lineNo, field);
       if (typeof text !== 'string') throw new DataError(`${file.name}:${lineNo}: field "${field}" is not a string`);
       if (text.length === 0) {
         emptyDocs++;
@@ -422,7 +431,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResul
       throw new DataError(`too little text: ${trainSink.tokens} training tokens (need at least ${minTrain})`);
     }
     if (valSink.tokens < 2) {
-      throw new DataError(`the validation split is empty (${trainSink.documents} training documents; raise --val-fraction or add documents)`);
+      throw new DataError(`the validation split is empty (${trainSink.documents} training documents; raise the validation fraction or add documents)`);
     }
     // Copy the tokenizer files so the dataset is self-contained.
     for (const [src, name] of tok.files) copyFileSync(src, join(tmp, name));

@@ -7,7 +7,7 @@ import { closeSync, openSync, readFileSync, readdirSync, statSync } from 'node:f
 import { isUtf8 } from 'node:buffer';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
-import { GrowlmError, UsageError } from '../util/errors.js';
+import { GrowlmError, InvalidSettingError } from '../util/errors.js';
 
 export type SourceFileType = 'txt' | 'jsonl';
 
@@ -59,7 +59,7 @@ export function gutenbergDir(): { dir: string; version: string } {
 }
 
 export function builtinSources(name: string): Sources {
-  if (name !== 'gutenberg') throw new UsageError(`unknown built-in corpus "${name}" (available: ${BUILTIN_CORPORA.join(', ')})`);
+  if (name !== 'gutenberg') throw new InvalidSettingError('builtin', `unknown built-in corpus "${name}" (available: ${BUILTIN_CORPORA.join(', ')})`);
   const { dir, version } = gutenbergDir();
   let names: string[];
   try {
@@ -128,9 +128,9 @@ function walk(root: string, dir: string, out: SourceFile[]): void {
   }
 }
 
-/** Resolve --input paths into the list of files to read, in order. */
+/** Resolve input paths into the list of files to read, in order. */
 export function pathSources(inputs: string[]): Sources {
-  if (inputs.length === 0) throw new UsageError('no input given');
+  if (inputs.length === 0) throw new InvalidSettingError('inputs', 'no input given');
   const files: SourceFile[] = [];
   for (const input of inputs) {
     let st;

@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { GrowlmError, UsageError } from '../util/errors.js';
+import { GrowlmError, InvalidSettingError } from '../util/errors.js';
 import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE } from './meta.js';
 
 export type TokenizerKind = 'byte' | 'gpt2' | 'tokenizer.json';
@@ -309,5 +309,5 @@ export async function loadTokenizer(spec: string | TokenizerMeta, dataDir?: stri
   if (/\.json$/i.test(spec) || spec.includes('/') || spec.includes('\\') || existsSync(spec)) {
     return loadHfTokenizer(spec);
   }
-  throw new UsageError(`unknown tokenizer "${spec}" (use byte, gpt2, or a path to a tokenizer.json)`);
+  throw new InvalidSettingError('tokenizer', `unknown tokenizer "${spec}" (use byte, gpt2, or a path to a tokenizer.json)`);
 }

@@ -10,12 +10,32 @@
 import { type ModelConfig, parameterCount } from '../model/config.js';
 import { loadModelDir } from '../model/model-dir.js';
 import { DecoderRunner } from '../runtime/forward.js';
+import type { Provider } from '../runtime/session.js';
 import { type Tokenizer, type TokenizerMeta, loadTokenizer } from '../data/tokenizer.js';
 import { GrowlmError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { DEFAULT_SAMPLING, type SamplingOptions, sampleToken, validateSampling } from './sample.js';
 
+/** Tokens `generate` produces at most unless told otherwise. */
+export const DEFAULT_MAX_TOKENS = 200;
+
 export class GenerateError extends GrowlmError {}
+
+/** The tokenizer given is not the one the model was trained with. */
+export class TokenizerMismatchError extends GenerateError {
+  override name = 'TokenizerMismatchError';
+  constructor(readonly spec: string, given: string, recordedKind: string, recordedVocab: number, dir: string) {
+    super(`tokenizer ${spec} (${given}) is not the ${recordedKind} tokenizer (vocab ${recordedVocab}) that ${dir} was trained with`);
+  }
+}
+
+/** The model records no tokenizer and none was given. */
+export class NoTokenizerError extends GenerateError {
+  override name = 'NoTokenizerError';
+  constructor(readonly dir: string) {
+    super(`${dir} has no recorded tokenizer: train it first or give a tokenizer (byte, gpt2 or a tokenizer.json path)`);
+  }
+}
 
 /** A model opened for generation: one decoder session, reused for every step and every prompt. */
 export interface GenerationModel {
@@ -33,6 +53,8 @@ export interface OpenOptions {
   tokenizer?: string;
   /** Intra-op threads for onnxruntime. */
   threads?: number;
+  /** Execution provider (default cpu). */
+  provider?: Provider;
 }
 
 export interface GenerateOptions extends Partial<SamplingOptions> {
@@ -66,18 +88,18 @@ export async function modelTokenizer(dir: string, config: ModelConfig, spec?: st
     const tok = await loadTokenizer(spec);
     const meta = tok.meta() as unknown as Record<string, unknown>;
     if (recorded && !sameTokenizer(recorded, meta)) {
-      throw new GenerateError(`--tokenizer ${spec} (${meta.kind}, vocab ${meta.vocab_size}) is not the ${recorded.kind} tokenizer (vocab ${recorded.vocab_size}) that ${dir} was trained with`);
+      throw new TokenizerMismatchError(spec, `${meta.kind}, vocab ${meta.vocab_size}`, String(recorded.kind), Number(recorded.vocab_size), dir);
     }
     return tok;
   }
-  if (!recorded) throw new GenerateError(`${dir} has no recorded tokenizer: train it first or pass --tokenizer byte|gpt2|PATH`);
+  if (!recorded) throw new NoTokenizerError(dir);
   return loadTokenizer(recorded as unknown as TokenizerMeta, dir);
 }
 
 export async function openModel(dir: string, opts: OpenOptions = {}): Promise<GenerationModel> {
   const { config, weights } = loadModelDir(dir);
   const tokenizer = await modelTokenizer(dir, config, opts.tokenizer);
-  const runner = await DecoderRunner.create(config, weights, ['logits'], { threads: opts.threads });
+  const runner = await DecoderRunner.create(config, weights, ['logits'], { threads: opts.threads, provider: opts.provider });
   const V = config.vocabSize;
   return {
     dir, config, tokenizer, parameters: parameterCount(config),
@@ -137,7 +159,7 @@ export async function generate(model: GenerationModel, prompt: string, opts: Gen
     topP: opts.topP ?? DEFAULT_SAMPLING.topP,
   };
   validateSampling(sampling);
-  const maxTokens = opts.maxTokens ?? 200;
+  const maxTokens = opts.maxTokens ?? DEFAULT_MAX_TOKENS;
   if (!Number.isSafeInteger(maxTokens) || maxTokens < 1) throw new GenerateError(`max tokens must be an integer ≥ 1, got ${maxTokens}`);
   const promptIds = encodePrompt(model, prompt);
   const rng = new Rng(opts.seed ?? 0);
@@ -162,6 +184,21 @@ export async function generate(model: GenerationModel, prompt: string, opts: Gen
   const seconds = (performance.now() - t0) / 1000;
   const text = stream.push(out, true);
   return { text, tokens: out, tokensPerS: seconds > 0 ? out.length / seconds : 0, promptTokens: promptIds.length, stopReason, seconds };
+}
+
+export interface GenerateTextResult extends GenerateResult {
+  /** The tokenizer used (`byte`, `gpt2`, `tokenizer.json`). */
+  tokenizer: string;
+}
+
+/** Open a model directory, continue one prompt, release the model. */
+export async function generateText(dir: string, prompt: string, opts: GenerateOptions & OpenOptions = {}): Promise<GenerateTextResult> {
+  const model = await openModel(dir, opts);
+  try {
+    return { ...(await generate(model, prompt, opts)), tokenizer: model.tokenizer.kind };
+  } finally {
+    await model.release();
+  }
 }
 
 export interface ContinuationOptions extends Omit<GenerateOptions, 'onText'>, OpenOptions {}

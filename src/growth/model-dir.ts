@@ -15,7 +15,7 @@ import { CONFIG_FILE, WEIGHTS_FILE, loadModelDir, readConfigFile, saveWeights, w
 import { SafetensorsFile } from '../model/safetensors.js';
 import { OPTIMIZER_FILE, loadOptimizerState, saveOptimizerState } from '../model/training-state.js';
 import { type Batch, windows } from '../data/batch.js';
-import { GrowlmError, UsageError } from '../util/errors.js';
+import { OutputExistsError } from '../util/errors.js';
 import { layerDistances } from './calibrate.js';
 import { type FunctionCheck, compareModels, randomBatch } from './check.js';
 import { growModel } from './grow-model.js';
@@ -52,6 +52,14 @@ export interface GrowModelDirOptions {
   force?: boolean;
 }
 
+/** A function check was asked for a streamed growth (the check needs both models in memory). */
+export class StreamingCheckError extends GrowthError {
+  override name = 'StreamingCheckError';
+  constructor() {
+    super('the function check loads both models into memory; it cannot be combined with streaming growth');
+  }
+}
+
 /** A check / calibration batch: the first windows of a dataset's validation split, else seeded random tokens. */
 export function heldOutBatch(dataDir: string | undefined, vocab: number, seq: number, batch = 4): { batch: Batch; kind: CheckBatch } {
   if (dataDir) {
@@ -71,14 +79,14 @@ export async function growModelDir(o: GrowModelDirOptions): Promise<GrowthRecord
   const target = targetConfig(source, o.to, o.sizes ?? {});
   if (sameSizes(source, target)) throw new GrowthError(`nothing to grow: ${o.toName ?? 'the target'} has the same sizes as ${o.model}`);
   if (!o.force && (existsSync(join(o.out, CONFIG_FILE)) || existsSync(join(o.out, WEIGHTS_FILE)) || existsSync(join(o.out, INDEX_FILE)))) {
-    throw new GrowlmError(`${o.out} already holds a model (use --force to overwrite)`);
+    throw new OutputExistsError(o.out, 'a model');
   }
   const opts: GrowOptions = {
     method: o.method ?? 'msg', placement: o.placement ?? 'interleave', seed: o.seed ?? 0,
     rampSteps: o.rampSteps ?? DEFAULT_RAMP_STEPS, stagger: o.stagger ?? false,
   };
   const streamed = o.stream === true || existsSync(join(o.model, INDEX_FILE));
-  if (streamed && o.check) throw new UsageError('the check loads both models into memory; it cannot be combined with streaming growth');
+  if (streamed && o.check) throw new StreamingCheckError();
   if (streamed && opts.placement === 'distance' && target.numLayers > source.numLayers) {
     throw new GrowthError('placement distance needs a calibration run of the whole model; use append or interleave when streaming');
   }

@@ -18,7 +18,7 @@ export function growVocab(model: GrowableModel, vocabSize: number, opts: GrowOpt
 
 export function checkVocab(src: ModelConfig, dst: ModelConfig, method: GrowthMethod): void {
   if (dst.vocabSize > src.vocabSize && method !== 'msg') {
-    throw new GrowthError(`vocabulary padding (${src.vocabSize} → ${dst.vocabSize}) changes the softmax unless the new logits are masked: use --method msg`);
+    throw new GrowthError(`vocabulary padding (${src.vocabSize} → ${dst.vocabSize}) changes the softmax unless the new logits are masked: use the msg method`);
   }
 }
 

@@ -4,7 +4,7 @@
  * is written until the weights have been checked against the config.
  */
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { META_FILE, isDatasetDir } from '../data/meta.js';
+import { DATASET_META_FILE, MODEL_CONFIG_FILE, isDatasetDir } from '../util/dir-kinds.js';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { GrowlmError } from '../util/errors.js';
@@ -12,7 +12,7 @@ import { ConfigError, type ModelConfig, configToJson, parseConfig } from './conf
 import { CheckpointReader, INDEX_FILE, WEIGHTS_FILE, writeCheckpointStream } from './checkpoint-files.js';
 import { type Weights, checkWeights } from './weights.js';
 
-export const CONFIG_FILE = 'config.json';
+export const CONFIG_FILE = MODEL_CONFIG_FILE;
 export { WEIGHTS_FILE };
 
 /** An output folder that cannot hold a model. */
@@ -71,7 +71,7 @@ export function saveWeights(dir: string, weights: Weights, shardBytes = Infinity
 export function checkModelOutDir(dir: string): void {
   if (!existsSync(dir)) return;
   if (!statSync(dir).isDirectory()) throw new ModelDirError(`output ${dir} exists and is not a folder`);
-  if (isDatasetDir(dir)) throw new ModelDirError(`${dir} holds a dataset (${META_FILE} and token files), not a model: choose another output folder`);
+  if (isDatasetDir(dir)) throw new ModelDirError(`${dir} holds a dataset (${DATASET_META_FILE} and token files), not a model: choose another output folder`);
 }
 
 export function saveModelDir(dir: string, m: LoadedModel, shardBytes = Infinity): void {

@@ -12,6 +12,7 @@ import { METRICS_FILE, readMetrics } from '../train/metrics.js';
 import { trainingFlopsPerToken } from '../train/flops.js';
 import { listCheckpoints } from '../train/checkpoint.js';
 import { DEFAULT_TRAIN, trainModelDir } from '../train/train-model-dir.js';
+import type { Logger } from '../train/trainer.js';
 import { type Plan, resolveStageConfig, stageTrain } from './plan.js';
 import { type PlanHooks, planRunRecord, runPlan } from './run.js';
 
@@ -71,7 +72,7 @@ export async function runGrowthVsScratch(plan: Plan, runDir: string, hooks: Plan
   hooks.note(`— from scratch: ${last.model} (${parameterCount(target).toLocaleString('en-US')} parameters), ${steps} steps ≈ ${budgetFactor}× the staged run's training FLOPs —`);
   if (!existsSync(join(scratchDir, CONFIG_FILE))) saveModelDir(scratchDir, { config: target, weights: initWeights(target, plan.stages[0]!.seed ?? 0) });
   const first = stageTrain(plan, plan.stages[0]!);
-  let logger: Parameters<typeof trainModelDir>[3] = () => {};
+  let logger: Logger = () => {};
   const done = existsSync(join(scratchDir, METRICS_FILE)) && (readMetrics(join(scratchDir, METRICS_FILE)).entries.at(-1)?.step ?? 0) >= steps;
   if (!done) {
     await trainModelDir(scratchDir, join(stagedDir, 'data'), {

@@ -5,6 +5,7 @@
  */
 import { GrowlmError } from '../util/errors.js';
 import * as ort from 'onnxruntime-node';
+import { GraphBuilder } from '../onnx/builder.js';
 import { encodeModel } from '../onnx/serialize.js';
 import type { Model, Tensor } from '../onnx/ir.js';
 
@@ -29,6 +30,20 @@ export interface SessionOptions {
 
 export class RuntimeError extends GrowlmError {}
 
+/** How to get each execution provider that onnxruntime-node's default install lacks. */
+export const PROVIDER_INSTALL: Record<Exclude<Provider, 'cpu'>, string> = {
+  cuda: 'reinstall with ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci (needs CUDA 12 + cuDNN 9 on the host)',
+  webgpu: 'it needs a GPU and drivers that onnxruntime\'s WebGPU provider can use (Vulkan on Linux, D3D12 on Windows, Metal on macOS)',
+};
+
+/** The execution provider asked for is not in this onnxruntime-node install (onnxruntime has no fallback). */
+export class ProviderUnavailableError extends RuntimeError {
+  override name = 'ProviderUnavailableError';
+  constructor(readonly provider: Exclude<Provider, 'cpu'>) {
+    super(`the ${provider} execution provider is not available: ${PROVIDER_INSTALL[provider]}`);
+  }
+}
+
 export async function createSession(model: Model, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
   const { model: bytes, external } = encodeModel(model, { externalThreshold: 1 << 30, location: 'weights.bin' });
   const options: ort.InferenceSession.SessionOptions = {
@@ -43,16 +58,29 @@ export async function createSession(model: Model, opts: SessionOptions = {}): Pr
     },
   };
   if (opts.threads !== undefined) options.intraOpNumThreads = opts.threads;
+  // onnxruntime logs a missing provider library on stderr before it throws; the error below says it in one line
+  if (opts.provider && opts.provider !== 'cpu') ort.env.logLevel = 'fatal';
   if (external) options.externalData = [{ path: external.location, data: external.data }];
   try {
     return await ort.InferenceSession.create(bytes, options);
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];
-    if (opts.provider && opts.provider !== 'cpu') {
-      throw new RuntimeError(`execution provider "${opts.provider}" is not available (${msg}); for CUDA reinstall with ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci`);
-    }
+    if (opts.provider && opts.provider !== 'cpu') throw new ProviderUnavailableError(opts.provider);
     throw new RuntimeError(`onnxruntime could not load the graph: ${msg}`);
   }
+}
+
+/**
+ * Throw ProviderUnavailableError now, before anything is written, when `provider` is missing: a
+ * one-node session on it (a few milliseconds).
+ */
+export async function checkProvider(provider: Provider | undefined): Promise<void> {
+  if (provider === undefined || provider === 'cpu') return;
+  const b = new GraphBuilder('provider_check');
+  b.input('x', 'float32', [1]);
+  b.output(b.op('Identity', ['x']), 'y', 'float32', [1]);
+  const session = await createSession({ irVersion: 8, opsets: { '': 17 }, producerName: 'growlm', producerVersion: '', graph: b.graph, metadata: {} }, { provider });
+  await session.release();
 }
 
 /** An ort.Tensor viewing a float32 IR tensor (no copy). */

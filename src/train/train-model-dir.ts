@@ -10,7 +10,7 @@ import type { AdamWOptions } from './adamw.js';
 import { archiveRun, checkpointsDir, listCheckpoints } from './checkpoint.js';
 import { adoptTokenizer, checkDataFitsModel } from './data-link.js';
 import { DEFAULT_SCHEDULE, type ScheduleKind } from './schedule.js';
-import type { SessionOptions } from '../runtime/session.js';
+import { type SessionOptions, checkProvider } from '../runtime/session.js';
 import { type Logger, type TrainResult, latestCheckpoint, train } from './trainer.js';
 
 export interface TrainSettings {
@@ -41,6 +41,30 @@ export interface TrainSettings {
   signal?: AbortSignal;
 }
 
+/** The model directory holds checkpoints of an earlier run, and neither `resume` nor `restart` was set. */
+export class CheckpointsExistError extends GrowlmError {
+  override name = 'CheckpointsExistError';
+  constructor(readonly dir: string) {
+    super(`${dir} holds checkpoints of an earlier run: resume it or restart (settings resume / restart)`);
+  }
+}
+
+/** `resume` was set but there is no checkpoint to resume from. */
+export class NoCheckpointError extends GrowlmError {
+  override name = 'NoCheckpointError';
+  constructor(readonly dir: string) {
+    super(`no checkpoint to resume from in ${dir}`);
+  }
+}
+
+/** The last checkpoint is already at or past the requested number of steps. */
+export class ResumePastEndError extends GrowlmError {
+  override name = 'ResumePastEndError';
+  constructor(readonly checkpointStep: number, readonly steps: number) {
+    super(`cannot resume: the last checkpoint is at step ${checkpointStep}, not before the requested ${steps} steps`);
+  }
+}
+
 export const DEFAULT_TRAIN: Omit<TrainSettings, 'steps'> = {
   batch: 8, accumulate: 1, lr: 1e-3, schedule: 'cosine', minLrRatio: 0.1, optimizer: {}, evalBatches: 8,
   checkpointEvery: 100, keep: 3, seed: 0, session: {}, maxNonFinite: 10, resume: false, restart: false,
@@ -56,15 +80,6 @@ export interface TrainStart {
   warnings: string[];
 }
 
-/** The model directory holds checkpoints of an earlier run and neither resuming nor restarting was asked for. */
-export class EarlierRunError extends GrowlmError {
-  constructor(readonly checkpoints: string) {
-    super(`${checkpoints} holds checkpoints of an earlier run: resume it or restart (which archives them)`);
-  }
-}
-
-/** Resuming was asked for, but there is no checkpoint, or the last one is not before the requested end. */
-export class ResumeError extends GrowlmError {}
 
 /**
  * The optimizer step at which every MSG mask of `config` reaches 1, or undefined for a plain model.
@@ -82,7 +97,12 @@ export function trainWarnings(config: ModelConfig, steps: number): string[] {
   return [`the growth masks reach 1 at step ${at}, after the ${steps} steps of this run: the model keeps its masks (a plain decoder only after training to step ${at})`];
 }
 
-export async function trainModelDir(modelDir: string, dataDir: string, s: TrainSettings, log: Logger, onStart?: (t: TrainStart) => void): Promise<TrainResult> {
+/**
+ * Train `modelDir` on the prepared dataset `dataDir`; settings not given take DEFAULT_TRAIN's values.
+ * `log` gets every step's metrics, `onStart` the step the run starts (or resumes) from.
+ */
+export async function trainModelDir(modelDir: string, dataDir: string, settings: Partial<TrainSettings> & Pick<TrainSettings, 'steps'>, log: Logger = () => {}, onStart?: (t: TrainStart) => void): Promise<TrainResult> {
+  const s: TrainSettings = { ...DEFAULT_TRAIN, ...settings };
   let { config, weights } = loadModelDir(modelDir);
   const data = openDataset(dataDir);
   try {
@@ -90,10 +110,11 @@ export async function trainModelDir(modelDir: string, dataDir: string, s: TrainS
     const seq = s.seq ?? config.maxSeqLen;
     if (seq > config.maxSeqLen) throw new GrowlmError(`sequence length ${seq} exceeds the model's max_position_embeddings ${config.maxSeqLen}`);
     if (data.val.length < seq + 1) throw new GrowlmError(`the validation split has ${data.val.length} tokens, fewer than one window of ${seq + 1}`);
-    if (listCheckpoints(modelDir).length > 0 && !s.resume && !s.restart) throw new EarlierRunError(checkpointsDir(modelDir));
+    if (listCheckpoints(modelDir).length > 0 && !s.resume && !s.restart) throw new CheckpointsExistError(checkpointsDir(modelDir));
     const resume = s.resume ? latestCheckpoint(modelDir, config) : undefined;
-    if (s.resume && !resume) throw new ResumeError(`no checkpoint to resume in ${checkpointsDir(modelDir)}`);
-    if (resume && resume.state.step >= s.steps) throw new ResumeError(`the last checkpoint is at step ${resume.state.step}, not before the requested ${s.steps} steps`);
+    if (s.resume && !resume) throw new NoCheckpointError(checkpointsDir(modelDir));
+    if (resume && resume.state.step >= s.steps) throw new ResumePastEndError(resume.state.step, s.steps);
+    await checkProvider(s.session.provider);
     if (!config.tokenizer) {
       config = adoptTokenizer(config, data.meta, dataDir, modelDir);
       writeConfig(modelDir, config);

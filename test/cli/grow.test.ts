@@ -125,6 +125,6 @@ describe('growlm grow: targets, check batch, default ramp', () => {
     const growth = JSON.parse(p.stdout).stages[1].growth;
     expect(growth.masks.ramp.steps).toBe(DEFAULT_RAMP_STEPS);
     expect(growth.check_batch).toBe('held-out');
-    expect(growlm('grow', '--help').stdout).toMatch(new RegExp(`--ramp-steps N .*\\(default: ${DEFAULT_RAMP_STEPS}\\)`));
+    expect(growlm('grow', '--help').stdout).toMatch(new RegExp(`--ramp-steps N .*default: ${DEFAULT_RAMP_STEPS}\\)`));
   });
 });

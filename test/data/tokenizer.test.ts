@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ByteTokenizer, loadTokenizer, sha256File } from '../../src/data/tokenizer.js';
-import { UsageError } from '../../src/util/errors.js';
+import { InvalidSettingError } from '../../src/util/errors.js';
 import { tinyBpeTokenizerJson } from './fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'growlm-tok-'));
@@ -93,6 +93,6 @@ describe('tokenizer.json through @huggingface/tokenizers', () => {
     await expect(loadTokenizer(join(tmp, 'missing.json'))).rejects.toThrow(/cannot read tokenizer .*missing\.json/);
   });
   it('rejects unknown tokenizer specs as usage errors', async () => {
-    await expect(loadTokenizer('llama9')).rejects.toBeInstanceOf(UsageError);
+    await expect(loadTokenizer('llama9')).rejects.toBeInstanceOf(InvalidSettingError);
   });
 });

@@ -1,9 +1,10 @@
 import { delimiter } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { Command } from '../command.js';
-import { prepareDataset, DEFAULT_SHARD_TOKENS } from '../../data/prepare.js';
+import { prepareDataset, DEFAULT_SHARD_TOKENS, DEFAULT_VAL_FRACTION } from '../../data/prepare.js';
+import { BUILTIN_CORPORA } from '../../data/sources.js';
 import { ProgressBar } from '../byte-progress.js';
-import { UsageError } from '../../util/errors.js';
+import { UsageError } from '../errors.js';
 import { printJson } from '../output.js';
 
 /** `--input` takes one path, or several joined with the path-list delimiter (":"), like $PATH. */
@@ -28,26 +29,28 @@ export const dataPrepareCommand: Command = {
     'documents, about --val-fraction of the text; it never overlaps training.',
   ].join('\n'),
   options: {
-    builtin: { type: 'string', arg: 'NAME', description: 'built-in corpus: gutenberg' },
-    input: { type: 'string', arg: 'PATH', description: '.txt / .jsonl file or folder (several: PATH:PATH)' },
-    tokenizer: { type: 'string', arg: 'SPEC', description: 'byte, gpt2, or a path to a Hugging Face tokenizer.json', default: 'byte' },
-    out: { type: 'string', arg: 'DIR', description: 'output dataset directory', required: true },
-    'val-fraction': { type: 'string', arg: 'F', description: 'fraction of the text held out for validation (default 0.01)' },
-    'val-tokens': { type: 'string', arg: 'N', description: 'hold out about N tokens for validation instead' },
-    'text-field': { type: 'string', arg: 'NAME', description: 'text field of .jsonl objects', default: 'text' },
-    'shard-tokens': { type: 'string', arg: 'N', description: 'tokens per training shard', default: String(DEFAULT_SHARD_TOKENS) },
-    force: { type: 'boolean', description: 'replace a dataset already in DIR' },
-    json: { type: 'boolean', description: 'print a JSON summary (train_tokens, val_tokens, seconds, tokens_per_s, shards, …)' },
+    builtin: { kind: 'enum', choices: BUILTIN_CORPORA, arg: 'NAME', description: `built-in corpus: ${BUILTIN_CORPORA.join(', ')}` },
+    input: { kind: 'path', description: '.txt / .jsonl file or folder (several: PATH:PATH)' },
+    tokenizer: { kind: 'string', arg: 'SPEC', description: 'byte, gpt2, or a path to a Hugging Face tokenizer.json', default: 'byte' },
+    out: { kind: 'path', arg: 'DIR', description: 'output dataset directory', required: true },
+    'val-fraction': { kind: 'number', arg: 'F', min: 0, exclusiveMin: true, max: 0.5, description: 'fraction of the text held out for validation', defaultText: String(DEFAULT_VAL_FRACTION) },
+    'val-tokens': { kind: 'int', description: 'hold out about N tokens for validation instead' },
+    'text-field': { kind: 'string', arg: 'NAME', description: 'text field of .jsonl objects', default: 'text' },
+    'shard-tokens': { kind: 'int', description: 'tokens per training shard', default: DEFAULT_SHARD_TOKENS },
+    force: { kind: 'boolean', description: 'replace a dataset already in DIR' },
+    json: { kind: 'boolean', description: 'print a JSON summary (train_tokens, val_tokens, seconds, tokens_per_s, shards, …)' },
   },
+  examples: [
+    'growlm data prepare --builtin gutenberg --tokenizer byte --out data',
+    'growlm data prepare --input corpus/ --tokenizer gpt2 --val-fraction 0.05 --out data',
+  ],
   async run(args) {
     const inputCount = process.argv.filter((a) => a === '--input' || a.startsWith('--input=')).length;
     if (inputCount > 1) throw new UsageError('give several inputs as one --input PATH:PATH (or a folder), not repeated --input');
     if (args.has('builtin') === args.has('input')) throw new UsageError('give either --builtin NAME or --input PATH (see growlm data prepare --help)');
     if (args.has('val-fraction') && args.has('val-tokens')) throw new UsageError('give either --val-fraction or --val-tokens, not both');
-    const valFraction = args.has('val-fraction') ? args.num('val-fraction') : undefined;
-    if (valFraction !== undefined && !(valFraction > 0 && valFraction <= 0.5)) throw new UsageError(`--val-fraction must be in (0, 0.5], got ${valFraction}`);
-    const valTokens = args.has('val-tokens') ? args.int('val-tokens') : undefined;
-    const shardTokens = args.int('shard-tokens', DEFAULT_SHARD_TOKENS);
+    const valFraction = args.optNum('val-fraction'), valTokens = args.optInt('val-tokens');
+    const shardTokens = args.int('shard-tokens');
 
     let bar: ProgressBar | undefined;
     const startedAt = performance.now();

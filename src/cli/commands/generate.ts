@@ -1,6 +1,8 @@
 import type { Command } from '../command.js';
-import { generate, openModel } from '../../generate/generate.js';
-import { UsageError } from '../../util/errors.js';
+import { DEFAULT_MAX_TOKENS, generateText } from '../../generate/generate.js';
+import { DEFAULT_SAMPLING } from '../../generate/sample.js';
+import { UsageError } from '../errors.js';
+import { DEVICE_OPTION, device } from '../device.js';
 import { note, printJson } from '../output.js';
 
 export const generateCommand: Command = {
@@ -10,53 +12,48 @@ export const generateCommand: Command = {
     'streams the continuation to stdout as it is sampled; a summary line goes to stderr. Generation stops after\n' +
     '--max-tokens tokens or at the tokenizer\'s end-of-text token. --temperature 0 is greedy decoding.',
   options: {
-    model: { type: 'string', arg: 'DIR', description: 'model directory', required: true },
-    prompt: { type: 'string', arg: 'TEXT', description: 'text to continue', required: true },
-    'max-tokens': { type: 'string', arg: 'N', description: 'tokens to generate at most', default: '200' },
-    temperature: { type: 'string', arg: 'T', description: 'softmax temperature, ≥ 0 (0 = greedy)', default: '0.8' },
-    'top-k': { type: 'string', arg: 'K', description: 'sample from the K most likely tokens (0 = all)', default: '40' },
-    'top-p': { type: 'string', arg: 'P', description: 'nucleus sampling: smallest set of tokens with probability ≥ P, in (0, 1]', default: '1' },
-    seed: { type: 'string', arg: 'N', description: 'random seed (default: a random one, printed in the summary)' },
-    tokenizer: { type: 'string', arg: 'SPEC', description: 'byte, gpt2 or a tokenizer.json path, for a model with no recorded tokenizer' },
-    threads: { type: 'string', arg: 'N', description: 'intra-op threads' },
-    json: { type: 'boolean', description: 'print one JSON object at the end instead of streaming' },
+    model: { kind: 'path', arg: 'DIR', description: 'model directory', required: true },
+    prompt: { kind: 'string', arg: 'TEXT', description: 'text to continue', required: true },
+    'max-tokens': { kind: 'int', description: 'tokens to generate at most', default: DEFAULT_MAX_TOKENS },
+    temperature: { kind: 'number', arg: 'T', min: 0, description: 'softmax temperature (0 = greedy)', default: DEFAULT_SAMPLING.temperature },
+    'top-k': { kind: 'int', arg: 'K', min: 0, description: 'sample from the K most likely tokens (0 = all)', default: DEFAULT_SAMPLING.topK },
+    'top-p': { kind: 'number', arg: 'P', min: 0, exclusiveMin: true, max: 1, description: 'nucleus sampling: smallest set of tokens with probability ≥ P', default: DEFAULT_SAMPLING.topP },
+    seed: { kind: 'int', min: 0, description: 'random seed', defaultText: 'a random one, printed in the summary' },
+    tokenizer: { kind: 'string', arg: 'SPEC', description: 'byte, gpt2 or a tokenizer.json path, for a model with no recorded tokenizer' },
+    threads: { kind: 'int', description: 'intra-op threads' },
+    device: DEVICE_OPTION,
+    json: { kind: 'boolean', description: 'print one JSON object at the end instead of streaming' },
   },
+  examples: [
+    'growlm generate --model m --prompt "It was a dark and stormy night"',
+    'growlm generate --model m --prompt "Once" --temperature 0 --max-tokens 50 --json',
+  ],
   async run(args) {
-    const maxTokens = args.int('max-tokens', 200);
-    const temperature = args.num('temperature', 0.8);
-    if (temperature < 0) throw new UsageError(`--temperature must be ≥ 0 (0 = greedy), got "${args.str('temperature')}"`);
-    const topK = args.int('top-k', 40, 0);
-    const topP = args.num('top-p', 1);
-    if (!(topP > 0 && topP <= 1)) throw new UsageError(`--top-p must be in (0, 1], got "${args.str('top-p')}"`);
-    const seed = args.has('seed') ? args.int('seed', 0, 0) : Math.floor(Math.random() * 2 ** 31);
-    const threads = args.has('threads') ? args.int('threads') : undefined;
+    const maxTokens = args.int('max-tokens'), temperature = args.num('temperature'), topK = args.int('top-k'), topP = args.num('top-p');
+    const seed = args.optInt('seed') ?? Math.floor(Math.random() * 2 ** 31);
     const prompt = args.str('prompt') ?? '';
     if (prompt === '') throw new UsageError('--prompt is empty: give some text to continue');
     const json = args.flag('json');
     const dir = args.need('model');
-    const model = await openModel(dir, { tokenizer: args.str('tokenizer'), threads });
-    try {
-      let started = false;
-      const r = await generate(model, prompt, {
-        maxTokens, temperature, topK, topP, seed,
-        onText: json ? undefined : (piece) => {
-          if (!started) { process.stdout.write(prompt); started = true; }
-          process.stdout.write(piece);
-        },
+    let started = false;
+    const r = await generateText(dir, prompt, {
+      tokenizer: args.str('tokenizer'), threads: args.optInt('threads'), provider: device(args),
+      maxTokens, temperature, topK, topP, seed,
+      onText: json ? undefined : (piece) => {
+        if (!started) { process.stdout.write(prompt); started = true; }
+        process.stdout.write(piece);
+      },
+    });
+    if (json) {
+      printJson({
+        model: dir, prompt, text: r.text, tokens: r.tokens, prompt_tokens: r.promptTokens, generated_tokens: r.tokens.length,
+        stop_reason: r.stopReason, tokens_per_s: r.tokensPerS, seconds: r.seconds,
+        seed, temperature, top_k: topK, top_p: topP, tokenizer: r.tokenizer,
       });
-      if (json) {
-        printJson({
-          model: dir, prompt, text: r.text, tokens: r.tokens, prompt_tokens: r.promptTokens, generated_tokens: r.tokens.length,
-          stop_reason: r.stopReason, tokens_per_s: r.tokensPerS, seconds: r.seconds,
-          seed, temperature, top_k: topK, top_p: topP, tokenizer: model.tokenizer.kind,
-        });
-      } else {
-        if (!started) process.stdout.write(prompt);
-        process.stdout.write('\n');
-        note(`[${r.tokens.length} tokens${r.stopReason === 'eot' ? ', stopped at end-of-text' : ''}, ${r.tokensPerS.toFixed(1)} tokens/s, seed ${seed}]`);
-      }
-    } finally {
-      await model.release();
+    } else {
+      if (!started) process.stdout.write(prompt);
+      process.stdout.write('\n');
+      note(`[${r.tokens.length} tokens${r.stopReason === 'eot' ? ', stopped at end-of-text' : ''}, ${r.tokensPerS.toFixed(1)} tokens/s, seed ${seed}]`);
     }
     return 0;
   },

@@ -4,7 +4,7 @@ import { growModelDir } from '../../growth/model-dir.js';
 import type { SizeOverrides } from '../../growth/plan.js';
 import type { GrowthRecord } from '../../growth/record.js';
 import { DEFAULT_RAMP_STEPS, GROWTH_METHODS, type GrowthMethod, PLACEMENTS, type Placement } from '../../growth/types.js';
-import { UsageError } from '../../util/errors.js';
+import { UsageError } from '../errors.js';
 import { printJson } from '../output.js';
 
 const SIZE_FLAGS = { hidden: 'hidden_size', ffn: 'intermediate_size', layers: 'num_hidden_layers', heads: 'num_attention_heads', vocab: 'vocab_size' } as const;
@@ -25,31 +25,34 @@ export const growCommand: Command = {
   summary: 'Grow a model to a larger config (width as heads, FFN, depth) so that it computes the same function.',
   details: 'The target: --to (a preset or config.json) and/or size overrides (--hidden, --ffn, --layers, --heads, --vocab) applied\nto it or to the model\'s own config.\nmsg: new structure behind masks that ramp from 0 to 1 during the next `growlm train` (over --ramp-steps steps).\nmask-free: zero-initialized output projections and rescaled norm gains; exact for any engine.\nThe optimizer state (DIR/optimizer.safetensors, if present) grows along. A model whose masks are still ramping\ncannot grow again: train it until the masks reach 1 (they are then removed).',
   options: {
-    model: { type: 'string', arg: 'DIR', description: 'model directory to grow', required: true },
-    to: { type: 'string', arg: 'PRESET|FILE', description: 'target preset name or config.json (optional with size overrides)' },
-    out: { type: 'string', arg: 'DIR', description: 'where to write the grown model', required: true },
-    hidden: { type: 'string', arg: 'N', description: 'target hidden_size (more heads at the same head dim when attention width = hidden)' },
-    ffn: { type: 'string', arg: 'N', description: 'target intermediate_size' },
-    layers: { type: 'string', arg: 'N', description: 'target num_hidden_layers' },
-    heads: { type: 'string', arg: 'N', description: 'target num_attention_heads' },
-    vocab: { type: 'string', arg: 'N', description: 'target vocab_size (padding; msg only)' },
-    method: { type: 'string', arg: 'KIND', description: 'msg | mask-free | clone (integer width factors)', default: 'msg' },
-    placement: { type: 'string', arg: 'KIND', description: 'new layers: append | interleave | distance', default: 'interleave' },
-    'ramp-steps': { type: 'string', arg: 'N', description: 'msg: steps over which masks ramp from 0 to 1', default: String(DEFAULT_RAMP_STEPS) },
-    stagger: { type: 'boolean', description: 'msg: ramp FFN, then hidden, then heads (layers alongside)' },
-    data: { type: 'string', arg: 'DIR', description: 'dataset whose validation split gives the check / calibration batch (else random tokens)' },
-    check: { type: 'boolean', description: 'run old and grown model on a held-out batch and report the difference' },
-    seed: { type: 'string', arg: 'N', description: 'seed for new weights', default: '0' },
-    stream: { type: 'boolean', description: 'grow tensor by tensor from disk (memory bounded by the largest tensor); automatic for a sharded checkpoint' },
-    'shard-size': { type: 'string', arg: 'MB', description: 'write the grown weights as HF shards of at most MB megabytes' },
-    force: { type: 'boolean', description: 'overwrite a model in --out' },
-    json: { type: 'boolean', description: 'print JSON' },
+    model: { kind: 'path', arg: 'DIR', description: 'model directory to grow', required: true },
+    to: { kind: 'string', arg: 'PRESET|FILE', description: 'target preset name or config.json (optional with size overrides)' },
+    out: { kind: 'path', arg: 'DIR', description: 'where to write the grown model', required: true },
+    hidden: { kind: 'int', description: 'target hidden_size (more heads at the same head dim when attention width = hidden)' },
+    ffn: { kind: 'int', description: 'target intermediate_size' },
+    layers: { kind: 'int', description: 'target num_hidden_layers' },
+    heads: { kind: 'int', description: 'target num_attention_heads' },
+    vocab: { kind: 'int', description: 'target vocab_size (padding; msg only)' },
+    method: { kind: 'enum', choices: [...GROWTH_METHODS], description: 'growth method (clone: integer width factors)', default: 'msg' },
+    placement: { kind: 'enum', choices: [...PLACEMENTS], description: 'where new layers go', default: 'interleave' },
+    'ramp-steps': { kind: 'int', min: 0, description: 'msg: steps over which masks ramp from 0 to 1', default: DEFAULT_RAMP_STEPS },
+    stagger: { kind: 'boolean', description: 'msg: ramp FFN, then hidden, then heads (layers alongside)' },
+    data: { kind: 'path', arg: 'DIR', description: 'dataset whose validation split gives the check / calibration batch (else random tokens)' },
+    check: { kind: 'boolean', description: 'run old and grown model on a held-out batch and report the difference' },
+    seed: { kind: 'int', min: 0, description: 'seed for new weights', default: 0 },
+    stream: { kind: 'boolean', description: 'grow tensor by tensor from disk (memory bounded by the largest tensor); automatic for a sharded checkpoint' },
+    'shard-size': { kind: 'int', arg: 'MB', description: 'write the grown weights as HF shards of at most MB megabytes' },
+    force: { kind: 'boolean', description: 'overwrite a model in --out' },
+    json: { kind: 'boolean', description: 'print JSON' },
   },
+  examples: [
+    'growlm grow --model m --to analog-102b --out m2 --check',
+    'growlm grow --model m --to big.json --out m2 --method mask-free --force',
+    'growlm grow --model m --hidden 256 --layers 8 --out m2 --check --data data',
+  ],
   async run(args) {
     const method = args.need('method') as GrowthMethod;
-    if (!GROWTH_METHODS.includes(method)) throw new UsageError(`--method must be msg, mask-free or clone, got "${method}"`);
     const placement = args.need('placement') as Placement;
-    if (!PLACEMENTS.includes(placement)) throw new UsageError(`--placement must be append, interleave or distance, got "${placement}"`);
     const sizes: SizeOverrides = {};
     for (const flag of Object.keys(SIZE_FLAGS) as (keyof typeof SIZE_FLAGS)[]) if (args.has(flag)) sizes[flag] = args.int(flag);
     const to = args.str('to');
@@ -58,7 +61,7 @@ export const growCommand: Command = {
     const record = await growModelDir({
       model: args.need('model'), out: args.need('out'), ...(to !== undefined ? { to: configFromSpec(to) } : {}),
       toName: [to, overrides].filter(Boolean).join(' '), sizes,
-      method, placement, seed: args.int('seed', 0, 0), rampSteps: args.int('ramp-steps', DEFAULT_RAMP_STEPS), stagger: args.flag('stagger'),
+      method, placement, seed: args.int('seed'), rampSteps: args.int('ramp-steps'), stagger: args.flag('stagger'),
       check: args.flag('check'), data: args.str('data'), stream: args.flag('stream'),
       shardBytes: args.has('shard-size') ? args.int('shard-size') * 1e6 : Infinity, force: args.flag('force'),
     });

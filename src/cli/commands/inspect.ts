@@ -13,8 +13,9 @@ export const inspectCommand: Command = {
   summary: 'Print inputs, outputs, op counts, parameter count and opset of an ONNX file, or the config, masks and growth history of a model directory.',
   positionals: [{ name: 'PATH', description: 'a .onnx file or a growlm model directory', required: true }],
   options: {
-    json: { type: 'boolean', description: 'print JSON' },
+    json: { kind: 'boolean', description: 'print JSON' },
   },
+  examples: ['growlm inspect model.onnx', 'growlm inspect m --json'],
   async run(args) {
     const path = args.positionals[0]!;
     if (!existsSync(path)) throw new GrowlmError(`${path} does not exist`);

@@ -1,13 +1,9 @@
 import { join } from 'node:path';
 import type { Command } from '../command.js';
-import { sampleContinuations } from '../../generate/generate.js';
 import { presetNames } from '../../model/presets.js';
+import { runPlanDir } from '../../plan/execute.js';
 import { type Plan, loadPlan } from '../../plan/plan.js';
-import { planRunRecord, runPlan } from '../../plan/run.js';
 import { formatPlanSummary, summarizePlan } from '../../plan/show.js';
-import { writeReport } from '../../report/report.js';
-import { RUN_FILE } from '../../report/run-record.js';
-import { writeFileAtomic } from '../../util/atomic.js';
 import { note, printJson } from '../output.js';
 import { Progress, formatDuration } from '../progress.js';
 
@@ -21,7 +17,8 @@ export const planShowCommand: Command = {
   name: 'plan show',
   summary: 'Print parameters, training FLOPs per token and training memory per stage of a plan (or a preset).',
   positionals: [{ name: 'PLAN', description: 'a .plan.json file, a plan name in models/ (tele-flm, tele-flm-analog) or a preset', required: true }],
-  options: { json: { type: 'boolean', description: 'print JSON' } },
+  options: { json: { kind: 'boolean', description: 'print JSON' } },
+  examples: ['growlm plan show tele-flm', 'growlm plan show analog-1t --json'],
   async run(args) {
     const plan = planOrPreset(args.positionals[0]!);
     const rows = summarizePlan(plan);
@@ -37,19 +34,20 @@ export const planRunCommand: Command = {
   details: 'Everything goes to RUN_DIR (default runs/<plan name>): data/, one model directory per stage, plan-state.json,\nrun.json and report.html. Running the same command again after an interruption continues where it stopped.',
   positionals: [{ name: 'PLAN', description: 'a .plan.json file or a plan name in models/', required: true }],
   options: {
-    out: { type: 'string', arg: 'RUN_DIR', description: 'run directory (default: runs/<plan name>)' },
-    threads: { type: 'string', arg: 'N', description: 'intra-op threads' },
-    json: { type: 'boolean', description: 'print a JSON summary; progress lines only' },
+    out: { kind: 'path', arg: 'RUN_DIR', description: 'run directory', defaultText: 'runs/<plan name>' },
+    threads: { kind: 'int', description: 'intra-op threads' },
+    json: { kind: 'boolean', description: 'print a JSON summary; progress lines only' },
   },
+  examples: ['growlm plan run tele-flm-analog --out runs/demo', 'growlm plan run my.plan.json --json'],
   async run(args) {
     const plan = loadPlan(args.positionals[0]!);
     const runDir = args.str('out') ?? join('runs', plan.name);
     const json = args.flag('json');
     const t0 = performance.now();
     note(`plan ${plan.name}: ${plan.stages.length} stages → ${runDir}`);
-    const state = await runPlan(plan, runDir, {
+    const summary = await runPlanDir(plan, runDir, {
       note,
-      threads: args.has('threads') ? args.int('threads') : undefined,
+      threads: args.optInt('threads'),
       stepLogger: (stage, steps, resumedFrom) => {
         const progress = new Progress(steps, true, json ? 15000 : 5000);
         return (e) => {
@@ -58,29 +56,11 @@ export const planRunCommand: Command = {
           if (e.val_loss !== undefined) progress.log(`  step ${e.step}: val loss ${e.val_loss.toFixed(4)} (${e.val_bpb!.toFixed(3)} bits/byte)`);
         };
       },
+      onSample: json ? undefined : (s) => console.log(`\n> ${s.prompt}${s.text}\n`),
     });
-    const last = plan.stages.at(-1)!;
-    const samples: { stage: string; prompt: string; text: string }[] = [];
-    if (plan.samples?.prompts.length) {
-      note(`samples from ${last.name}:`);
-      const s = plan.samples;
-      const out = await sampleContinuations(join(runDir, last.name), s.prompts, {
-        maxTokens: s.max_tokens ?? 200, temperature: s.temperature ?? 0.8, topK: s.top_k ?? 40, seed: s.seed ?? 0,
-      });
-      for (const c of out) {
-        samples.push({ stage: last.name, prompt: c.prompt, text: c.text });
-        if (!json) console.log(`\n> ${c.prompt}${c.text}\n`);
-      }
-    }
-    writeFileAtomic(join(runDir, RUN_FILE), [JSON.stringify(planRunRecord(plan, state, samples), null, 2) + '\n']);
-    const report = writeReport(runDir);
-    const summary = {
-      run_dir: runDir, seconds: (performance.now() - t0) / 1000, report: report.out,
-      stages: plan.stages.map((s) => ({ name: s.name, ...state.stages[s.name] })),
-      samples,
-    };
+    summary.seconds = (performance.now() - t0) / 1000;
     if (json) printJson(summary);
-    else console.log(`done in ${formatDuration(summary.seconds)}; report: ${report.out}`);
+    else console.log(`done in ${formatDuration(summary.seconds)}; report: ${summary.report}`);
     return 0;
   },
 };

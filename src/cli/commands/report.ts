@@ -10,9 +10,10 @@ export const reportCommand: Command = {
     'The page has no network references (Chart.js is inlined). run.json\'s layout is documented in src/report/run-record.ts.',
   positionals: [{ name: 'DIR', description: 'run directory holding run.json, or a model directory holding metrics.jsonl', required: true }],
   options: {
-    out: { type: 'string', arg: 'FILE', description: 'where to write the HTML (default: RUN_DIR/report.html)' },
-    json: { type: 'boolean', description: 'print JSON (keys out, bytes, warnings)' },
+    out: { kind: 'path', arg: 'FILE', description: 'where to write the HTML', defaultText: 'RUN_DIR/report.html' },
+    json: { kind: 'boolean', description: 'print JSON (keys out, bytes, warnings)' },
   },
+  examples: ['growlm report runs/demo', 'growlm report runs/demo --out /tmp/demo.html'],
   async run(args) {
     const r = writeReport(args.positionals[0]!, args.str('out'));
     if (args.flag('json')) printJson(r);

@@ -1,12 +1,13 @@
 import { join } from 'node:path';
 import type { Command } from '../command.js';
 import { WEIGHTS_FILE, loadModelDir } from '../../model/model-dir.js';
+import { DEFAULT_ADAMW } from '../../train/adamw.js';
 import type { ScheduleKind } from '../../train/schedule.js';
 import { DEFAULT_TRAIN, trainModelDir } from '../../train/train-model-dir.js';
 import { readTunedLr } from '../../train/tune.js';
 import type { MetricsEntry } from '../../train/metrics.js';
-import { EarlierRunError, ResumeError } from '../../train/train-model-dir.js';
-import { GrowlmError, UsageError } from '../../util/errors.js';
+import { UsageError } from '../errors.js';
+import { DEVICE_OPTION, device } from '../device.js';
 import { note, printJson } from '../output.js';
 import { Progress, formatDuration } from '../progress.js';
 
@@ -30,46 +31,48 @@ export const trainCommand: Command = {
     'resumes and exits 130; a second Ctrl-C exits at once.',
   ].join('\n'),
   options: {
-    model: { type: 'string', arg: 'DIR', description: 'model directory (growlm init)', required: true },
-    data: { type: 'string', arg: 'DIR', description: 'prepared dataset (growlm data prepare)', required: true },
-    steps: { type: 'string', arg: 'N', description: 'optimizer steps' },
-    tokens: { type: 'string', arg: 'N', description: 'train on about N tokens instead of --steps' },
-    batch: { type: 'string', arg: 'N', description: 'sequences per micro-batch', default: '8' },
-    seq: { type: 'string', arg: 'N', description: 'sequence length (default: max_position_embeddings)' },
-    accumulate: { type: 'string', arg: 'N', description: 'micro-batches per optimizer step', default: '1' },
-    lr: { type: 'string', arg: 'X', description: 'peak learning rate (default 1e-3)' },
-    'lr-from': { type: 'string', arg: 'FILE', description: 'take the peak learning rate from a growlm tune result (tune-result.json)' },
-    schedule: { type: 'string', arg: 'KIND', description: 'cosine | wsd | constant', default: 'cosine' },
-    warmup: { type: 'string', arg: 'N', description: 'linear warm-up steps (default: 2% of the steps)' },
-    'min-lr-ratio': { type: 'string', arg: 'X', description: 'final LR as a fraction of the peak', default: '0.1' },
-    'weight-decay': { type: 'string', arg: 'X', description: 'AdamW decoupled weight decay (matrices)', default: '0.1' },
-    clip: { type: 'string', arg: 'X', description: 'global gradient-norm clipping (0: off)', default: '1.0' },
-    'eval-every': { type: 'string', arg: 'N', description: 'validate every N steps (default: 10 times per run)' },
-    'eval-batches': { type: 'string', arg: 'N', description: 'validation batches per evaluation', default: '8' },
-    'checkpoint-every': { type: 'string', arg: 'N', description: 'checkpoint every N steps (and at the end)', default: '100' },
-    keep: { type: 'string', arg: 'K', description: 'checkpoints to keep', default: '3' },
-    'stop-at': { type: 'string', arg: 'N', description: 'stop after step N (checkpointed; --resume continues the same schedule)' },
-    resume: { type: 'boolean', description: 'continue from the last checkpoint in DIR/checkpoints' },
-    restart: { type: 'boolean', description: 'start over even though DIR has checkpoints (the earlier run is moved to DIR/checkpoints.old-<time>/)' },
-    seed: { type: 'string', arg: 'N', description: 'data sampling seed', default: '0' },
-    threads: { type: 'string', arg: 'N', description: 'intra-op threads (default: all cores)' },
-    'max-nonfinite': { type: 'string', arg: 'N', description: 'stop after N consecutive non-finite steps', default: '10' },
-    json: { type: 'boolean', description: 'print a JSON summary; no progress bar' },
+    model: { kind: 'path', arg: 'DIR', description: 'model directory (growlm init)', required: true },
+    data: { kind: 'path', arg: 'DIR', description: 'prepared dataset (growlm data prepare)', required: true },
+    steps: { kind: 'int', description: 'optimizer steps' },
+    tokens: { kind: 'int', description: 'train on about N tokens instead of --steps' },
+    batch: { kind: 'int', description: 'sequences per micro-batch', default: DEFAULT_TRAIN.batch },
+    seq: { kind: 'int', description: 'sequence length', defaultText: 'max_position_embeddings' },
+    accumulate: { kind: 'int', description: 'micro-batches per optimizer step', default: DEFAULT_TRAIN.accumulate },
+    lr: { kind: 'number', min: 0, exclusiveMin: true, description: 'peak learning rate', defaultText: String(DEFAULT_TRAIN.lr) },
+    'lr-from': { kind: 'path', arg: 'FILE', description: 'take the peak learning rate from a growlm tune result (tune-result.json)' },
+    schedule: { kind: 'enum', choices: ['cosine', 'wsd', 'constant'], description: 'learning-rate schedule', default: DEFAULT_TRAIN.schedule },
+    warmup: { kind: 'int', min: 0, description: 'linear warm-up steps', defaultText: '2% of the steps' },
+    'min-lr-ratio': { kind: 'number', min: 0, max: 1, description: 'final LR as a fraction of the peak', default: DEFAULT_TRAIN.minLrRatio },
+    'weight-decay': { kind: 'number', min: 0, description: 'AdamW decoupled weight decay (matrices)', default: DEFAULT_ADAMW.weightDecay },
+    clip: { kind: 'number', min: 0, description: 'global gradient-norm clipping (0: off)', default: DEFAULT_ADAMW.clipNorm },
+    'eval-every': { kind: 'int', min: 0, description: 'validate every N steps', defaultText: '10 times per run' },
+    'eval-batches': { kind: 'int', description: 'validation batches per evaluation', default: DEFAULT_TRAIN.evalBatches },
+    'checkpoint-every': { kind: 'int', min: 0, description: 'checkpoint every N steps (and at the end)', default: DEFAULT_TRAIN.checkpointEvery },
+    keep: { kind: 'int', arg: 'K', description: 'checkpoints to keep', default: DEFAULT_TRAIN.keep },
+    'stop-at': { kind: 'int', description: 'stop after step N (checkpointed; --resume continues the same schedule)' },
+    resume: { kind: 'boolean', description: 'continue from the last checkpoint in DIR/checkpoints' },
+    restart: { kind: 'boolean', description: 'start over even though DIR has checkpoints (the earlier run is moved to DIR/checkpoints.old-<time>/)' },
+    seed: { kind: 'int', min: 0, description: 'data sampling seed', default: DEFAULT_TRAIN.seed },
+    threads: { kind: 'int', description: 'intra-op threads', defaultText: 'all cores' },
+    device: DEVICE_OPTION,
+    'max-nonfinite': { kind: 'int', description: 'stop after N consecutive non-finite steps', default: DEFAULT_TRAIN.maxNonFinite },
+    json: { kind: 'boolean', description: 'print a JSON summary; no progress bar' },
   },
+  examples: [
+    'growlm train --model m --data data --steps 2000 --batch 16 --seq 128 --lr 3e-3',
+    'growlm train --model m --data data --steps 2000 --resume',
+    'growlm train --model m --data data --tokens 1000000 --lr-from runs/tune/tune-result.json',
+  ],
   async run(args) {
     const modelDir = args.need('model'), dataDir = args.need('data');
     const json = args.flag('json');
     if (args.has('steps') === args.has('tokens')) throw new UsageError('give exactly one of --steps N or --tokens N');
-    const kind = args.need('schedule') as ScheduleKind;
-    if (!['cosine', 'wsd', 'constant'].includes(kind)) throw new UsageError(`--schedule must be cosine, wsd or constant, got "${kind}"`);
     if (args.has('lr') && args.has('lr-from')) throw new UsageError('give --lr or --lr-from, not both');
-    const lr = args.has('lr-from') ? readTunedLr(args.need('lr-from')) : args.num('lr', 1e-3);
-    if (!(lr > 0)) throw new UsageError('--lr must be positive');
-    const batch = args.int('batch', 8), accumulate = args.int('accumulate', 1);
-    const seq = args.has('seq') ? args.int('seq') : undefined;
+    const lr = args.has('lr-from') ? readTunedLr(args.need('lr-from')) : args.optNum('lr') ?? DEFAULT_TRAIN.lr;
+    const batch = args.int('batch'), accumulate = args.int('accumulate');
+    const seq = args.optInt('seq');
     // --tokens needs the sequence length: read it from the model when not given
-    const steps = args.has('steps') ? args.int('steps')
-      : Math.max(1, Math.ceil(args.int('tokens') / (batch * (seq ?? loadModelDir(modelDir).config.maxSeqLen) * accumulate)));
+    const steps = args.optInt('steps') ?? Math.max(1, Math.ceil(args.int('tokens') / (batch * (seq ?? loadModelDir(modelDir).config.maxSeqLen) * accumulate)));
     let progress = new Progress(steps, !json);
     let resumedFrom = 0;
     const log = (e: MetricsEntry) => {
@@ -86,19 +89,18 @@ export const trainCommand: Command = {
     };
     process.on('SIGINT', onSigint);
     const result = await trainModelDir(modelDir, dataDir, {
-      ...DEFAULT_TRAIN,
-      steps, batch, seq, accumulate, lr, schedule: kind,
-      warmup: args.has('warmup') ? args.int('warmup', 0, 0) : undefined,
-      minLrRatio: args.num('min-lr-ratio', 0.1),
-      optimizer: { weightDecay: args.num('weight-decay', 0.1), clipNorm: args.num('clip', 1) },
-      evalEvery: args.has('eval-every') ? args.int('eval-every', 0, 0) : undefined,
-      evalBatches: args.int('eval-batches', 8),
-      checkpointEvery: args.int('checkpoint-every', 100, 0),
-      keep: args.int('keep', 3),
-      seed: args.int('seed', 0, 0),
-      session: { threads: args.has('threads') ? args.int('threads') : undefined },
-      maxNonFinite: args.int('max-nonfinite', 10),
-      stopAt: args.has('stop-at') ? args.int('stop-at') : undefined,
+      steps, batch, seq, accumulate, lr, schedule: args.need('schedule') as ScheduleKind,
+      warmup: args.optInt('warmup'),
+      minLrRatio: args.num('min-lr-ratio'),
+      optimizer: { weightDecay: args.num('weight-decay'), clipNorm: args.num('clip') },
+      evalEvery: args.optInt('eval-every'),
+      evalBatches: args.int('eval-batches'),
+      checkpointEvery: args.int('checkpoint-every'),
+      keep: args.int('keep'),
+      seed: args.int('seed'),
+      session: { threads: args.optInt('threads'), provider: device(args) },
+      maxNonFinite: args.int('max-nonfinite'),
+      stopAt: args.optInt('stop-at'),
       resume: args.flag('resume'), restart: args.flag('restart'), signal: stop.signal,
     }, log, (start) => {
       resumedFrom = start.resumedFrom;
@@ -106,10 +108,6 @@ export const trainCommand: Command = {
       for (const w of start.warnings) note(`warning: ${w}`);
       if (start.archived) note(`moved the earlier run's checkpoints and metrics to ${start.archived}`);
       if (start.resumedFrom && !json) note(`resuming from step ${start.resumedFrom}`);
-    }).catch((e: unknown) => {
-      if (e instanceof EarlierRunError) throw new GrowlmError(`${e.checkpoints} holds checkpoints of an earlier run: pass --resume to continue it or --restart to start over (which archives them)`);
-      if (e instanceof ResumeError) throw new GrowlmError(`--resume: ${e.message}`);
-      throw e;
     }).finally(() => process.off('SIGINT', onSigint));
     if (result.interrupted) {
       progress.end();

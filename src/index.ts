@@ -1,0 +1,89 @@
+/**
+ * growlm's public API: everything a TypeScript program needs to build, grow, train, evaluate,
+ * export and sample decoder language models — the same functions the `growlm` CLI calls. Importing
+ * this module has no side effects (it does not run the CLI, relaunch the process or print).
+ *
+ * For training speed on Linux, start node with the glibc malloc settings in MALLOC_TUNABLES
+ * (`GLIBC_TUNABLES=...`); the CLI does this itself.
+ */
+
+// errors: every error a user can cause is a GrowlmError with a one-line message
+export { GrowlmError, InvalidSettingError, OutputExistsError } from './util/errors.js';
+export { ConfigError } from './model/config.js';
+export { SafetensorsError } from './model/safetensors.js';
+export { WeightsError } from './model/weights.js';
+export { RuntimeError, ProviderUnavailableError } from './runtime/session.js';
+export { DataError, MissingTextFieldError } from './data/prepare.js';
+export { DatasetError } from './data/dataset.js';
+export { TokenizerError } from './data/tokenizer.js';
+export { TokenFileError } from './data/token-file.js';
+export { DataMismatchError } from './train/data-link.js';
+export { CheckpointError } from './train/checkpoint.js';
+export { TrainingError } from './train/step.js';
+export { TrainerError } from './train/trainer.js';
+export { CheckpointsExistError, NoCheckpointError, ResumePastEndError } from './train/train-model-dir.js';
+export { GrowthError } from './growth/types.js';
+export { StreamingCheckError } from './growth/model-dir.js';
+export { GenerateError, NoTokenizerError, TokenizerMismatchError } from './generate/generate.js';
+export { SamplingError } from './generate/sample.js';
+export { PlanError } from './plan/plan.js';
+export { ExportError } from './export/export-model.js';
+export { RunRecordError } from './report/run-record.js';
+export { OnnxFormatError } from './onnx/serialize.js';
+
+// models: configs, presets, model directories, weights
+export { type ModelConfig, type MaskState, type GrowthState, parseConfig, configToJson, parameterCount } from './model/config.js';
+export { type LoadedModel, CONFIG_FILE, WEIGHTS_FILE, loadModelDir, saveModelDir, readConfigFile } from './model/model-dir.js';
+export { type Weights, initWeights } from './model/weights.js';
+export { presetNames, loadPreset, configFromSpec } from './model/presets.js';
+export { type InitOptions, type InitResult, DEFAULT_INIT, initModelDir } from './model/init-model-dir.js';
+export type { Tensor } from './onnx/ir.js';
+
+// growth: function-preserving operators and mask removal
+export { type GrowthMethod, type Placement, type GrowOptions, type GrowableModel, DEFAULT_RAMP_STEPS, GROWTH_METHODS, PLACEMENTS } from './growth/types.js';
+export { growModel, removeMasks } from './growth/grow-model.js';
+export { type GrowModelDirOptions, growModelDir } from './growth/model-dir.js';
+export type { GrowthRecord } from './growth/record.js';
+export { type FunctionCheck, compareModels } from './growth/check.js';
+export { layerDistances } from './growth/calibrate.js';
+
+// data
+export { type PrepareOptions, type PrepareResult, DEFAULT_SHARD_TOKENS, DEFAULT_VAL_FRACTION, prepareDataset } from './data/prepare.js';
+export { type Dataset, openDataset, readDatasetMeta } from './data/dataset.js';
+export type { DatasetMeta } from './data/meta.js';
+export { type Tokenizer, type TokenizerMeta, loadTokenizer } from './data/tokenizer.js';
+export { readTokenFile, writeTokenFile } from './data/token-file.js';
+
+// runtime
+export { type Provider, type SessionOptions, PROVIDER_INSTALL } from './runtime/session.js';
+export { MALLOC_TUNABLES } from './runtime/malloc-tuning.js';
+
+// training, evaluation, benchmark, μP tuning
+export { type TrainSettings, type TrainStart, DEFAULT_TRAIN, trainModelDir } from './train/train-model-dir.js';
+export type { Logger, TrainResult } from './train/trainer.js';
+export { type MetricsEntry, METRICS_FILE, readMetrics } from './train/metrics.js';
+export type { ScheduleKind } from './train/schedule.js';
+export { type AdamWOptions, DEFAULT_ADAMW } from './train/adamw.js';
+export { type EvaluateOptions, type EvaluateResult, DEFAULT_EVALUATE, evaluateModelDir } from './train/evaluate.js';
+export { type BenchOptions, type BenchResult, DEFAULT_BENCH, benchTrain } from './train/bench.js';
+export { readTunedLr } from './train/tune.js';
+export { type TuneDirOptions, type TuneResult, DEFAULT_TUNE, tuneDir } from './plan/tune-dir.js';
+
+// generation
+export {
+  type GenerateOptions, type GenerateResult, type GenerateTextResult, type GenerationModel, type OpenOptions,
+  DEFAULT_MAX_TOKENS, generate, generateText, openModel, sampleContinuations,
+} from './generate/generate.js';
+export { type SamplingOptions, DEFAULT_SAMPLING } from './generate/sample.js';
+
+// export to ONNX
+export { type ExportOptions, type ExportOutput, type ExportResult, DEFAULT_EXPORT, exportModel } from './export/export-model.js';
+
+// staged plans and experiments
+export { type Plan, type PlanStage, loadPlan } from './plan/plan.js';
+export { type StageSummary, summarizePlan, formatPlanSummary } from './plan/show.js';
+export type { PlanHooks, PlanState } from './plan/run.js';
+export { type PlanRunHooks, type PlanRunSummary, type ExperimentOptions, DEFAULT_EXPERIMENT, runPlanDir, runExperimentDir } from './plan/execute.js';
+
+// reports
+export { type ReportResult, writeReport } from './report/report.js';

@@ -1,0 +1,74 @@
+/**
+ * A plan or an experiment run into a run directory, end to end: the stages (src/plan/run.ts), sample
+ * continuations from the last stage, run.json and report.html.
+ */
+import { join } from 'node:path';
+import { sampleContinuations } from '../generate/generate.js';
+import { writeReport } from '../report/report.js';
+import { RUN_FILE } from '../report/run-record.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { type ExperimentResult, runGrowthVsScratch } from './experiment.js';
+import type { Plan } from './plan.js';
+import { type PlanHooks, type PlanState, planRunRecord, runPlan } from './run.js';
+
+export interface Sample { stage: string; prompt: string; text: string }
+
+export interface PlanRunSummary {
+  run_dir: string;
+  seconds: number;
+  /** The report.html written. */
+  report: string;
+  stages: Array<{ name: string } & Partial<PlanState['stages'][string]>>;
+  samples: Sample[];
+}
+
+export interface PlanRunHooks extends PlanHooks {
+  /** Called with each sample continuation as it is produced. */
+  onSample?(sample: Sample): void;
+}
+
+/** Run (or continue) a staged plan in `runDir`, then sample, write run.json and report.html. */
+export async function runPlanDir(plan: Plan, runDir: string, hooks: PlanRunHooks): Promise<PlanRunSummary> {
+  const t0 = performance.now();
+  const state = await runPlan(plan, runDir, hooks);
+  const last = plan.stages.at(-1)!;
+  const samples: Sample[] = [];
+  if (plan.samples?.prompts.length) {
+    hooks.note(`samples from ${last.name}:`);
+    const s = plan.samples;
+    const out = await sampleContinuations(join(runDir, last.name), s.prompts, {
+      maxTokens: s.max_tokens ?? 200, temperature: s.temperature ?? 0.8, topK: s.top_k ?? 40, seed: s.seed ?? 0,
+    });
+    for (const c of out) {
+      const sample = { stage: last.name, prompt: c.prompt, text: c.text };
+      samples.push(sample);
+      hooks.onSample?.(sample);
+    }
+  }
+  writeFileAtomic(join(runDir, RUN_FILE), [JSON.stringify(planRunRecord(plan, state, samples), null, 2) + '\n']);
+  const report = writeReport(runDir);
+  return {
+    run_dir: runDir, seconds: (performance.now() - t0) / 1000, report: report.out,
+    stages: plan.stages.map((s) => ({ name: s.name, ...state.stages[s.name] })),
+    samples,
+  };
+}
+
+export interface ExperimentOptions {
+  /** Scratch training FLOPs as a multiple of the staged run's. */
+  budget: number;
+  /** Peak LR of the scratch run (default: the first stage's). */
+  scratchLr?: number;
+}
+
+export const DEFAULT_EXPERIMENT: ExperimentOptions = { budget: 1.5 };
+
+/** Growth vs scratch in `runDir` (resumable), with run.json and report.html. */
+export async function runExperimentDir(plan: Plan, runDir: string, hooks: PlanHooks, options: Partial<ExperimentOptions> = {}): Promise<ExperimentResult & { report: string; seconds: number }> {
+  const o = { ...DEFAULT_EXPERIMENT, ...options };
+  const t0 = performance.now();
+  const { result, record } = await runGrowthVsScratch(plan, runDir, hooks, o.budget, o.scratchLr);
+  writeFileAtomic(join(runDir, RUN_FILE), [JSON.stringify(record, null, 2) + '\n']);
+  const report = writeReport(runDir);
+  return { ...result, report: report.out, seconds: (performance.now() - t0) / 1000 };
+}
