@@ -389,7 +389,8 @@ export async function runGrowthPractices(grid: Grid, o: PracticesOptions): Promi
   const pre = baseMetrics.filter((e) => e.val_loss !== undefined).at(-1)?.val_loss;
   o.note(`base val loss ${pre?.toFixed(4)}; ${runs.length} settings × ${o.seeds} seeds at ${o.budget.toExponential(2)} FLOPs each: about ${Math.ceil(estimate / 60)} min (from the base's measured FLOP/s)`);
   const have = readResults(o.runDir);
-  let i = 0;
+  let i = 0, spent = 0, ran = 0;
+  const todo = runs.length * o.seeds - have.filter((r) => runs.some((x) => x.name === r.setting) && r.seed < o.seeds).length;
   for (const run of runs) {
     for (let seed = 0; seed < o.seeds; seed++) {
       i++;
@@ -397,7 +398,9 @@ export async function runGrowthPractices(grid: Grid, o: PracticesOptions): Promi
       const r = await runSetting(run, seed, o, baseMetrics);
       appendFileSync(join(o.runDir, RESULTS_FILE), JSON.stringify(r) + '\n');
       have.push(r);
-      o.note(`[${i}/${runs.length * o.seeds}] ${run.name} seed ${seed}: val loss ${r.final_val_loss.toFixed(4)}, bump ${r.val_bump.toFixed(4)} (z ${r.z.toFixed(1)}), ${r.seconds.toFixed(1)} s`);
+      spent += r.seconds;
+      ran++;
+      o.note(`[${i}/${runs.length * o.seeds}] ${run.name} seed ${seed}: val loss ${r.final_val_loss.toFixed(4)}, bump ${r.val_bump.toFixed(4)} (z ${r.z.toFixed(1)}), ${r.seconds.toFixed(1)} s; about ${Math.ceil(((todo - ran) * spent) / ran / 60)} min left`);
     }
   }
   const results = have.filter((r) => runs.some((x) => x.name === r.setting) && r.seed < o.seeds);

@@ -25,7 +25,7 @@ function modelSpec(spec: string, flag: string): ModelConfig {
 
 /** The default base: the tiny preset at half width (2 heads of 32) and half depth. */
 function defaultBase(target: ModelConfig): ModelConfig {
-  return { ...target, hiddenSize: target.hiddenSize / 2, numHeads: target.numHeads / 2, intermediateSize: target.intermediateSize / 2, numLayers: target.numLayers / 2 };
+  return { ...target, hiddenSize: target.hiddenSize / 2, numHeads: target.numHeads / 2, numKvHeads: target.numKvHeads / 2, intermediateSize: target.intermediateSize / 2, numLayers: target.numLayers / 2 };
 }
 
 export const growthPracticesCommand: Command = {
