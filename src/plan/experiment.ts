@@ -54,6 +54,30 @@ export interface ExperimentResult {
   growth: { from_stage: string; to_stage: string; loss_before: number; loss_after: number; max_abs_logit_diff: number; last_train_loss_before: number; first_train_loss_after: number }[];
 }
 
+/**
+ * The last stage's model trained from scratch (init seed: the first stage's) with `flops` training
+ * FLOPs, on the first stage's schedule and LR (or `lr`), the last stage's batch and sequence length.
+ * Resumable; a finished run is kept.
+ */
+export async function trainScratch(plan: Plan, dataDir: string, scratchDir: string, flops: number, hooks: PlanHooks, lr?: number, why = '', dataSeed = 0): Promise<void> {
+  const last = plan.stages.at(-1)!;
+  const target = resolveStageConfig(plan, last);
+  const t = stageTrain(plan, last);
+  const seq = t.seq ?? target.maxSeqLen, batch = t.batch ?? 8;
+  const steps = Math.ceil(flops / (batch * seq * trainingFlopsPerToken(target, seq)));
+  hooks.note(`— from scratch: ${last.model} (${parameterCount(target).toLocaleString('en-US')} parameters), ${steps} steps${why ? ` ${why}` : ''} —`);
+  if (!existsSync(join(scratchDir, CONFIG_FILE))) saveModelDir(scratchDir, { config: target, weights: initWeights(target, plan.stages[0]!.seed ?? 0) });
+  const first = stageTrain(plan, plan.stages[0]!);
+  let logger: Parameters<typeof trainModelDir>[3] = () => {};
+  const done = existsSync(join(scratchDir, METRICS_FILE)) && (readMetrics(join(scratchDir, METRICS_FILE)).entries.at(-1)?.step ?? 0) >= steps;
+  if (done) return;
+  await trainModelDir(scratchDir, dataDir, {
+    ...DEFAULT_TRAIN, steps, batch, seq, lr: lr ?? first.lr ?? 1e-3, schedule: first.schedule ?? 'cosine', warmup: first.warmup,
+    minLrRatio: first.min_lr_ratio ?? 0.1, evalEvery: Math.max(1, Math.round(steps / 12)), evalBatches: t.eval_batches ?? 8,
+    checkpointEvery: t.checkpoint_every ?? 100, resume: listCheckpoints(scratchDir).length > 0, seed: dataSeed, session: { threads: hooks.threads },
+  }, (e) => logger(e), (s) => { logger = hooks.stepLogger('scratch', steps, s.resumedFrom); });
+}
+
 export async function runGrowthVsScratch(plan: Plan, runDir: string, hooks: PlanHooks, budgetFactor: number, scratchLr?: number) {
   const stagedDir = join(runDir, 'staged');
   hooks.note('— staged growth —');
@@ -64,22 +88,8 @@ export async function runGrowthVsScratch(plan: Plan, runDir: string, hooks: Plan
 
   const last = plan.stages.at(-1)!;
   const target = resolveStageConfig(plan, last);
-  const t = stageTrain(plan, last);
-  const seq = t.seq ?? target.maxSeqLen, batch = t.batch ?? 8;
-  const steps = Math.ceil((stagedFlops * budgetFactor) / (batch * seq * trainingFlopsPerToken(target, seq)));
   const scratchDir = join(runDir, 'scratch');
-  hooks.note(`— from scratch: ${last.model} (${parameterCount(target).toLocaleString('en-US')} parameters), ${steps} steps ≈ ${budgetFactor}× the staged run's training FLOPs —`);
-  if (!existsSync(join(scratchDir, CONFIG_FILE))) saveModelDir(scratchDir, { config: target, weights: initWeights(target, plan.stages[0]!.seed ?? 0) });
-  const first = stageTrain(plan, plan.stages[0]!);
-  let logger: Parameters<typeof trainModelDir>[3] = () => {};
-  const done = existsSync(join(scratchDir, METRICS_FILE)) && (readMetrics(join(scratchDir, METRICS_FILE)).entries.at(-1)?.step ?? 0) >= steps;
-  if (!done) {
-    await trainModelDir(scratchDir, join(stagedDir, 'data'), {
-      ...DEFAULT_TRAIN, steps, batch, seq, lr: scratchLr ?? first.lr ?? 1e-3, schedule: first.schedule ?? 'cosine', warmup: first.warmup,
-      minLrRatio: first.min_lr_ratio ?? 0.1, evalEvery: Math.max(1, Math.round(steps / 12)), evalBatches: t.eval_batches ?? 8,
-      checkpointEvery: t.checkpoint_every ?? 100, resume: listCheckpoints(scratchDir).length > 0, session: { threads: hooks.threads },
-    }, (e) => logger(e), (s) => { logger = hooks.stepLogger('scratch', steps, s.resumedFrom); });
-  }
+  await trainScratch(plan, join(stagedDir, 'data'), scratchDir, stagedFlops * budgetFactor, hooks, scratchLr, `≈ ${budgetFactor}× the staged run's training FLOPs`);
   const scratch = validationCurve([scratchDir]);
   const scratchFlops = readMetrics(join(scratchDir, METRICS_FILE)).entries.at(-1)!.flops;
   const scratchFinal = scratch.at(-1)!.val_loss;

@@ -283,7 +283,8 @@ export async function runSetting(run: GridRun, seed: number, o: PracticesOptions
     const method = s.method === 'clone-perturbed' ? 'clone' : s.method;
     const distances = s.placement === 'distance' && target.numLayers > prev.config.numLayers ? await layerDistances(prev.config, prev.weights, heldOut) : undefined;
     // a first growth of two must finish its ramp before the second one
-    const ramp = k < path.length - 1 ? Math.min(s.ramp, steps) : s.ramp;
+    // (ramp 0 = masks at 1 from the first step on: a ramp of 1 step, the config's minimum)
+    const ramp = Math.max(1, k < path.length - 1 ? Math.min(s.ramp, steps) : s.ramp);
     let grown = growModel(prev, target, { method, placement: s.placement, seed: 1000 * seed + k, rampSteps: ramp, stagger: s.stagger, layerDistances: distances });
     if (s.method === 'clone-perturbed') grown = perturbCopies(grown, prev, o.perturb, 7919 * seed + k);
     const check = await compareModels(prev, grown, heldOut);

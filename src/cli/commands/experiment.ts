@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import type { Command } from '../command.js';
 import { loadPlan } from '../../plan/plan.js';
-import { runGrowthVsScratch } from '../../plan/experiment.js';
+import { runGrowthVsScratchSeeds } from '../../plan/growth-vs-scratch.js';
+import { formatMeanStd } from '../../plan/seeds-stats.js';
+import { UsageError } from '../../util/errors.js';
 import { writeReport } from '../../report/report.js';
 import { RUN_FILE } from '../../report/run-record.js';
 import { writeFileAtomic } from '../../util/atomic.js';
@@ -11,11 +13,13 @@ import { Progress, formatDuration } from '../progress.js';
 export const experimentCommand: Command = {
   name: 'experiment growth-vs-scratch',
   summary: 'Train the final-size model from scratch and by staged growth; report validation loss against training FLOPs.',
-  details: 'Runs the plan into RUN_DIR/staged, then the last stage\'s model from scratch into RUN_DIR/scratch with --budget\ntimes the staged run\'s training FLOPs, and reports the FLOPs the staged run needed to reach the scratch run\'s final\nvalidation loss (flops_ratio < 1: growth saved compute), the loss at each growth, run.json and report.html. Resumable.',
+  details: 'Per seed (init, growth and data order): runs the plan into RUN_DIR/seed-S/staged, the last stage\'s model from\nscratch with each --budgets multiple of the staged run\'s training FLOPs (seed-S/scratch-xB), and the first stage\'s model\ntrained on with the FLOPs of the later stages (seed-S/continue). Reports final validation losses (mean ± std over\nseeds; ties when the difference is within the spread), the FLOPs the staged run needs to reach several target losses\nrelative to the 1st budget\'s scratch run and to the continued first stage (below 1: growth saved compute), run.json and\nreport.html. Costs about (1 + sum of budgets + 1) × the staged run per seed. Resumable.',
   options: {
     plan: { type: 'string', arg: 'PLAN', description: 'staged plan', default: 'tele-flm-analog' },
     out: { type: 'string', arg: 'RUN_DIR', description: 'run directory (default: runs/growth-vs-scratch)' },
-    budget: { type: 'string', arg: 'X', description: 'scratch training FLOPs as a multiple of the staged run\'s', default: '1.5' },
+    seeds: { type: 'string', arg: 'N', description: 'seeds', default: '3' },
+    budgets: { type: 'string', arg: 'LIST', description: 'scratch training FLOPs as multiples of the staged run\'s, comma-separated', default: '1,2,4' },
+    budget: { type: 'string', arg: 'X', description: 'a single scratch multiple (same as --budgets X)' },
     'scratch-lr': { type: 'string', arg: 'X', description: 'peak LR of the scratch run (default: the first stage\'s)' },
     threads: { type: 'string', arg: 'N', description: 'intra-op threads' },
     json: { type: 'boolean', description: 'print JSON' },
@@ -24,7 +28,9 @@ export const experimentCommand: Command = {
     const plan = loadPlan(args.need('plan'));
     const runDir = args.str('out') ?? join('runs', 'growth-vs-scratch');
     const t0 = performance.now();
-    const { result, record } = await runGrowthVsScratch(plan, runDir, {
+    const budgets = (args.str('budget') ?? args.need('budgets')).split(',').map((x) => Number(x.trim()));
+    if (budgets.some((b) => !(b > 0) || !Number.isFinite(b))) throw new UsageError(`--budgets must be positive numbers, got "${args.str('budget') ?? args.str('budgets')}"`);
+    const { result, record } = await runGrowthVsScratchSeeds(plan, runDir, {
       note, threads: args.has('threads') ? args.int('threads') : undefined,
       stepLogger: (stage, steps, resumedFrom) => {
         const p = new Progress(steps, true, 10000);
@@ -33,16 +39,18 @@ export const experimentCommand: Command = {
           if (e.val_loss !== undefined) p.log(`  step ${e.step}: val loss ${e.val_loss.toFixed(4)}`);
         };
       },
-    }, args.num('budget', 1.5), args.has('scratch-lr') ? args.num('scratch-lr') : undefined);
+    }, args.int('seeds'), budgets, args.has('scratch-lr') ? args.num('scratch-lr') : undefined);
     writeFileAtomic(join(runDir, RUN_FILE), [JSON.stringify(record, null, 2) + '\n']);
     const report = writeReport(runDir);
     if (args.flag('json')) printJson({ ...result, report: report.out, seconds: (performance.now() - t0) / 1000 });
     else {
-      console.log(`scratch: final val loss ${result.scratch_final_val_loss.toFixed(4)} after ${result.scratch_flops.toExponential(3)} FLOPs`);
-      console.log(`staged:  final val loss ${result.staged_final_val_loss.toFixed(4)} after ${result.staged_flops.toExponential(3)} FLOPs`);
-      console.log(result.staged_flops_to_reach_scratch === null
-        ? 'staged growth did not reach the scratch run\'s final loss'
-        : `staged growth reached the scratch run's final loss with ${result.staged_flops_to_reach_scratch.toExponential(3)} FLOPs = ${result.flops_ratio!.toFixed(3)}× scratch`);
+      const r = result.seeds;
+      console.log(`final val loss over ${r.seeds} seed(s) (verdict: staged growth against the baseline; ties within the spread):`);
+      console.log(`  staged growth            ${formatMeanStd(r.staged.final_val_loss)}  ${r.staged.flops.toExponential(3)} FLOPs`);
+      for (const s of r.scratch) console.log(`  from scratch ×${String(s.budget).padEnd(10)}${formatMeanStd(s.final_val_loss)}  ${s.flops.toExponential(3)} FLOPs  staged ${s.staged_vs}`);
+      console.log(`  first stage trained on   ${formatMeanStd(r.continue_first_stage.final_val_loss)}  ${r.continue_first_stage.flops.toExponential(3)} FLOPs  staged ${r.continue_first_stage.staged_vs}`);
+      console.log('FLOPs to reach a loss, staged / baseline (below 1: growth saved compute):');
+      for (const t of r.targets) console.log(`  ${t.target.toFixed(4)}: / scratch ×${r.budgets[0]} ${formatMeanStd(t.staged_over_scratch, 3)} (${t.staged_over_scratch.n} seeds reached)   / first stage trained on ${formatMeanStd(t.staged_over_continue, 3)} (${t.staged_over_continue.n})`);
       console.log(`report: ${report.out}`);
     }
     return 0;
