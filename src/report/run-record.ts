@@ -95,6 +95,8 @@ export interface RunRecord {
   series: RunSeries[];
   growth: GrowthRecord[];
   samples: RunSample[];
+  /** Experiments over settings and seeds: final validation loss per setting (see settings-chart.ts). */
+  settings?: unknown;
 }
 
 /** One line of a stage's metrics.jsonl (written by the trainer, one per optimizer step). */
@@ -190,6 +192,7 @@ export function parseRunRecord(raw: unknown): RunRecord {
     name: str(r, 'name', ''), kind, created: typeof r.created === 'string' ? r.created : '',
     ...(typeof r.description === 'string' ? { description: r.description } : {}),
     series, growth, samples,
+    ...(r.settings !== undefined ? { settings: r.settings } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 // The growth lab: grid expansion and validation, the statistics (mean ± std, ties), the bump and
 // recovery measurement on synthetic metric lines, and a two-run smoke of `experiment growth-practices`.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -130,7 +130,9 @@ describe('growlm experiment growth-practices', () => {
     expect(j.summary.map((s: { vs_default: string }) => s.vs_default)).toEqual(['reference', expect.stringMatching(/better|worse|tie/)]);
     expect(readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n')).toHaveLength(2);
     expect(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')).settings).toHaveLength(2);
-    expect(existsSync(join(out, 'report.html'))).toBe(true);
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    expect(html).toContain('<section id="settings">'); // the per-setting chart with error bars
+    expect(html).toContain('method=clone-perturbed');
     const again = growlm('experiment', 'growth-practices', ...common(), '--grid', join(tmp, 'grid.json'), '--seeds', '1', '--out', out);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain('base: trained (reused)');
