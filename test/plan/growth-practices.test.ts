@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_SETTING, GridError, QUICK_GRID, expandGrid, parseGrid, perturbCopies } from '../../src/plan/growth-practices.js';
+import { DEFAULT_SETTING, FULL_GRID, GridError, LR_SWEEP, QUICK_GRID, expandGrid, parseGrid, perturbCopies } from '../../src/plan/growth-practices.js';
 import { type MetricPoint, formatMeanStd, meanStd, measureBump, verdict } from '../../src/plan/seeds-stats.js';
 import { growModel } from '../../src/passes/grow.js';
 import { parseConfig } from '../../src/model/config.js';
@@ -21,6 +21,10 @@ describe('grid', () => {
     expect(runs[3]!.dim).toBe('ramp');
     // the quick grid stays small: default + 2 + 1 + 2
     expect(expandGrid(QUICK_GRID)).toHaveLength(6);
+    // the full grid, one at a time: 1 + 2 + 3 + 1 + 2 + 3 + 2 settings; --lr-sweep adds ×1/3 and ×3 of the post-growth LR
+    expect(expandGrid(FULL_GRID)).toHaveLength(14);
+    const sweep = expandGrid({ ...QUICK_GRID, values: { ...QUICK_GRID.values, ...LR_SWEEP } }).filter((r) => r.dim === 'lr_mult');
+    expect(sweep.map((r) => [r.name, r.setting.lr_mult])).toEqual([['lr_mult=0.333', 1 / 3], ['lr_mult=3', 3]]);
   });
 
   it('a typo in a field or a value is an error naming it', () => {
