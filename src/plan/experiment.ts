@@ -13,7 +13,7 @@ import { trainingFlopsPerToken } from '../train/flops.js';
 import { listCheckpoints } from '../train/checkpoint.js';
 import { DEFAULT_TRAIN, trainModelDir } from '../train/train-model-dir.js';
 import { type Plan, resolveStageConfig, stageTrain } from './plan.js';
-import { type PlanHooks, planRunRecord, runPlan } from './run.js';
+import { type PlanHooks, type PlanState, planRunRecord, runPlan } from './run.js';
 
 export interface CurvePoint { flops: number; val_loss: number }
 
@@ -52,6 +52,19 @@ export interface ExperimentResult {
   /** staged_flops_to_reach_scratch / scratch_flops (below 1: growth saved compute). */
   flops_ratio: number | null;
   growth: { from_stage: string; to_stage: string; loss_before: number; loss_after: number; max_abs_logit_diff: number; last_train_loss_before: number; first_train_loss_after: number }[];
+}
+
+/** Per growth of a staged run: the function check and the train losses around it. */
+export function growthSummary(plan: Plan, state: PlanState, stagedDirs: string[]): ExperimentResult['growth'] {
+  return plan.stages.slice(1).map((s, i) => {
+    const g = state.stages[s.name]!.growth!;
+    const before = readMetrics(join(stagedDirs[i]!, METRICS_FILE)).entries.slice(-10);
+    const after = readMetrics(join(stagedDirs[i + 1]!, METRICS_FILE)).entries[0]!;
+    return {
+      from_stage: g.from_stage, to_stage: g.to_stage, loss_before: g.loss_before, loss_after: g.loss_after, max_abs_logit_diff: g.max_abs_logit_diff,
+      last_train_loss_before: before.reduce((a, e) => a + (e.loss ?? NaN), 0) / before.length, first_train_loss_after: after.loss ?? NaN,
+    };
+  });
 }
 
 /**
@@ -94,15 +107,7 @@ export async function runGrowthVsScratch(plan: Plan, runDir: string, hooks: Plan
   const scratchFlops = readMetrics(join(scratchDir, METRICS_FILE)).entries.at(-1)!.flops;
   const scratchFinal = scratch.at(-1)!.val_loss;
   const reach = flopsToReach(staged, scratchFinal);
-  const growth = plan.stages.slice(1).map((s, i) => {
-    const g = state.stages[s.name]!.growth!;
-    const before = readMetrics(join(stagedDirs[i]!, METRICS_FILE)).entries.slice(-10);
-    const after = readMetrics(join(stagedDirs[i + 1]!, METRICS_FILE)).entries[0]!;
-    return {
-      from_stage: g.from_stage, to_stage: g.to_stage, loss_before: g.loss_before, loss_after: g.loss_after, max_abs_logit_diff: g.max_abs_logit_diff,
-      last_train_loss_before: before.reduce((a, e) => a + (e.loss ?? NaN), 0) / before.length, first_train_loss_after: after.loss ?? NaN,
-    };
-  });
+  const growth = growthSummary(plan, state, stagedDirs);
   const result: ExperimentResult = {
     staged_flops: stagedFlops, scratch_flops: scratchFlops, scratch_final_val_loss: scratchFinal, staged_final_val_loss: staged.at(-1)!.val_loss,
     staged_flops_to_reach_scratch: reach, flops_ratio: reach === null ? null : reach / scratchFlops, growth,

@@ -16,7 +16,7 @@ import { METRICS_FILE, readMetrics } from '../report/run-record.js';
 import { listCheckpoints } from '../train/checkpoint.js';
 import { trainingFlopsPerToken } from '../train/flops.js';
 import { DEFAULT_TRAIN, trainModelDir } from '../train/train-model-dir.js';
-import { type CurvePoint, type ExperimentResult, flopsToReach, trainScratch, validationCurve } from './experiment.js';
+import { type CurvePoint, type ExperimentResult, flopsToReach, growthSummary, trainScratch, validationCurve } from './experiment.js';
 import { type Plan, resolveStageConfig, stageTrain } from './plan.js';
 import { type PlanHooks, planRunRecord, runPlan } from './run.js';
 import { type MeanStd, type Verdict, meanStd, verdict } from './seeds-stats.js';
@@ -49,6 +49,7 @@ export interface SeedRun {
   scratch: { budget: number; curve: CurvePoint[]; flops: number }[];
   continued: CurvePoint[];
   continue_flops: number;
+  growth: ExperimentResult['growth'];
 }
 
 export interface SeedsResult {
@@ -94,7 +95,7 @@ export async function runSeed(plan: Plan, runDir: string, seed: number, budgets:
   const p = seededPlan(plan, seed);
   const dir = join(runDir, `seed-${seed}`), stagedDir = join(dir, 'staged');
   hooks.note(`— seed ${seed}: staged growth —`);
-  await runPlan(p, stagedDir, hooks);
+  const state = await runPlan(p, stagedDir, hooks);
   const stagedDirs = p.stages.map((s) => join(stagedDir, s.name));
   const stagedFlops = stagedDirs.reduce((a, d) => a + lastFlops(d), 0);
   const scratch = [];
@@ -108,7 +109,7 @@ export async function runSeed(plan: Plan, runDir: string, seed: number, budgets:
   await trainContinue(p, stagedDir, cd, stagedFlops - firstFlops, hooks, seed);
   return {
     seed, staged: validationCurve(stagedDirs), staged_flops: stagedFlops, first_stage_flops: firstFlops, scratch,
-    continued: validationCurve([stagedDirs[0]!, cd]), continue_flops: firstFlops + lastFlops(cd),
+    continued: validationCurve([stagedDirs[0]!, cd]), continue_flops: firstFlops + lastFlops(cd), growth: growthSummary(p, state, stagedDirs),
   };
 }
 
@@ -149,9 +150,9 @@ export async function runGrowthVsScratchSeeds(plan: Plan, runDir: string, hooks:
   const summary = summarizeSeeds(runs, budgets);
   const r0 = runs[0]!, sc = r0.scratch[0]!;
   const reach = flopsToReach(r0.staged, sc.curve.at(-1)!.val_loss);
-  const legacy: Omit<ExperimentResult, 'growth'> = {
+  const legacy: ExperimentResult = {
     staged_flops: r0.staged_flops, scratch_flops: sc.flops, scratch_final_val_loss: sc.curve.at(-1)!.val_loss, staged_final_val_loss: r0.staged.at(-1)!.val_loss,
-    staged_flops_to_reach_scratch: reach, flops_ratio: reach === null ? null : reach / sc.flops,
+    staged_flops_to_reach_scratch: reach, flops_ratio: reach === null ? null : reach / sc.flops, growth: r0.growth,
   };
   const p0 = seededPlan(plan, 0);
   const base = planRunRecord(p0, { plan: plan.name, stages: {} }, []);

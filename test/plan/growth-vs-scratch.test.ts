@@ -48,6 +48,8 @@ describe('growth vs scratch over seeds', () => {
     // the single-seed fields (seed 0) still there
     expect(j.scratch_flops).toBeGreaterThanOrEqual(j.staged_flops);
     expect(j.staged_final_val_loss).toBeGreaterThan(0);
+    expect(j.growth).toHaveLength(1);
+    expect(j.growth[0].max_abs_logit_diff).toBeLessThan(1e-4);
     const s = j.seeds;
     expect(s.seeds).toBe(2);
     expect(s.staged.final_val_loss.n).toBe(2);
