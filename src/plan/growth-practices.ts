@@ -381,14 +381,35 @@ export function practicesRunRecord(o: PracticesOptions, runs: GridRun[], summary
   };
 }
 
+export const LAB_FILE = 'lab.json';
+
+/** What the base and every run depend on; a RUN_DIR made with other values is refused (its cache would mix them). */
+export function labSettings(o: PracticesOptions): Record<string, unknown> {
+  return {
+    base: configToJson(o.base), target: configToJson(o.target), base_steps: o.baseSteps, batch: o.batch, seq: o.seq, lr: o.lr, warmup: o.warmup,
+    budget: o.budget, eval_batches: o.evalBatches, evals: o.evals, perturb: o.perturb, data: o.dataDir,
+  };
+}
+
+function checkLabSettings(o: PracticesOptions): void {
+  const path = join(o.runDir, LAB_FILE);
+  const now = labSettings(o);
+  if (existsSync(path)) {
+    const was = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    const diff = Object.keys(now).find((k) => JSON.stringify(was[k]) !== JSON.stringify(now[k]));
+    if (diff) throw new GrowlmError(`${o.runDir} holds a lab run made with another ${diff} (${JSON.stringify(was[diff])}); use another --out or remove it`);
+  } else writeFileAtomic(path, [JSON.stringify(now, null, 2) + '\n']);
+}
+
 /** Run the grid (resumable: finished runs in results.jsonl are kept). */
 export async function runGrowthPractices(grid: Grid, o: PracticesOptions): Promise<{ runs: GridRun[]; results: RunResult[]; summary: SettingSummary[]; estimate_s: number }> {
   mkdirSync(o.runDir, { recursive: true });
+  checkLabSettings(o);
   const runs = expandGrid(grid);
   const baseMetrics = await trainBase(o);
   const estimate = estimateSeconds(runs, o.seeds, o.budget, flopsPerSecond(baseMetrics));
   const pre = baseMetrics.filter((e) => e.val_loss !== undefined).at(-1)?.val_loss;
-  o.note(`base val loss ${pre?.toFixed(4)}; ${runs.length} settings × ${o.seeds} seeds at ${o.budget.toExponential(2)} FLOPs each: about ${Math.ceil(estimate / 60)} min (from the base's measured FLOP/s)`);
+  o.note(`base val loss ${pre?.toFixed(4)}; ${runs.length} settings × ${o.seeds} seeds at ${o.budget.toExponential(2)} FLOPs each (${stepsFor(o.target, o.budget, o.batch, o.seq)} steps of the target in one growth): about ${Math.ceil(estimate / 60)} min (from the base's measured FLOP/s)`);
   const have = readResults(o.runDir);
   let i = 0, spent = 0, ran = 0;
   const todo = runs.length * o.seeds - have.filter((r) => runs.some((x) => x.name === r.setting) && r.seed < o.seeds).length;

@@ -142,6 +142,8 @@ describe('growlm experiment growth-practices', () => {
     expect(again.stderr).toContain('base: trained (reused)');
     expect(again.stderr).not.toContain('[1/2]');
     expect(again.stdout).toMatch(/method=clone-perturbed\s+1\s+\d\.\d{4}/);
+    // another budget in the same RUN_DIR would mix results: refused
+    expectOneLineError(growlm('experiment', 'growth-practices', ...common().map((a) => (a === '8' ? '9' : a)), '--seeds', '1', '--out', out), /holds a lab run made with another budget/);
   });
 
   it('a grid file with a typo is a one-line error', () => {

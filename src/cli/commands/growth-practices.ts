@@ -6,7 +6,7 @@ import type { ModelConfig } from '../../model/config.js';
 import { readConfigFile } from '../../model/model-dir.js';
 import { loadPreset, presetNames } from '../../model/presets.js';
 import {
-  FULL_GRID, type Grid, LR_SWEEP, QUICK_GRID, parseGrid, practicesRunRecord, runGrowthPractices, stepsFor, summaryTable,
+  FULL_GRID, type Grid, LR_SWEEP, QUICK_GRID, parseGrid, practicesRunRecord, runGrowthPractices, summaryTable,
 } from '../../plan/growth-practices.js';
 import { writeReport } from '../../report/report.js';
 import { RUN_FILE } from '../../report/run-record.js';
@@ -58,7 +58,7 @@ export const growthPracticesCommand: Command = {
     tuned: { type: 'string', arg: 'FILE', description: 'take the base LR from a growlm tune result' },
     evals: { type: 'string', arg: 'N', description: 'validation evaluations after growth per run', default: '12' },
     'eval-batches': { type: 'string', arg: 'N', description: 'batches per validation', default: '8' },
-    perturb: { type: 'string', arg: 'X', description: 'clone-perturbed: noise std / initializer_range on the copies', default: '0.1' },
+    perturb: { type: 'string', arg: 'X', description: 'clone-perturbed: noise std / initializer_range on the copies', default: '0.01' },
     out: { type: 'string', arg: 'RUN_DIR', description: 'run directory (default: runs/growth-practices)' },
     threads: { type: 'string', arg: 'N', description: 'intra-op threads' },
     json: { type: 'boolean', description: 'print JSON' },
@@ -84,6 +84,13 @@ export const growthPracticesCommand: Command = {
     const steps = args.int('steps', quick ? 150 : 300);
     const budget = args.has('budget') ? args.num('budget') : steps * batch * seq * trainingFlopsPerToken(target, seq);
     if (!(budget > 0)) throw new UsageError('--budget must be positive');
+    const o = {
+      runDir, dataDir: '', base, target, baseSteps: args.int('base-steps', quick ? 400 : 600), batch, seq,
+      lr: args.has('tuned') ? readTunedLr(args.need('tuned')) : args.num('lr'), warmup: 20, budget,
+      seeds: args.int('seeds', quick ? 2 : 3), evalBatches: args.int('eval-batches'), evals: args.int('evals'), perturb: args.num('perturb'),
+      threads: args.has('threads') ? args.int('threads') : undefined, note,
+    };
+    if (!(o.perturb >= 0)) throw new UsageError('--perturb must be ≥ 0');
     let dataDir = args.str('data');
     if (!dataDir) {
       dataDir = join(runDir, 'data');
@@ -92,13 +99,7 @@ export const growthPracticesCommand: Command = {
         await prepareDataset({ builtin: 'gutenberg', tokenizer: 'byte', outDir: dataDir, force: true });
       }
     }
-    const o = {
-      runDir, dataDir, base, target, baseSteps: args.int('base-steps', quick ? 400 : 600), batch, seq,
-      lr: args.has('tuned') ? readTunedLr(args.need('tuned')) : args.num('lr'), warmup: 20, budget,
-      seeds: args.int('seeds', quick ? 2 : 3), evalBatches: args.int('eval-batches'), evals: args.int('evals'), perturb: args.num('perturb'),
-      threads: args.has('threads') ? args.int('threads') : undefined, note,
-    };
-    note(`target steps per run: ${stepsFor(target, budget, batch, seq)} (${budget.toExponential(2)} FLOPs)`);
+    o.dataDir = dataDir;
     const t0 = performance.now();
     const r = await runGrowthPractices(grid, o);
     writeFileAtomic(join(runDir, RUN_FILE), [JSON.stringify(practicesRunRecord(o, r.runs, r.summary), null, 2) + '\n']);
