@@ -1,11 +1,11 @@
 /**
- * The experiment that justifies growth: the final-size model trained from scratch against the
- * staged-growth plan, on the same data, and the training FLOPs each needs to reach the from-scratch
- * run's final validation loss.
+ * Pieces of the experiment that justifies growth (growth-vs-scratch.ts runs it over seeds): validation
+ * curves against cumulative FLOPs, the FLOPs a curve needs to reach a loss, the final-size model
+ * trained from scratch, and the figures of each growth of a staged run.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parameterCount, configToJson } from '../model/config.js';
+import { parameterCount } from '../model/config.js';
 import { CONFIG_FILE, saveModelDir } from '../model/model-dir.js';
 import { initWeights } from '../model/weights.js';
 import { METRICS_FILE, readMetrics } from '../report/run-record.js';
@@ -13,7 +13,7 @@ import { trainingFlopsPerToken } from '../train/flops.js';
 import { listCheckpoints } from '../train/checkpoint.js';
 import { DEFAULT_TRAIN, trainModelDir } from '../train/train-model-dir.js';
 import { type Plan, resolveStageConfig, stageTrain } from './plan.js';
-import { type PlanHooks, type PlanState, planRunRecord, runPlan } from './run.js';
+import type { PlanHooks, PlanState } from './run.js';
 
 export interface CurvePoint { flops: number; val_loss: number }
 
@@ -89,38 +89,4 @@ export async function trainScratch(plan: Plan, dataDir: string, scratchDir: stri
     minLrRatio: first.min_lr_ratio ?? 0.1, evalEvery: Math.max(1, Math.round(steps / 12)), evalBatches: t.eval_batches ?? 8,
     checkpointEvery: t.checkpoint_every ?? 100, resume: listCheckpoints(scratchDir).length > 0, seed: dataSeed, session: { threads: hooks.threads },
   }, (e) => logger(e), (s) => { logger = hooks.stepLogger('scratch', steps, s.resumedFrom); });
-}
-
-export async function runGrowthVsScratch(plan: Plan, runDir: string, hooks: PlanHooks, budgetFactor: number, scratchLr?: number) {
-  const stagedDir = join(runDir, 'staged');
-  hooks.note('— staged growth —');
-  const state = await runPlan(plan, stagedDir, hooks);
-  const stagedDirs = plan.stages.map((s) => join(stagedDir, s.name));
-  const staged = validationCurve(stagedDirs);
-  const stagedFlops = stagedDirs.reduce((s, d) => s + (readMetrics(join(d, METRICS_FILE)).entries.at(-1)?.flops ?? 0), 0);
-
-  const last = plan.stages.at(-1)!;
-  const target = resolveStageConfig(plan, last);
-  const scratchDir = join(runDir, 'scratch');
-  await trainScratch(plan, join(stagedDir, 'data'), scratchDir, stagedFlops * budgetFactor, hooks, scratchLr, `≈ ${budgetFactor}× the staged run's training FLOPs`);
-  const scratch = validationCurve([scratchDir]);
-  const scratchFlops = readMetrics(join(scratchDir, METRICS_FILE)).entries.at(-1)!.flops;
-  const scratchFinal = scratch.at(-1)!.val_loss;
-  const reach = flopsToReach(staged, scratchFinal);
-  const growth = growthSummary(plan, state, stagedDirs);
-  const result: ExperimentResult = {
-    staged_flops: stagedFlops, scratch_flops: scratchFlops, scratch_final_val_loss: scratchFinal, staged_final_val_loss: staged.at(-1)!.val_loss,
-    staged_flops_to_reach_scratch: reach, flops_ratio: reach === null ? null : reach / scratchFlops, growth,
-  };
-  const staged_record = planRunRecord(plan, state, []);
-  const record = {
-    ...staged_record,
-    name: `${plan.name}: growth vs scratch`, kind: 'experiment' as const,
-    series: [
-      { label: 'staged growth', stages: staged_record.series[0]!.stages.map((s) => ({ ...s, dir: join('staged', s.dir) })) },
-      { label: 'from scratch', stages: [{ name: 'scratch', dir: 'scratch', parameters: parameterCount(target), config: configToJson(target), tokens_per_s: null }] },
-    ],
-    result,
-  };
-  return { result, record };
 }
