@@ -7,7 +7,7 @@ import { sampleContinuations } from '../generate/generate.js';
 import { writeReport } from '../report/report.js';
 import { RUN_FILE } from '../report/run-record.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { type ExperimentResult, runGrowthVsScratch } from './experiment.js';
+import { runGrowthVsScratchSeeds } from './growth-vs-scratch.js';
 import type { Plan } from './plan.js';
 import { type PlanHooks, type PlanState, planRunRecord, runPlan } from './run.js';
 
@@ -55,19 +55,21 @@ export async function runPlanDir(plan: Plan, runDir: string, hooks: PlanRunHooks
 }
 
 export interface ExperimentOptions {
-  /** Scratch training FLOPs as a multiple of the staged run's. */
-  budget: number;
+  /** Seeds (init, growth and data order) of every series. */
+  seeds: number;
+  /** Scratch training FLOPs as multiples of the staged run's. */
+  budgets: number[];
   /** Peak LR of the scratch run (default: the first stage's). */
   scratchLr?: number;
 }
 
-export const DEFAULT_EXPERIMENT: ExperimentOptions = { budget: 1.5 };
+export const DEFAULT_EXPERIMENT: ExperimentOptions = { seeds: 3, budgets: [1, 2, 4] };
 
-/** Growth vs scratch in `runDir` (resumable), with run.json and report.html. */
-export async function runExperimentDir(plan: Plan, runDir: string, hooks: PlanHooks, options: Partial<ExperimentOptions> = {}): Promise<ExperimentResult & { report: string; seconds: number }> {
+/** Growth vs scratch (and vs the first stage trained on) in `runDir` over seeds (resumable), with run.json and report.html. */
+export async function runExperimentDir(plan: Plan, runDir: string, hooks: PlanHooks, options: Partial<ExperimentOptions> = {}) {
   const o = { ...DEFAULT_EXPERIMENT, ...options };
   const t0 = performance.now();
-  const { result, record } = await runGrowthVsScratch(plan, runDir, hooks, o.budget, o.scratchLr);
+  const { result, record } = await runGrowthVsScratchSeeds(plan, runDir, hooks, o.seeds, o.budgets, o.scratchLr);
   writeFileAtomic(join(runDir, RUN_FILE), [JSON.stringify(record, null, 2) + '\n']);
   const report = writeReport(runDir);
   return { ...result, report: report.out, seconds: (performance.now() - t0) / 1000 };

@@ -1,11 +1,11 @@
 /**
- * The experiment that justifies growth: the final-size model trained from scratch against the
- * staged-growth plan, on the same data, and the training FLOPs each needs to reach the from-scratch
- * run's final validation loss.
+ * Pieces of the experiment that justifies growth (growth-vs-scratch.ts runs it over seeds): validation
+ * curves against cumulative FLOPs, the FLOPs a curve needs to reach a loss, the final-size model
+ * trained from scratch, and the figures of each growth of a staged run.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parameterCount, configToJson } from '../model/config.js';
+import { parameterCount } from '../model/config.js';
 import { CONFIG_FILE, saveModelDir } from '../model/model-dir.js';
 import { initWeights } from '../model/weights.js';
 import { METRICS_FILE, readMetrics } from '../train/metrics.js';
@@ -14,7 +14,7 @@ import { listCheckpoints } from '../train/checkpoint.js';
 import { DEFAULT_TRAIN, trainModelDir } from '../train/train-model-dir.js';
 import type { Logger } from '../train/trainer.js';
 import { type Plan, resolveStageConfig, stageTrain } from './plan.js';
-import { type PlanHooks, planRunRecord, runPlan } from './run.js';
+import type { PlanHooks, PlanState } from './run.js';
 
 export interface CurvePoint { flops: number; val_loss: number }
 
@@ -55,37 +55,9 @@ export interface ExperimentResult {
   growth: { from_stage: string; to_stage: string; loss_before: number; loss_after: number; max_abs_logit_diff: number; last_train_loss_before: number; first_train_loss_after: number }[];
 }
 
-export async function runGrowthVsScratch(plan: Plan, runDir: string, hooks: PlanHooks, budgetFactor: number, scratchLr?: number) {
-  const stagedDir = join(runDir, 'staged');
-  hooks.note('— staged growth —');
-  const state = await runPlan(plan, stagedDir, hooks);
-  const stagedDirs = plan.stages.map((s) => join(stagedDir, s.name));
-  const staged = validationCurve(stagedDirs);
-  const stagedFlops = stagedDirs.reduce((s, d) => s + (readMetrics(join(d, METRICS_FILE)).entries.at(-1)?.flops ?? 0), 0);
-
-  const last = plan.stages.at(-1)!;
-  const target = resolveStageConfig(plan, last);
-  const t = stageTrain(plan, last);
-  const seq = t.seq ?? target.maxSeqLen, batch = t.batch ?? 8;
-  const steps = Math.ceil((stagedFlops * budgetFactor) / (batch * seq * trainingFlopsPerToken(target, seq)));
-  const scratchDir = join(runDir, 'scratch');
-  hooks.note(`— from scratch: ${last.model} (${parameterCount(target).toLocaleString('en-US')} parameters), ${steps} steps ≈ ${budgetFactor}× the staged run's training FLOPs —`);
-  if (!existsSync(join(scratchDir, CONFIG_FILE))) saveModelDir(scratchDir, { config: target, weights: initWeights(target, plan.stages[0]!.seed ?? 0) });
-  const first = stageTrain(plan, plan.stages[0]!);
-  let logger: Logger = () => {};
-  const done = existsSync(join(scratchDir, METRICS_FILE)) && (readMetrics(join(scratchDir, METRICS_FILE)).entries.at(-1)?.step ?? 0) >= steps;
-  if (!done) {
-    await trainModelDir(scratchDir, join(stagedDir, 'data'), {
-      ...DEFAULT_TRAIN, steps, batch, seq, lr: scratchLr ?? first.lr ?? 1e-3, schedule: first.schedule ?? 'cosine', warmup: first.warmup,
-      minLrRatio: first.min_lr_ratio ?? 0.1, evalEvery: Math.max(1, Math.round(steps / 12)), evalBatches: t.eval_batches ?? 8,
-      checkpointEvery: t.checkpoint_every ?? 100, resume: listCheckpoints(scratchDir).length > 0, session: { threads: hooks.threads },
-    }, (e) => logger(e), (s) => { logger = hooks.stepLogger('scratch', steps, s.resumedFrom); });
-  }
-  const scratch = validationCurve([scratchDir]);
-  const scratchFlops = readMetrics(join(scratchDir, METRICS_FILE)).entries.at(-1)!.flops;
-  const scratchFinal = scratch.at(-1)!.val_loss;
-  const reach = flopsToReach(staged, scratchFinal);
-  const growth = plan.stages.slice(1).map((s, i) => {
+/** Per growth of a staged run: the function check and the train losses around it. */
+export function growthSummary(plan: Plan, state: PlanState, stagedDirs: string[]): ExperimentResult['growth'] {
+  return plan.stages.slice(1).map((s, i) => {
     const g = state.stages[s.name]!.growth!;
     const before = readMetrics(join(stagedDirs[i]!, METRICS_FILE)).entries.slice(-10);
     const after = readMetrics(join(stagedDirs[i + 1]!, METRICS_FILE)).entries[0]!;
@@ -94,19 +66,28 @@ export async function runGrowthVsScratch(plan: Plan, runDir: string, hooks: Plan
       last_train_loss_before: before.reduce((a, e) => a + (e.loss ?? NaN), 0) / before.length, first_train_loss_after: after.loss ?? NaN,
     };
   });
-  const result: ExperimentResult = {
-    staged_flops: stagedFlops, scratch_flops: scratchFlops, scratch_final_val_loss: scratchFinal, staged_final_val_loss: staged.at(-1)!.val_loss,
-    staged_flops_to_reach_scratch: reach, flops_ratio: reach === null ? null : reach / scratchFlops, growth,
-  };
-  const staged_record = planRunRecord(plan, state, []);
-  const record = {
-    ...staged_record,
-    name: `${plan.name}: growth vs scratch`, kind: 'experiment' as const,
-    series: [
-      { label: 'staged growth', stages: staged_record.series[0]!.stages.map((s) => ({ ...s, dir: join('staged', s.dir) })) },
-      { label: 'from scratch', stages: [{ name: 'scratch', dir: 'scratch', parameters: parameterCount(target), config: configToJson(target), tokens_per_s: null }] },
-    ],
-    result,
-  };
-  return { result, record };
+}
+
+/**
+ * The last stage's model trained from scratch (init seed: the first stage's) with `flops` training
+ * FLOPs, on the first stage's schedule and LR (or `lr`), the last stage's batch and sequence length.
+ * Resumable; a finished run is kept.
+ */
+export async function trainScratch(plan: Plan, dataDir: string, scratchDir: string, flops: number, hooks: PlanHooks, lr?: number, why = '', dataSeed = 0): Promise<void> {
+  const last = plan.stages.at(-1)!;
+  const target = resolveStageConfig(plan, last);
+  const t = stageTrain(plan, last);
+  const seq = t.seq ?? target.maxSeqLen, batch = t.batch ?? 8;
+  const steps = Math.ceil(flops / (batch * seq * trainingFlopsPerToken(target, seq)));
+  hooks.note(`— from scratch: ${last.model} (${parameterCount(target).toLocaleString('en-US')} parameters), ${steps} steps${why ? ` ${why}` : ''} —`);
+  if (!existsSync(join(scratchDir, CONFIG_FILE))) saveModelDir(scratchDir, { config: target, weights: initWeights(target, plan.stages[0]!.seed ?? 0) });
+  const first = stageTrain(plan, plan.stages[0]!);
+  let logger: Logger = () => {};
+  const done = existsSync(join(scratchDir, METRICS_FILE)) && (readMetrics(join(scratchDir, METRICS_FILE)).entries.at(-1)?.step ?? 0) >= steps;
+  if (done) return;
+  await trainModelDir(scratchDir, dataDir, {
+    ...DEFAULT_TRAIN, steps, batch, seq, lr: lr ?? first.lr ?? 1e-3, schedule: first.schedule ?? 'cosine', warmup: first.warmup,
+    minLrRatio: first.min_lr_ratio ?? 0.1, evalEvery: Math.max(1, Math.round(steps / 12)), evalBatches: t.eval_batches ?? 8,
+    checkpointEvery: t.checkpoint_every ?? 100, resume: listCheckpoints(scratchDir).length > 0, seed: dataSeed, session: { threads: hooks.threads },
+  }, (e) => logger(e), (s) => { logger = hooks.stepLogger('scratch', steps, s.resumedFrom); });
 }

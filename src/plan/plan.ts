@@ -34,6 +34,8 @@ export interface StageTrain {
    * 'keep' continues at the previous stage's last learning rate, constant.
    */
   lr_policy?: 'rewind' | 'keep';
+  /** Seed of the training data order (default 0). */
+  data_seed?: number;
 }
 
 export interface PlanStage {

@@ -3,6 +3,7 @@
  * the page by Chart.js, whose UMD build is inlined (no network references), from data embedded as
  * JSON.
  */
+import { parseSettings, settingsSection } from './settings-chart.js';
 import type { ReportData, SeriesData, StageSummary } from './report-data.js';
 
 const COLORS = ['#1f6fd1', '#d1495b', '#2a9d5c', '#e08a1e', '#7b4fc9', '#3d8f99', '#8c564b', '#c2419c'];
@@ -337,6 +338,7 @@ export function renderReport(d: ReportData, o: RenderOptions): string {
 ${header(d)}
 ${warnings(d)}
 ${summary(d)}
+${settingsSection(parseSettings(d.run.settings))}
 ${charts()}
 ${growthTable(d)}
 ${stageTable(d)}

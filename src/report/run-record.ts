@@ -88,6 +88,8 @@ export interface RunRecord {
   series: RunSeries[];
   growth: RunGrowth[];
   samples: RunSample[];
+  /** Experiments over settings and seeds: final validation loss per setting (see settings-chart.ts). */
+  settings?: unknown;
 }
 
 export class RunRecordError extends GrowlmError {}
@@ -164,6 +166,7 @@ export function parseRunRecord(raw: unknown): RunRecord {
     name: str(r, 'name', ''), kind, created: typeof r.created === 'string' ? r.created : '',
     ...(typeof r.description === 'string' ? { description: r.description } : {}),
     series, growth, samples,
+    ...(r.settings !== undefined ? { settings: r.settings } : {}),
   };
 }
 

@@ -6,6 +6,7 @@ import { evalCommand } from './eval.js';
 import { experimentCommand } from './experiment.js';
 import { exportCommand } from './export.js';
 import { generateCommand } from './generate.js';
+import { growthPracticesCommand } from './growth-practices.js';
 import { initCommand } from './init.js';
 import { growCommand } from './grow.js';
 import { inspectCommand } from './inspect.js';
@@ -15,6 +16,6 @@ import { trainCommand } from './train.js';
 import { tuneCommand } from './tune.js';
 
 export const COMMANDS: Command[] = [
-  initCommand, dataPrepareCommand, trainCommand, tuneCommand, growCommand, planShowCommand, planRunCommand, experimentCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand,
+  initCommand, dataPrepareCommand, trainCommand, tuneCommand, growCommand, planShowCommand, planRunCommand, experimentCommand, growthPracticesCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand,
   generateCommand, reportCommand,
 ];

@@ -1,0 +1,178 @@
+/**
+ * growth-vs-scratch over several seeds: per seed (init, growth and data order), the staged plan,
+ * the final-size model from scratch at several multiples of the staged run's training FLOPs, and the
+ * baseline that does not grow — the first stage's model trained on with the FLOPs of all later
+ * stages (on the second stage's LR schedule). Reports final losses (mean ± std, ties) and the
+ * FLOPs-to-reach-loss ratio, with its spread, at several target losses.
+ *
+ * RUN_DIR/seed-<s>/{staged, scratch-x<b>, continue}/; run.json + report.html (curves: seed 0).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { configToJson, parameterCount } from '../model/config.js';
+import { loadModelDir, saveModelDir } from '../model/model-dir.js';
+import { OPTIMIZER_FILE, loadOptimizerState, saveOptimizerState } from '../model/training-state.js';
+import { METRICS_FILE, readMetrics } from '../train/metrics.js';
+import { listCheckpoints } from '../train/checkpoint.js';
+import { trainingFlopsPerToken } from '../train/flops.js';
+import { DEFAULT_TRAIN, trainModelDir } from '../train/train-model-dir.js';
+import type { Logger } from '../train/trainer.js';
+import { type CurvePoint, type ExperimentResult, flopsToReach, growthSummary, trainScratch, validationCurve } from './experiment.js';
+import { type Plan, resolveStageConfig, stageTrain } from './plan.js';
+import { type PlanHooks, planRunRecord, runPlan } from './run.js';
+import { type MeanStd, type Verdict, meanStd, verdict } from './seeds-stats.js';
+
+/** The plan with seed s: first-stage init seed, growth seeds and data order all shifted by s. */
+export function seededPlan(plan: Plan, s: number): Plan {
+  return {
+    ...plan,
+    defaults: { ...plan.defaults, data_seed: (plan.defaults?.data_seed ?? 0) + s },
+    stages: plan.stages.map((st, i) => ({
+      ...st,
+      ...(i === 0 ? { seed: (st.seed ?? 0) + s } : {}),
+      ...(st.grow ? { grow: { ...st.grow, seed: (st.grow.seed ?? i) + 100 * s } } : {}),
+      ...(st.train.data_seed !== undefined ? { train: { ...st.train, data_seed: st.train.data_seed + s } } : {}),
+    })),
+  };
+}
+
+/** Target losses: from the highest first-stage final loss down to the scratch 1× final loss, `n` levels. */
+export function targetLosses(high: number, low: number, n = 4): number[] {
+  if (n === 1 || !(high > low)) return [low];
+  return Array.from({ length: n }, (_, k) => high + ((low - high) * k) / (n - 1));
+}
+
+export interface SeedRun {
+  seed: number;
+  staged: CurvePoint[];
+  staged_flops: number;
+  first_stage_flops: number;
+  scratch: { budget: number; curve: CurvePoint[]; flops: number }[];
+  continued: CurvePoint[];
+  continue_flops: number;
+  growth: ExperimentResult['growth'];
+}
+
+export interface SeedsResult {
+  seeds: number;
+  budgets: number[];
+  staged: { flops: number; final_val_loss: MeanStd };
+  scratch: { budget: number; flops: number; final_val_loss: MeanStd; staged_vs: Verdict }[];
+  continue_first_stage: { flops: number; final_val_loss: MeanStd; staged_vs: Verdict };
+  /**
+   * Per target loss: staged FLOPs to reach it / scratch-1× FLOPs to reach it (below 1: growth saved
+   * compute), and / continue-first-stage FLOPs, over the seeds where both reached it.
+   */
+  targets: { target: number; staged_over_scratch: MeanStd; staged_over_continue: MeanStd }[];
+}
+
+async function trainContinue(plan: Plan, stagedDir: string, dir: string, flops: number, hooks: PlanHooks, dataSeed: number): Promise<void> {
+  const first = plan.stages[0]!, second = plan.stages[1]!;
+  const c = resolveStageConfig(plan, first);
+  const t1 = stageTrain(plan, first), t2 = stageTrain(plan, second);
+  const seq = t1.seq ?? c.maxSeqLen, batch = t1.batch ?? 8;
+  const steps = Math.ceil(flops / (batch * seq * trainingFlopsPerToken(c, seq)));
+  if (existsSync(join(dir, METRICS_FILE)) && (readMetrics(join(dir, METRICS_FILE)).entries.at(-1)?.step ?? 0) >= steps) return;
+  hooks.note(`— first stage trained on: ${first.model}, ${steps} more steps (the FLOPs of the later stages) —`);
+  if (listCheckpoints(dir).length === 0) {
+    const src = join(stagedDir, first.name);
+    saveModelDir(dir, loadModelDir(src));
+    if (existsSync(join(src, OPTIMIZER_FILE))) {
+      const m = loadModelDir(dir);
+      saveOptimizerState(join(dir, OPTIMIZER_FILE), m.weights, loadOptimizerState(join(src, OPTIMIZER_FILE)));
+    }
+  }
+  let logger: Logger = () => {};
+  await trainModelDir(dir, join(stagedDir, 'data'), {
+    ...DEFAULT_TRAIN, steps, batch, seq, lr: t2.lr ?? t1.lr ?? 1e-3, schedule: t2.schedule ?? 'cosine', warmup: t2.warmup,
+    minLrRatio: t2.min_lr_ratio ?? 0.1, evalEvery: Math.max(1, Math.round(steps / 12)), evalBatches: t1.eval_batches ?? 8,
+    checkpointEvery: t1.checkpoint_every ?? 100, resume: listCheckpoints(dir).length > 0, seed: 1000 + dataSeed, session: { threads: hooks.threads },
+  }, (e) => logger(e), (s) => { logger = hooks.stepLogger('continue', steps, s.resumedFrom); });
+}
+
+const lastFlops = (dir: string) => readMetrics(join(dir, METRICS_FILE)).entries.at(-1)?.flops ?? 0;
+
+export async function runSeed(plan: Plan, runDir: string, seed: number, budgets: number[], hooks: PlanHooks, scratchLr?: number): Promise<SeedRun> {
+  const p = seededPlan(plan, seed);
+  const dir = join(runDir, `seed-${seed}`), stagedDir = join(dir, 'staged');
+  hooks.note(`— seed ${seed}: staged growth —`);
+  const state = await runPlan(p, stagedDir, hooks);
+  const stagedDirs = p.stages.map((s) => join(stagedDir, s.name));
+  const stagedFlops = stagedDirs.reduce((a, d) => a + lastFlops(d), 0);
+  const scratch = [];
+  for (const b of budgets) {
+    const sd = join(dir, `scratch-x${b}`);
+    await trainScratch(p, join(stagedDir, 'data'), sd, stagedFlops * b, hooks, scratchLr, `≈ ${b}× the staged run's training FLOPs`, seed);
+    scratch.push({ budget: b, curve: validationCurve([sd]), flops: lastFlops(sd) });
+  }
+  const firstFlops = lastFlops(stagedDirs[0]!);
+  const cd = join(dir, 'continue');
+  await trainContinue(p, stagedDir, cd, stagedFlops - firstFlops, hooks, seed);
+  return {
+    seed, staged: validationCurve(stagedDirs), staged_flops: stagedFlops, first_stage_flops: firstFlops, scratch,
+    continued: validationCurve([stagedDirs[0]!, cd]), continue_flops: firstFlops + lastFlops(cd), growth: growthSummary(p, state, stagedDirs),
+  };
+}
+
+export function summarizeSeeds(runs: SeedRun[], budgets: number[], levels = 4): SeedsResult {
+  const fin = (c: CurvePoint[]) => c.at(-1)!.val_loss;
+  const staged = meanStd(runs.map((r) => fin(r.staged)));
+  const cont = meanStd(runs.map((r) => fin(r.continued)));
+  const s1 = meanStd(runs.map((r) => fin(r.scratch[0]!.curve)));
+  // the highest loss every curve passes below: the first stage's final loss (on the staged curve)
+  const firstEnd = Math.max(...runs.map((r) => r.staged.filter((p) => p.flops <= r.first_stage_flops).at(-1)?.val_loss ?? fin(r.staged)));
+  const ratio = (a: CurvePoint[], b: CurvePoint[], t: number) => {
+    const x = flopsToReach(a, t), y = flopsToReach(b, t);
+    return x === null || y === null || y === 0 ? NaN : x / y;
+  };
+  return {
+    seeds: runs.length, budgets,
+    staged: { flops: meanStd(runs.map((r) => r.staged_flops)).mean, final_val_loss: staged },
+    scratch: budgets.map((b, i) => {
+      const f = meanStd(runs.map((r) => fin(r.scratch[i]!.curve)));
+      return { budget: b, flops: meanStd(runs.map((r) => r.scratch[i]!.flops)).mean, final_val_loss: f, staged_vs: verdict(staged, f) };
+    }),
+    continue_first_stage: { flops: meanStd(runs.map((r) => r.continue_flops)).mean, final_val_loss: cont, staged_vs: verdict(staged, cont) },
+    targets: targetLosses(firstEnd, s1.mean, levels).map((t) => ({
+      target: t,
+      staged_over_scratch: meanStd(runs.map((r) => ratio(r.staged, r.scratch[0]!.curve, t))),
+      staged_over_continue: meanStd(runs.map((r) => ratio(r.staged, r.continued, t))),
+    })),
+  };
+}
+
+/**
+ * The experiment over `seeds` seeds and scratch `budgets` (multiples of the staged FLOPs; the first is
+ * the reference of the ratios). `legacy`: seed 0's result in the single-seed layout's fields.
+ */
+export async function runGrowthVsScratchSeeds(plan: Plan, runDir: string, hooks: PlanHooks, seeds: number, budgets: number[], scratchLr?: number) {
+  const runs: SeedRun[] = [];
+  for (let s = 0; s < seeds; s++) runs.push(await runSeed(plan, runDir, s, budgets, hooks, scratchLr));
+  const summary = summarizeSeeds(runs, budgets);
+  const r0 = runs[0]!, sc = r0.scratch[0]!;
+  const reach = flopsToReach(r0.staged, sc.curve.at(-1)!.val_loss);
+  const legacy: ExperimentResult = {
+    staged_flops: r0.staged_flops, scratch_flops: sc.flops, scratch_final_val_loss: sc.curve.at(-1)!.val_loss, staged_final_val_loss: r0.staged.at(-1)!.val_loss,
+    staged_flops_to_reach_scratch: reach, flops_ratio: reach === null ? null : reach / sc.flops, growth: r0.growth,
+  };
+  const p0 = seededPlan(plan, 0);
+  const base = planRunRecord(p0, { plan: plan.name, stages: {} }, []);
+  const last = resolveStageConfig(plan, plan.stages.at(-1)!), first = resolveStageConfig(plan, plan.stages[0]!);
+  const stage = (name: string, dir: string, c: typeof last) => ({ name, dir, parameters: parameterCount(c), config: configToJson(c), tokens_per_s: null });
+  const record = {
+    ...base, name: `${plan.name}: growth vs scratch (${seeds} seed${seeds > 1 ? 's' : ''})`, kind: 'experiment' as const,
+    series: [
+      { label: 'staged growth', stages: base.series[0]!.stages.map((s) => ({ ...s, dir: join('seed-0', 'staged', s.dir) })) },
+      ...budgets.map((b) => ({ label: `from scratch ×${b}`, stages: [stage('scratch', join('seed-0', `scratch-x${b}`), last)] })),
+      { label: 'first stage trained on', stages: [stage(plan.stages[0]!.name, join('seed-0', 'staged', plan.stages[0]!.name), first), stage('continue', join('seed-0', 'continue'), first)] },
+    ],
+    growth: [],
+    settings: [
+      { label: 'staged growth', mean: summary.staged.final_val_loss.mean, std: summary.staged.final_val_loss.std, n: seeds, verdict: 'reference' },
+      ...summary.scratch.map((s) => ({ label: `from scratch ×${s.budget}`, mean: s.final_val_loss.mean, std: s.final_val_loss.std, n: seeds, verdict: verdict(s.final_val_loss, summary.staged.final_val_loss) })),
+      { label: 'first stage trained on', mean: summary.continue_first_stage.final_val_loss.mean, std: summary.continue_first_stage.final_val_loss.std, n: seeds, verdict: verdict(summary.continue_first_stage.final_val_loss, summary.staged.final_val_loss) },
+    ],
+    result: { ...legacy, seeds: summary },
+  };
+  return { result: { ...legacy, seeds: summary }, record };
+}
