@@ -55,6 +55,8 @@ export interface Plan {
   tuned?: string;
   stages: PlanStage[];
   samples?: { prompts: string[]; max_tokens?: number; temperature?: number; top_k?: number; seed?: number };
+  /** Baselines trained after the stages with the staged run's total training FLOPs (src/plan/baselines.ts). */
+  baselines?: { scratch?: boolean; continue_first?: boolean };
   /** Where the plan file is (config paths are relative to it). */
   baseDir: string;
 }
@@ -80,6 +82,10 @@ export function loadPlan(spec: string): Plan {
   const plan: Plan = { ...raw, baseDir: join(path, '..') };
   if (typeof plan.name !== 'string' || !/^[\w.-]+$/.test(plan.name)) throw new PlanError(`${path}: "name" must be a simple name`);
   if (!Array.isArray(plan.stages) || plan.stages.length === 0) throw new PlanError(`${path}: "stages" must be a non-empty list`);
+  const b = plan.baselines;
+  if (b !== undefined && (typeof b !== 'object' || b === null || Object.entries(b).some(([k, v]) => !['scratch', 'continue_first'].includes(k) || typeof v !== 'boolean'))) {
+    throw new PlanError(`${path}: "baselines" must be an object with optional booleans "scratch" and "continue_first"`);
+  }
   const names = new Set<string>();
   plan.stages.forEach((s, i) => {
     if (typeof s.name !== 'string' || !/^[\w.-]+$/.test(s.name) || names.has(s.name)) throw new PlanError(`${path}: stage ${i} needs a unique simple name`);

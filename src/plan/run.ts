@@ -141,6 +141,7 @@ export async function runPlan(plan: Plan, runDir: string, hooks: PlanHooks): Pro
       steps, batch: t.batch ?? 8, seq: t.seq, lr: t.lr ?? 1e-3, schedule: t.schedule ?? 'cosine', warmup: t.warmup,
       minLrRatio: t.min_lr_ratio ?? 0.1, evalEvery: t.eval_every, evalBatches: t.eval_batches ?? 8,
       checkpointEvery: t.checkpoint_every ?? 100, resume, session: { threads: hooks.threads },
+      seed: i, // stage i draws its batches with sampler seed i: a grown stage does not replay its predecessor's windows
     }, (e) => logger(e), (s) => { resumedFrom = s.resumedFrom; logger = hooks.stepLogger(stage.name, steps, resumedFrom); });
     state.stages[stage.name] = {
       ...state.stages[stage.name]!, status: 'done', tokens_per_s: result.tokensPerS, val_loss: result.valLoss, val_bpb: result.valBpb,

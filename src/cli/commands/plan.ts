@@ -3,7 +3,8 @@ import type { Command } from '../command.js';
 import { sampleContinuations } from '../../generate/generate.js';
 import { presetNames } from '../../model/presets.js';
 import { type Plan, loadPlan } from '../../plan/plan.js';
-import { planRunRecord, runPlan } from '../../plan/run.js';
+import { baselineSeries, runBaselines } from '../../plan/baselines.js';
+import { type PlanHooks, planRunRecord, runPlan } from '../../plan/run.js';
 import { formatPlanSummary, summarizePlan } from '../../plan/show.js';
 import { writeReport } from '../../report/report.js';
 import { RUN_FILE } from '../../report/run-record.js';
@@ -47,10 +48,10 @@ export const planRunCommand: Command = {
     const json = args.flag('json');
     const t0 = performance.now();
     note(`plan ${plan.name}: ${plan.stages.length} stages → ${runDir}`);
-    const state = await runPlan(plan, runDir, {
+    const hooks = {
       note,
       threads: args.has('threads') ? args.int('threads') : undefined,
-      stepLogger: (stage, steps, resumedFrom) => {
+      stepLogger: (stage: string, steps: number, resumedFrom: number) => {
         const progress = new Progress(steps, true, json ? 15000 : 5000);
         return (e) => {
           const eta = ((steps - e.step) * e.elapsed_s) / Math.max(1, e.step - resumedFrom);
@@ -58,7 +59,9 @@ export const planRunCommand: Command = {
           if (e.val_loss !== undefined) progress.log(`  step ${e.step}: val loss ${e.val_loss.toFixed(4)} (${e.val_bpb!.toFixed(3)} bits/byte)`);
         };
       },
-    });
+    } satisfies PlanHooks;
+    const state = await runPlan(plan, runDir, hooks);
+    const baselines = await runBaselines(plan, runDir, hooks);
     const last = plan.stages.at(-1)!;
     const samples: { stage: string; prompt: string; text: string }[] = [];
     if (plan.samples?.prompts.length) {
@@ -72,12 +75,15 @@ export const planRunCommand: Command = {
         if (!json) console.log(`\n> ${c.prompt}${c.text}\n`);
       }
     }
-    writeFileAtomic(join(runDir, RUN_FILE), [JSON.stringify(planRunRecord(plan, state, samples), null, 2) + '\n']);
+    const record = planRunRecord(plan, state, samples);
+    record.series.push(...baselineSeries(plan, baselines));
+    writeFileAtomic(join(runDir, RUN_FILE), [JSON.stringify(record, null, 2) + '\n']);
     const report = writeReport(runDir);
     const summary = {
       run_dir: runDir, seconds: (performance.now() - t0) / 1000, report: report.out,
       stages: plan.stages.map((s) => ({ name: s.name, ...state.stages[s.name] })),
       samples,
+      ...(baselines.length ? { baselines } : {}),
     };
     if (json) printJson(summary);
     else console.log(`done in ${formatDuration(summary.seconds)}; report: ${report.out}`);
