@@ -1,6 +1,6 @@
 // A plan's baselines (src/plan/baselines.ts): the final-size model from scratch and the first stage
 // trained on, each with the staged run's training FLOPs, in run.json beside the staged series.
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -80,6 +80,16 @@ describe('plan baselines', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain('from scratch: done (skipped)');
     expect(again.stderr).toContain('trained on: done (skipped)');
+  });
+
+  it('--no-baselines trains only the stages', () => {
+    const out = join(tmp, 'run-no-baselines');
+    const r = growlm('plan', 'run', planFile, '--out', out, '--threads', '1', '--no-baselines', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).baselines).toBeUndefined();
+    expect(existsSync(join(out, 'baseline-scratch'))).toBe(false);
+    expect(existsSync(join(out, 'baseline-continue-first'))).toBe(false);
+    expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).series).toHaveLength(1);
   });
 
   it('rejects a malformed baselines section in one line', () => {

@@ -40,10 +40,12 @@ export const planRunCommand: Command = {
   options: {
     out: { type: 'string', arg: 'RUN_DIR', description: 'run directory (default: runs/<plan name>)' },
     threads: { type: 'string', arg: 'N', description: 'intra-op threads' },
+    'no-baselines': { type: 'boolean', description: 'skip the plan\'s "baselines" (train only its stages)' },
     json: { type: 'boolean', description: 'print a JSON summary; progress lines only' },
   },
   async run(args) {
-    const plan = loadPlan(args.positionals[0]!);
+    const loaded = loadPlan(args.positionals[0]!);
+    const plan: Plan = args.flag('no-baselines') ? { ...loaded, baselines: undefined } : loaded;
     const runDir = args.str('out') ?? join('runs', plan.name);
     const json = args.flag('json');
     const t0 = performance.now();
