@@ -117,6 +117,7 @@ function lastEntry(dir: string) {
 
 /** Train the plan's baselines (after its stages). Returns their final figures. */
 export async function runBaselines(plan: Plan, runDir: string, hooks: BaselineHooks): Promise<BaselineResult[]> {
+  if (baselineKinds(plan).length === 0) return [];
   const stageDirs = plan.stages.map((s) => join(runDir, s.name));
   const perStage = stageDirs.map(stageFlops);
   const out: BaselineResult[] = [];
