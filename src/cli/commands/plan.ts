@@ -21,7 +21,7 @@ function planOrPreset(spec: string): Plan {
 export const planShowCommand: Command = {
   name: 'plan show',
   summary: 'Print parameters, training FLOPs per token and training memory per stage of a plan (or a preset).',
-  positionals: [{ name: 'PLAN', description: 'a .plan.json file, a plan name in models/ (tele-flm, tele-flm-analog) or a preset', required: true }],
+  positionals: [{ name: 'PLAN', description: 'a .plan.json file, a plan name in models/ (tele-flm, tele-flm-analog, growth-demo) or a preset', required: true }],
   options: { json: { type: 'boolean', description: 'print JSON' } },
   async run(args) {
     const plan = planOrPreset(args.positionals[0]!);
