@@ -9,6 +9,7 @@ import { RUN_FILE } from '../report/run-record.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { runGrowthVsScratchSeeds } from './growth-vs-scratch.js';
 import type { Plan } from './plan.js';
+import { type BaselineResult, baselineSeries, runBaselines } from './baselines.js';
 import { type PlanHooks, type PlanState, planRunRecord, runPlan } from './run.js';
 
 export interface Sample { stage: string; prompt: string; text: string }
@@ -20,6 +21,8 @@ export interface PlanRunSummary {
   report: string;
   stages: Array<{ name: string } & Partial<PlanState['stages'][string]>>;
   samples: Sample[];
+  /** The plan's baselines at the staged run's training FLOPs (when it has a `baselines` section). */
+  baselines?: BaselineResult[];
 }
 
 export interface PlanRunHooks extends PlanHooks {
@@ -31,6 +34,7 @@ export interface PlanRunHooks extends PlanHooks {
 export async function runPlanDir(plan: Plan, runDir: string, hooks: PlanRunHooks): Promise<PlanRunSummary> {
   const t0 = performance.now();
   const state = await runPlan(plan, runDir, hooks);
+  const baselines = await runBaselines(plan, runDir, hooks);
   const last = plan.stages.at(-1)!;
   const samples: Sample[] = [];
   if (plan.samples?.prompts.length) {
@@ -45,12 +49,15 @@ export async function runPlanDir(plan: Plan, runDir: string, hooks: PlanRunHooks
       hooks.onSample?.(sample);
     }
   }
-  writeFileAtomic(join(runDir, RUN_FILE), [JSON.stringify(planRunRecord(plan, state, samples), null, 2) + '\n']);
+  const record = planRunRecord(plan, state, samples);
+  record.series.push(...baselineSeries(plan, baselines));
+  writeFileAtomic(join(runDir, RUN_FILE), [JSON.stringify(record, null, 2) + '\n']);
   const report = writeReport(runDir);
   return {
     run_dir: runDir, seconds: (performance.now() - t0) / 1000, report: report.out,
     stages: plan.stages.map((s) => ({ name: s.name, ...state.stages[s.name] })),
     samples,
+    ...(baselines.length ? { baselines } : {}),
   };
 }
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { type ModelConfig } from '../model/config.js';
 import { readConfigFile } from '../model/model-dir.js';
 import { loadPreset, presetNames } from '../model/presets.js';
-import type { GrowthMethod, Placement } from '../growth/types.js';
+import { GROWTH_METHODS, type GrowthMethod, PLACEMENTS, type Placement } from '../growth/types.js';
 import { readTunedLr } from '../train/tune.js';
 import { GrowlmError } from '../util/errors.js';
 import { modelsDir } from '../util/paths.js';
@@ -57,6 +57,8 @@ export interface Plan {
   tuned?: string;
   stages: PlanStage[];
   samples?: { prompts: string[]; max_tokens?: number; temperature?: number; top_k?: number; seed?: number };
+  /** Baselines trained after the stages with the staged run's total training FLOPs (src/plan/baselines.ts). */
+  baselines?: { scratch?: boolean; continue_first?: boolean };
   /** Where the plan file is (config paths are relative to it). */
   baseDir: string;
 }
@@ -71,11 +73,9 @@ type Schema = Record<string, Field>;
 const TRAIN: Schema = {
   steps: 'count', tokens: 'count', batch: 'count', seq: 'count', lr: 'positive', warmup: 'int',
   schedule: { oneOf: ['cosine', 'wsd', 'constant'] }, min_lr_ratio: 'fraction', eval_every: 'int', eval_batches: 'count',
-  checkpoint_every: 'int', lr_policy: { oneOf: ['rewind', 'keep'] },
+  checkpoint_every: 'int', lr_policy: { oneOf: ['rewind', 'keep'] }, data_seed: 'int',
 };
 
-export const GROWTH_METHODS: readonly GrowthMethod[] = ['msg', 'mask-free', 'clone'];
-export const PLACEMENTS: readonly Placement[] = ['append', 'interleave', 'distance'];
 
 const PLAN: Schema = {
   name: 'string', description: 'string', tuned: 'string',
@@ -90,6 +90,7 @@ const PLAN: Schema = {
       },
     },
   },
+  baselines: { fields: { scratch: 'boolean', continue_first: 'boolean' } },
   samples: { fields: { prompts: { list: 'string' }, max_tokens: 'count', temperature: 'number', top_k: 'int', seed: 'int' } },
 };
 

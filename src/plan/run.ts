@@ -118,7 +118,10 @@ export async function runPlan(plan: Plan, runDir: string, hooks: PlanHooks): Pro
       ...DEFAULT_TRAIN,
       steps, batch: t.batch ?? 8, seq: t.seq, lr: t.lr ?? 1e-3, schedule: t.schedule ?? 'cosine', warmup: t.warmup,
       minLrRatio: t.min_lr_ratio ?? 0.1, evalEvery: t.eval_every, evalBatches: t.eval_batches ?? 8,
-      checkpointEvery: t.checkpoint_every ?? 100, resume, seed: t.data_seed ?? 0, session: { threads: hooks.threads },
+      checkpointEvery: t.checkpoint_every ?? 100, resume, session: { threads: hooks.threads },
+      // stage i draws its batches with sampler seed i (a grown stage does not replay its predecessor's windows);
+      // data_seed shifts every stage's seed (experiments over seeds)
+      seed: (t.data_seed ?? 0) * 100 + i,
     }, (e) => logger(e), (s) => { resumedFrom = s.resumedFrom; logger = hooks.stepLogger(stage.name, steps, resumedFrom); });
     state.stages[stage.name] = {
       ...state.stages[stage.name]!, status: 'done', tokens_per_s: result.tokensPerS, val_loss: result.valLoss, val_bpb: result.valBpb,

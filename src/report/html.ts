@@ -71,6 +71,7 @@ function header(d: ReportData): string {
     const s = d.series[0];
     const params = s?.stages.map((st) => compact(st.parameters)) ?? [];
     what = `Staged plan: ${s?.stages.length ?? 0} stage${s?.stages.length === 1 ? '' : 's'}${params.length > 1 ? `, grown ${params.join(' → ')} parameters` : params.length ? `, ${params[0]} parameters` : ''}, ${d.growth.length} growth step${d.growth.length === 1 ? '' : 's'}.`;
+    if (d.series.length > 1) what += ` Baselines with the staged run's training FLOPs: ${d.series.slice(1).map((b) => `“${escapeHtml(b.label)}”`).join(', ')}.`;
   } else {
     what = `Experiment comparing ${d.series.map((s) => `“${escapeHtml(s.label)}” (${s.stages.length} stage${s.stages.length === 1 ? '' : 's'})`).join(' with ')}.`;
   }

@@ -16,7 +16,7 @@ function planOrPreset(spec: string): Plan {
 export const planShowCommand: Command = {
   name: 'plan show',
   summary: 'Print parameters, training FLOPs per token and training memory per stage of a plan (or a preset).',
-  positionals: [{ name: 'PLAN', description: 'a .plan.json file, a plan name in models/ (tele-flm, tele-flm-analog) or a preset', required: true }],
+  positionals: [{ name: 'PLAN', description: 'a .plan.json file, a plan name in models/ (tele-flm, tele-flm-analog, growth-demo) or a preset', required: true }],
   options: { json: { kind: 'boolean', description: 'print JSON' } },
   examples: ['growlm plan show tele-flm', 'growlm plan show analog-1t --json'],
   async run(args) {
@@ -36,11 +36,13 @@ export const planRunCommand: Command = {
   options: {
     out: { kind: 'path', arg: 'RUN_DIR', description: 'run directory', defaultText: 'runs/<plan name>' },
     threads: { kind: 'int', description: 'intra-op threads' },
+    'no-baselines': { kind: 'boolean', description: 'skip the plan\'s "baselines" (train only its stages)' },
     json: { kind: 'boolean', description: 'print a JSON summary; progress lines only' },
   },
   examples: ['growlm plan run tele-flm-analog --out runs/demo', 'growlm plan run my.plan.json --json'],
   async run(args) {
-    const plan = loadPlan(args.positionals[0]!);
+    const loaded = loadPlan(args.positionals[0]!);
+    const plan: Plan = args.flag('no-baselines') ? { ...loaded, baselines: undefined } : loaded;
     const runDir = args.str('out') ?? join('runs', plan.name);
     const json = args.flag('json');
     const t0 = performance.now();
