@@ -42,7 +42,7 @@ function weightFeeds(c: ModelConfig, w: Weights): Record<string, ort.Tensor> {
   return feeds;
 }
 
-/** max |a − b| over rows, relative to the largest |b| (float32 rounding of sums of tens of terms: ~1e-6). */
+/** max |a − b|, relative to the largest |b|. */
 function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
   let d = 0, m = 0;
