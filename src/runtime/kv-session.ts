@@ -3,11 +3,17 @@
  * (left-padded to the longest), then decode one token per row per step, feeding each step's
  * `present.*` outputs back as the next step's `past_key_values.*`.
  *
+ * The weights (and MSG masks) are baked into the session as initializers, unlike the training and
+ * evaluation graphs: onnxruntime then folds the concatenated q/k/v weights once and pre-packs the
+ * GEMM operands, which halved a bench-small decode step (7.5 → 3.5 ms at 64 cached tokens, 2
+ * threads). The cost is onnxruntime's own copy of the weights.
+ *
  * The cache goes through JavaScript between steps: onnxruntime-node copies every output into a new
- * ArrayBuffer, and on the CPU provider it has no way to keep an output inside onnxruntime
- * (`preferredOutputLocation` other than 'cpu' and IO binding need a GPU provider; pre-allocated
- * `fetches` are filled but a separate copy is still returned). The copy costs ≈ 0.01 ms per 1,000
- * cached tokens on bench-small (docs/onnxruntime.md#the-kv-cache), small next to a decode step.
+ * ArrayBuffer. Measured on bench-small (2 threads, medians of alternating runs): a step that outputs
+ * its present cache takes 0.4–0.9 ms longer than the same graph without those outputs (0.3 MB of
+ * cache at 16 tokens, 4.7 MB at 255), ≈ 0.2 ms per MB, 10–20% of the step. On the CPU provider
+ * nothing avoids that copy: pre-allocated `fetches` are filled and then copied again (no faster),
+ * `preferredOutputLocation: 'cpu-pinned'` was 4–6× slower, and IO binding needs a GPU provider.
  */
 import * as ort from 'onnxruntime-node';
 import { buildCachedDecoder, cacheNames } from '../../graphs/inference.js';
@@ -15,7 +21,8 @@ import type { ModelConfig } from '../model/config.js';
 import { maskTensors } from '../model/masks.js';
 import { paramSpecs } from '../model/params.js';
 import type { Weights } from '../model/weights.js';
-import { type SessionOptions, RuntimeError, createSession, ortFloat, ortInt64 } from './session.js';
+import { bakeWeights } from '../passes/bake-weights.js';
+import { type SessionOptions, RuntimeError, createSession, ortInt64 } from './session.js';
 
 export interface KvSessionOptions extends SessionOptions {
   /** onnxruntime's fused kernels (default) or standard ops only (graphs/inference.ts). */
@@ -45,16 +52,13 @@ export class KvSession {
   private constructor(
     readonly config: ModelConfig,
     private readonly session: ort.InferenceSession,
-    private readonly weightFeeds: Record<string, ort.Tensor>,
   ) {}
 
   static async create(config: ModelConfig, weights: Weights, opts: KvSessionOptions = {}): Promise<KvSession> {
     const { fusedKernels, ...sessionOpts } = opts;
-    const session = await createSession(buildCachedDecoder(config, { fusedKernels }), sessionOpts);
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const p of paramSpecs(config)) feeds[p.name] = ortFloat(weights.get(p.name)!);
-    for (const [name, t] of maskTensors(config)) feeds[name] = ortFloat(t);
-    return new KvSession(config, session, feeds);
+    const baked = new Map([...paramSpecs(config).map((p) => [p.name, weights.get(p.name)!] as const), ...maskTensors(config)]);
+    const session = await createSession(bakeWeights(buildCachedDecoder(config, { fusedKernels }), baked), sessionOpts);
+    return new KvSession(config, session);
   }
 
   /** Forget the cache (the next call must be `prefill`). */
@@ -83,7 +87,6 @@ export class KvSession {
       if (!(p >= 0n && p < BigInt(c.maxSeqLen))) throw new RuntimeError(`position ${p} is outside the model's context (max_position_embeddings ${c.maxSeqLen})`);
     }
     const feeds: Record<string, ort.Tensor> = {
-      ...this.weightFeeds,
       input_ids: ortInt64(step.ids, [batch, seq]),
       attention_mask: ortInt64(step.attentionMask, [batch, total]),
       position_ids: ortInt64(step.positions, [batch, seq]),
