@@ -131,7 +131,7 @@ function cachedLogits(model: GenerationModel): LogitsSource {
   let start = 0;
   let fresh = true;
   return async (context) => {
-    if (!fresh && context.length - start !== session.positionOf(0) + 1) throw new GenerateError('internal: the cached context must grow by one token per step');
+    if (!fresh && context.length - start !== session.positionOf(0) + 1) throw new Error('cached generation: the context must grow by one token per step');
     if (!fresh && context.length - start <= config.maxSeqLen) return session.decode([context[context.length - 1]!]);
     fresh = false;
     if (context.length - start > config.maxSeqLen) start = context.length - slideKeep(config.maxSeqLen);
@@ -202,8 +202,17 @@ class TextStream {
   }
 }
 
+const generating = new WeakSet<GenerationModel>();
+
 export async function generate(model: GenerationModel, prompt: string, opts: GenerateOptions = {}): Promise<GenerateResult> {
-  return generateWith(model, prompt, opts, cachedLogits(model));
+  // the cache belongs to one sequence
+  if (generating.has(model)) throw new GenerateError(`${model.dir} is already generating: one generation at a time per opened model`);
+  generating.add(model);
+  try {
+    return await generateWith(model, prompt, opts, cachedLogits(model));
+  } finally {
+    generating.delete(model);
+  }
 }
 
 /** @internal Generation on the uncached full-window path: the reference `generate` is tested against. */

@@ -77,6 +77,13 @@ describe('cached generation = uncached full-window generation', () => {
     expect(cached.tokens).toEqual((await generateUncached(masked, 'Once upon a time', { temperature: 0, maxTokens: 30 })).tokens);
   });
 
+  it('one generation at a time per opened model (the cache holds one sequence)', async () => {
+    const first = generate(plain, 'Hello', { maxTokens: 5 });
+    await expect(generate(plain, 'Hello', { maxTokens: 5 })).rejects.toThrow(/is already generating: one generation at a time per opened model/);
+    expect((await first).tokens).toHaveLength(5);
+    expect((await generate(plain, 'Hello', { maxTokens: 2 })).tokens).toHaveLength(2);
+  });
+
   it('sampled with a seed, within the context', async () => {
     const opts = { temperature: 0.9, topK: 20, topP: 0.95, seed: 4, maxTokens: 30 };
     expect((await generate(plain, 'Hello there', opts)).tokens).toEqual((await generateUncached(plain, 'Hello there', opts)).tokens);
