@@ -57,7 +57,7 @@ export class KvSession {
   static async create(config: ModelConfig, weights: Weights, opts: KvSessionOptions = {}): Promise<KvSession> {
     const { fusedKernels, ...sessionOpts } = opts;
     const baked = new Map([...paramSpecs(config).map((p) => [p.name, weights.get(p.name)!] as const), ...maskTensors(config)]);
-    const session = await createSession(bakeWeights(buildCachedDecoder(config, { fusedKernels }), baked), sessionOpts);
+    const session = await createSession(bakeWeights(buildCachedDecoder(config, { fusedKernels }), baked), { externalThreshold: 1024, ...sessionOpts });
     return new KvSession(config, session);
   }
 
