@@ -5,8 +5,9 @@
  *
  * The weights (and MSG masks) are baked into the session as initializers, unlike the training and
  * evaluation graphs: onnxruntime then folds the concatenated q/k/v weights once and pre-packs the
- * GEMM operands, which halved a bench-small decode step (7.5 → 3.5 ms at 64 cached tokens, 2
- * threads). The cost is onnxruntime's own copy of the weights.
+ * GEMM operands (bench-small decode step 3.1–3.6 ms against 5.4–7.5 with the weights as inputs). The
+ * cost is onnxruntime's own copy of the weights; they reach it as in-memory external data, so that
+ * the protobuf holds no further copy (docs/onnxruntime.md#the-kv-cache).
  *
  * The cache goes through JavaScript between steps: onnxruntime-node copies every output into a new
  * ArrayBuffer. Measured on bench-small (2 threads, medians of alternating runs): a step that outputs
