@@ -158,11 +158,11 @@ export function encodePrompt(model: GenerationModel, prompt: string): number[] {
   return ids;
 }
 
-/** Index of the first stop string in `text` at or after `from` (-1 if none). */
-export function findStop(text: string, stops: readonly string[], from = 0): number {
+/** Index of the first stop string in `text` (-1 if none). */
+export function findStop(text: string, stops: readonly string[]): number {
   let at = -1;
   for (const s of stops) {
-    const i = text.indexOf(s, Math.max(0, from));
+    const i = text.indexOf(s);
     if (i >= 0 && (at < 0 || i < at)) at = i;
   }
   return at;
@@ -243,10 +243,8 @@ async function generateWith(model: GenerationModel, prompt: string, opts: Genera
   const seen = new Set(context);
   const out: number[] = [];
   const stream = new TextStream(opts.onText);
-  const longestStop = Math.max(0, ...stops.map((s) => s.length));
   let stopReason: GenerateResult['stopReason'] = 'max_tokens';
   let text: string | undefined;
-  let checked = 0; // stop strings cannot start before this index of the text (those parts were searched)
   const t0 = performance.now();
   for (let i = 0; i < maxTokens; i++) {
     let logits = await next(context);
@@ -258,9 +256,9 @@ async function generateWith(model: GenerationModel, prompt: string, opts: Genera
     out.push(id);
     if (stops.length === 0 && !opts.onText) continue;
     const sofar = tokenizer.decode(out);
-    const at = findStop(sofar, stops, checked);
+    // the whole text, every step: a decoding may change at its end as tokens complete characters
+    const at = findStop(sofar, stops);
     if (at >= 0) { text = sofar.slice(0, at); stopReason = 'stop'; break; }
-    checked = Math.max(0, sofar.length - longestStop);
     stream.show(stableText(sofar, stops));
   }
   const seconds = (performance.now() - t0) / 1000;

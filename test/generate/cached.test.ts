@@ -105,7 +105,7 @@ describe('stop strings', () => {
   it('findStop and stableText', () => {
     expect(findStop('hello world', ['wor', 'lo'])).toBe(3);
     expect(findStop('hello world', ['xyz'])).toBe(-1);
-    expect(findStop('abab', ['ab'], 1)).toBe(2);
+    expect(findStop('abab', ['ba', 'ab'])).toBe(0);
     expect(stableText('abc<|e', ['<|end|>'])).toBe('abc');
     expect(stableText('abc<|x', ['<|end|>'])).toBe('abc<|x');
     expect(stableText('ab\uFFFD', [])).toBe('ab');
