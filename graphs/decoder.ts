@@ -12,8 +12,7 @@ import { GraphBuilder } from '../src/onnx/builder.js';
 import { type Model, MS_DOMAIN } from '../src/onnx/ir.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { EMBED, FINAL_NORM, LM_HEAD, layerParamNames, paramSpecs } from '../src/model/params.js';
-import { MASK_INPUTS } from '../src/model/masks.js';
-import { type AttentionShapes, type Rope, causalAttention, fusedLinear, linear, maskedRmsNorm, rmsNorm, ropeTables, swiglu } from './layers.js';
+import { type AttentionShapes, type Rope, causalAttention, fusedLinear, linear, msgMasks, ropeTables, swiglu } from './layers.js';
 import { crossEntropy } from './loss.js';
 
 export const OPSET = 17;
@@ -63,15 +62,10 @@ export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: [
   const fused = opts.fusedKernels ?? true;
   const shapes = attentionShapes(b, c, ids, fused);
   // MSG masks (docs/growth.md#msg-masked-structural-growth), present while a growth is ramping: inputs, 1 on old structure
-  const m = c.growth.masks;
-  const hiddenMask = m?.hidden ? b.input(MASK_INPUTS.hidden, 'float32', [c.hiddenSize]) : undefined;
-  const hiddenCount = hiddenMask ? b.op('ReduceSum', [hiddenMask], { keepdims: 0 }) : undefined;
-  const ffnMask = m?.ffn ? b.input(MASK_INPUTS.ffn, 'float32', [c.intermediateSize]) : undefined;
-  const headMask = m?.heads ? b.input(MASK_INPUTS.heads, 'float32', [c.numHeads * c.headDim]) : undefined;
-  const layerMask = m?.layers ? b.input(MASK_INPUTS.layers, 'float32', [c.numLayers]) : undefined;
-  const vocabMask = m?.vocab ? b.input(MASK_INPUTS.vocab, 'float32', [c.vocabSize]) : undefined;
-  const norm = (x: string, gain: string) => (hiddenMask ? maskedRmsNorm(b, x, gain, c.rmsEps, hiddenMask, hiddenCount!) : rmsNorm(b, x, gain, c.rmsEps, c.hiddenSize, fused));
-  const maskWith = (x: string, mask: string | undefined) => (mask ? b.op('Mul', [x, mask]) : x);
+  const mk = msgMasks(b, c, fused);
+  const norm = mk.norm;
+  const maskWith = mk.apply;
+  const [hiddenMask, ffnMask, headMask, vocabMask] = [mk.hidden, mk.ffn, mk.heads, mk.vocab];
 
   let h = b.op('Gather', [EMBED, b.op('Reshape', [ids, b.int64([-1])])]); // [B·S, d]
   if (c.inputMult !== 1) h = b.op('Mul', [h, b.float32(c.inputMult)]);
@@ -81,7 +75,7 @@ export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: [
   for (let i = 0; i < c.numLayers; i++) {
     const w = layerParamNames(i);
     // a new layer's residual branches are scaled by its mask: an identity at m = 0
-    const branch = m?.layers?.indices.includes(i) ? b.op('Gather', [layerMask!, b.int64(i)]) : undefined;
+    const branch = mk.branch(i);
     h = b.scope(`layer${i}`, () => {
       const a = norm(h, w.inputNorm);
       const attn = maskWith(causalAttention(b, fusedLinear(b, a, [w.q, w.k, w.v]), shapes, c.headDim, c.numHeads * c.headDim), headMask);

@@ -5,6 +5,8 @@
  */
 import { type GraphBuilder, float } from '../src/onnx/builder.js';
 import { MS_DOMAIN } from '../src/onnx/ir.js';
+import type { ModelConfig } from '../src/model/config.js';
+import { MASK_INPUTS } from '../src/model/masks.js';
 
 /** y = x · Wᵀ (· alpha), W stored [out, in]. */
 export function linear(b: GraphBuilder, x: string, w: string, alpha = 1): string {
@@ -72,11 +74,13 @@ export interface Rope {
   fused: boolean;
   cos: string;
   sin: string;
+  /** Fused only: int64 position ids [B, S] (default: positions 0, 1, … for every row). */
+  positions?: string;
 }
 
 /** Rotate-half RoPE on x [B, H, S, hd]: x·cos + rotate_half(x)·sin, as one fused op or standard ops. */
 export function applyRope(b: GraphBuilder, x: string, rope: Rope, headDim: number): string {
-  if (rope.fused) return b.op('RotaryEmbedding', [x, b.int64([0]), rope.cos, rope.sin], { interleaved: 0 }, { domain: MS_DOMAIN });
+  if (rope.fused) return b.op('RotaryEmbedding', [x, rope.positions ?? b.int64([0]), rope.cos, rope.sin], { interleaved: 0 }, { domain: MS_DOMAIN });
   const half = headDim / 2;
   const [x1, x2] = b.node('Split', [x, b.int64([half, half])], { axis: 3 }, { outputs: 2 }) as [string, string];
   const rotated = b.op('Concat', [b.op('Neg', [x2]), x1], { axis: 3 });
@@ -106,12 +110,56 @@ export function causalAttention(b: GraphBuilder, qkv: string, s: AttentionShapes
   const heads = (x: string) => b.op('Transpose', [b.op('Reshape', [x, s.heads])], { perm: [0, 2, 1, 3] });
   const qh = applyRope(b, heads(q), s.rope, headDim);
   const kh = applyRope(b, heads(k), s.rope, headDim);
+  const out = attend(b, qh, kh, () => heads(v), s.causalMask, headDim, s.fusedMatMul);
+  return b.op('Reshape', [b.op('Transpose', [out], { perm: [0, 2, 1, 3] }), s.flat]);
+}
+
+/**
+ * softmax(q·kᵀ/sqrt(hd) + mask)·v for q [B, H, S, hd], k and v [B, H, T, hd], mask broadcasting to
+ * [B, H, S, T] (0 where a query may see a key, very negative where not). `v` is made only after the
+ * scores (the node order the training graphs were measured with). Fused: both products are
+ * FusedMatMul with the transpose of k and the scale as flags.
+ */
+export function attend(b: GraphBuilder, qh: string, kh: string, v: () => string, mask: string, headDim: number, fused: boolean): string {
   const scale = 1 / Math.sqrt(headDim);
-  const product = s.fusedMatMul
+  const product = fused
     ? b.op('FusedMatMul', [qh, kh], { transB: 1, alpha: float(scale) }, { domain: MS_DOMAIN })
     : b.op('MatMul', [b.op('Mul', [qh, b.float32(scale)]), b.op('Transpose', [kh], { perm: [0, 1, 3, 2] })]);
-  const probs = b.op('Softmax', [b.op('Add', [product, s.causalMask])], { axis: -1 });
-  const vh = heads(v);
-  const out = s.fusedMatMul ? b.op('FusedMatMul', [probs, vh], {}, { domain: MS_DOMAIN }) : b.op('MatMul', [probs, vh]);
-  return b.op('Reshape', [b.op('Transpose', [out], { perm: [0, 2, 1, 3] }), s.flat]);
+  const probs = b.op('Softmax', [b.op('Add', [product, mask])], { axis: -1 });
+  const vh = v();
+  return fused ? b.op('FusedMatMul', [probs, vh], {}, { domain: MS_DOMAIN }) : b.op('MatMul', [probs, vh]);
+}
+
+/**
+ * The MSG masks of a growth that is still ramping (docs/growth.md#msg-masked-structural-growth), as
+ * graph inputs (1 on old structure), and the ops that apply them; for a plain model every mask is
+ * absent and `norm` / `apply` are the plain ops.
+ */
+export interface MsgMasks {
+  hidden?: string;
+  ffn?: string;
+  heads?: string;
+  vocab?: string;
+  /** RMSNorm: masked statistics over the live hidden dims while the hidden mask ramps. */
+  norm(x: string, gain: string): string;
+  /** x ⊙ mask, or x when the mask is absent. */
+  apply(x: string, mask: string | undefined): string;
+  /** The scale of layer i's residual branches: its mask value when the layer is new, else none. */
+  branch(i: number): string | undefined;
+}
+
+export function msgMasks(b: GraphBuilder, c: ModelConfig, fused: boolean): MsgMasks {
+  const m = c.growth.masks;
+  const hidden = m?.hidden ? b.input(MASK_INPUTS.hidden, 'float32', [c.hiddenSize]) : undefined;
+  const hiddenCount = hidden ? b.op('ReduceSum', [hidden], { keepdims: 0 }) : undefined;
+  const ffn = m?.ffn ? b.input(MASK_INPUTS.ffn, 'float32', [c.intermediateSize]) : undefined;
+  const heads = m?.heads ? b.input(MASK_INPUTS.heads, 'float32', [c.numHeads * c.headDim]) : undefined;
+  const layers = m?.layers ? b.input(MASK_INPUTS.layers, 'float32', [c.numLayers]) : undefined;
+  const vocab = m?.vocab ? b.input(MASK_INPUTS.vocab, 'float32', [c.vocabSize]) : undefined;
+  return {
+    hidden, ffn, heads, vocab,
+    norm: (x, gain) => (hidden ? maskedRmsNorm(b, x, gain, c.rmsEps, hidden, hiddenCount!) : rmsNorm(b, x, gain, c.rmsEps, c.hiddenSize, fused)),
+    apply: (x, mask) => (mask ? b.op('Mul', [x, mask]) : x),
+    branch: (i) => (m?.layers?.indices.includes(i) ? b.op('Gather', [layers!, b.int64(i)]) : undefined),
+  };
 }

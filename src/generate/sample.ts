@@ -128,3 +128,23 @@ export function sampleToken(logits: ArrayLike<number>, o: SamplingOptions, rng: 
   }
   return ids[ids.length - 1]!; // rounding: u ≥ the computed total
 }
+
+/**
+ * Logits with a repetition penalty (CTRL, Keskar et al. 2019, as Hugging Face applies it): the
+ * logit of every id in `seen` is divided by `penalty` when positive and multiplied by it otherwise.
+ * Returns a new array; penalty 1 leaves the values as they are.
+ */
+export function applyRepetitionPenalty(logits: ArrayLike<number>, seen: Iterable<number>, penalty: number): Float32Array {
+  validateRepetitionPenalty(penalty);
+  const out = Float32Array.from(logits);
+  for (const id of seen) {
+    if (id < 0 || id >= out.length) continue;
+    const v = out[id]!;
+    out[id] = v > 0 ? v / penalty : v * penalty;
+  }
+  return out;
+}
+
+export function validateRepetitionPenalty(penalty: number): void {
+  if (!(Number.isFinite(penalty) && penalty > 0)) throw new SamplingError(`repetition penalty must be a number > 0 (1 = none), got ${penalty}`);
+}

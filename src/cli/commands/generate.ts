@@ -10,7 +10,7 @@ export const generateCommand: Command = {
   summary: 'Sample text from a model: continue a prompt with temperature / top-k / top-p sampling.',
   details: 'Uses the tokenizer the model was trained with (recorded in its config.json by train). Prints the prompt and\n' +
     'streams the continuation to stdout as it is sampled; a summary line goes to stderr. Generation stops after\n' +
-    '--max-tokens tokens or at the tokenizer\'s end-of-text token. --temperature 0 is greedy decoding.',
+    '--max-tokens tokens, at the tokenizer\'s end-of-text token or at --stop. --temperature 0 is greedy decoding.',
   options: {
     model: { kind: 'path', arg: 'DIR', description: 'model directory', required: true },
     prompt: { kind: 'string', arg: 'TEXT', description: 'text to continue', required: true },
@@ -19,6 +19,8 @@ export const generateCommand: Command = {
     'top-k': { kind: 'int', arg: 'K', min: 0, description: 'sample from the K most likely tokens (0 = all)', default: DEFAULT_SAMPLING.topK },
     'top-p': { kind: 'number', arg: 'P', min: 0, exclusiveMin: true, max: 1, description: 'nucleus sampling: smallest set of tokens with probability ≥ P', default: DEFAULT_SAMPLING.topP },
     seed: { kind: 'int', min: 0, description: 'random seed', defaultText: 'a random one, printed in the summary' },
+    stop: { kind: 'string', arg: 'STRING', description: 'stop when the text contains STRING (left out of the output)' },
+    'repetition-penalty': { kind: 'number', arg: 'R', min: 0, exclusiveMin: true, description: 'divide the logits of tokens already in the context by R (1 = none)', default: 1 },
     tokenizer: { kind: 'string', arg: 'SPEC', description: 'byte, gpt2 or a tokenizer.json path, for a model with no recorded tokenizer' },
     threads: { kind: 'int', description: 'intra-op threads' },
     device: DEVICE_OPTION,
@@ -31,6 +33,9 @@ export const generateCommand: Command = {
   async run(args) {
     const maxTokens = args.int('max-tokens'), temperature = args.num('temperature'), topK = args.int('top-k'), topP = args.num('top-p');
     const seed = args.optInt('seed') ?? Math.floor(Math.random() * 2 ** 31);
+    const repetitionPenalty = args.num('repetition-penalty');
+    const stop = args.has('stop') ? [args.str('stop')!] : undefined;
+    if (stop?.[0] === '') throw new UsageError('--stop is empty');
     const prompt = args.str('prompt') ?? '';
     if (prompt === '') throw new UsageError('--prompt is empty: give some text to continue');
     const json = args.flag('json');
@@ -38,7 +43,7 @@ export const generateCommand: Command = {
     let started = false;
     const r = await generateText(dir, prompt, {
       tokenizer: args.str('tokenizer'), threads: args.optInt('threads'), provider: device(args),
-      maxTokens, temperature, topK, topP, seed,
+      maxTokens, temperature, topK, topP, seed, stop, repetitionPenalty,
       onText: json ? undefined : (piece) => {
         if (!started) { process.stdout.write(prompt); started = true; }
         process.stdout.write(piece);
@@ -53,7 +58,7 @@ export const generateCommand: Command = {
     } else {
       if (!started) process.stdout.write(prompt);
       process.stdout.write('\n');
-      note(`[${r.tokens.length} tokens${r.stopReason === 'eot' ? ', stopped at end-of-text' : ''}, ${r.tokensPerS.toFixed(1)} tokens/s, seed ${seed}]`);
+      note(`[${r.tokens.length} tokens${r.stopReason === 'eot' ? ', stopped at end-of-text' : r.stopReason === 'stop' ? ', stopped at --stop' : ''}, ${r.tokensPerS.toFixed(1)} tokens/s, seed ${seed}]`);
     }
     return 0;
   },

@@ -1,0 +1,118 @@
+/**
+ * The growlm decoder as an inference graph with a key/value cache, in the layout Hugging Face
+ * Optimum and transformers.js use for decoder-only Llama models. One graph serves prefill (past
+ * length 0) and decoding (seq 1):
+ *
+ *   inputs   input_ids [batch, seq] int64, attention_mask [batch, past+seq] int64 (1 = a real token,
+ *            0 = padding: those keys are masked), position_ids [batch, seq] int64,
+ *            past_key_values.{i}.key|value [batch, kv_heads, past, head_dim]
+ *   outputs  logits [batch, seq, vocab], present.{i}.key|value [batch, kv_heads, past+seq, head_dim]
+ *
+ * Query j of the new tokens sits at cache position past + j and sees the keys at positions ≤ past + j
+ * whose attention_mask is 1 (left-padded batches). It computes what the full-window decoder
+ * (decoder.ts) computes: the same weights as graph inputs, μP multipliers applied in the same ops
+ * (the embedding scale and the head's Gemm alpha), MSG masks as the same inputs while a growth ramps
+ * (`growlm export` bakes weights and masks in as initializers).
+ */
+import { GraphBuilder } from '../src/onnx/builder.js';
+import { type Model, MS_DOMAIN } from '../src/onnx/ir.js';
+import type { ModelConfig } from '../src/model/config.js';
+import { EMBED, FINAL_NORM, LM_HEAD, layerParamNames, paramSpecs } from '../src/model/params.js';
+import { type Rope, applyRope, attend, fusedLinear, linear, msgMasks, ropeTables, swiglu } from './layers.js';
+import { OPSET } from './decoder.js';
+
+export interface InferenceOptions {
+  /**
+   * onnxruntime's fused kernels (default: RotaryEmbedding with position_ids, SimplifiedLayerNormalization,
+   * QuickGelu, FusedMatMul); false: standard opset-17 ops only, for other runtimes.
+   */
+  fusedKernels?: boolean;
+}
+
+/** The cache's graph input and output names of layer i (Optimum / transformers.js names). */
+export function cacheNames(i: number): { pastKey: string; pastValue: string; presentKey: string; presentValue: string } {
+  return { pastKey: `past_key_values.${i}.key`, pastValue: `past_key_values.${i}.value`, presentKey: `present.${i}.key`, presentValue: `present.${i}.value` };
+}
+
+/** Masked scores: float32's lowest rather than -inf, so that a row with no visible key (a padding query) stays finite. */
+const MASKED = -3.4028234663852886e38;
+
+export function buildCachedDecoder(c: ModelConfig, opts: InferenceOptions = {}): Model {
+  const fused = opts.fusedKernels ?? true;
+  const b = new GraphBuilder('growlm_cached_decoder');
+  const ids = b.input('input_ids', 'int64', ['batch', 'seq']);
+  const attentionMask = b.input('attention_mask', 'int64', ['batch', 'past+seq']);
+  const positions = b.input('position_ids', 'int64', ['batch', 'seq']);
+  const cacheShape = (len: string) => ['batch', c.numKvHeads, len, c.headDim];
+  for (let i = 0; i < c.numLayers; i++) {
+    const n = cacheNames(i);
+    b.input(n.pastKey, 'float32', cacheShape('past'));
+    b.input(n.pastValue, 'float32', cacheShape('past'));
+  }
+  for (const p of paramSpecs(c)) b.input(p.name, 'float32', p.shape);
+  const mk = msgMasks(b, c, fused);
+
+  // shapes
+  const idsShape = b.op('Shape', [ids]); // [B, S]
+  const seq = b.op('Gather', [idsShape, b.int64(1)]); // S
+  const total = b.op('Gather', [b.op('Shape', [attentionMask]), b.int64(1)]); // past + S
+  const heads = b.op('Concat', [idsShape, b.int64([c.numHeads, c.headDim])], { axis: 0 });
+  const flat = b.int64([-1, c.numHeads * c.headDim]);
+
+  // additive attention mask [B, 1, S, past+S]: key k is visible to query j iff k ≤ past + j and attention_mask[k] = 1
+  const queryPos = b.op('Add', [b.op('Range', [b.int64(0), seq, b.int64(1)]), b.op('Sub', [total, seq])]);
+  const keyPos = b.op('Range', [b.int64(0), total, b.int64(1)]);
+  const causal = b.op('LessOrEqual', [b.op('Unsqueeze', [keyPos, b.int64([0])]), b.op('Unsqueeze', [queryPos, b.int64([1])])]); // [S, T]
+  const real = b.op('Unsqueeze', [b.op('Cast', [attentionMask], { to: 9 }), b.int64([1, 2])]); // [B, 1, 1, T] bool
+  const mask = b.op('Where', [b.op('And', [causal, real]), b.float32(0), b.float32(MASKED)]);
+
+  // RoPE at the given positions
+  const { cos, sin } = ropeTables(c.maxSeqLen, c.headDim, c.ropeTheta);
+  const dims = [c.maxSeqLen, c.headDim / 2];
+  const cosTable = b.initializer('rope.cos', { dtype: 'float32', dims, data: cos });
+  const sinTable = b.initializer('rope.sin', { dtype: 'float32', dims, data: sin });
+  // decomposed: tables [B, 1, S, hd] gathered at the positions (both halves of a head share the angles)
+  const atPositions = (t: string) => b.op('Unsqueeze', [b.op('Gather', [b.op('Concat', [t, t], { axis: 1 }), positions]), b.int64([1])]);
+  const rope: Rope = fused
+    ? { fused: true, cos: cosTable, sin: sinTable, positions }
+    : { fused: false, cos: atPositions(cosTable), sin: atPositions(sinTable) };
+
+  const width = c.numHeads * c.headDim;
+  const toHeads = (x: string) => b.op('Transpose', [b.op('Reshape', [x, heads])], { perm: [0, 2, 1, 3] }); // [B, H, S, hd]
+
+  let h = b.op('Gather', [EMBED, b.op('Reshape', [ids, b.int64([-1])])]); // [B·S, d]
+  if (c.inputMult !== 1) h = b.op('Mul', [h, b.float32(c.inputMult)]);
+  h = mk.apply(h, mk.hidden);
+  for (let i = 0; i < c.numLayers; i++) {
+    const w = layerParamNames(i);
+    const n = cacheNames(i);
+    const branch = mk.branch(i);
+    h = b.scope(`layer${i}`, () => {
+      const a = mk.norm(h, w.inputNorm);
+      const [q, k, v] = b.node('Split', [fusedLinear(b, a, [w.q, w.k, w.v]), b.int64([width, width, width])], { axis: 1 }, { outputs: 3 }) as [string, string, string];
+      const keys = b.op('Concat', [n.pastKey, applyRope(b, toHeads(k), rope, c.headDim)], { axis: 2 });
+      const values = b.op('Concat', [n.pastValue, toHeads(v)], { axis: 2 });
+      b.output(keys, n.presentKey, 'float32', cacheShape('past+seq'));
+      b.output(values, n.presentValue, 'float32', cacheShape('past+seq'));
+      const out = attend(b, applyRope(b, toHeads(q), rope, c.headDim), n.presentKey, () => n.presentValue, mask, c.headDim, fused);
+      const attn = mk.apply(b.op('Reshape', [b.op('Transpose', [out], { perm: [0, 2, 1, 3] }), flat]), mk.heads);
+      const h1 = b.op('Add', [h, mk.apply(mk.apply(linear(b, attn, w.o), mk.hidden), branch)]);
+      const x = mk.norm(h1, w.postNorm);
+      const act = mk.apply(swiglu(b, linear(b, x, w.gate), linear(b, x, w.up), fused), mk.ffn);
+      return b.op('Add', [h1, mk.apply(mk.apply(linear(b, act, w.down), mk.hidden), branch)]);
+    });
+  }
+  let logits = linear(b, mk.norm(h, FINAL_NORM), LM_HEAD, c.outputMult / c.mupScaleFactor); // [B·S, V]
+  if (mk.vocab) logits = b.op('Add', [logits, b.op('Log', [mk.vocab])]);
+  const shaped = b.op('Reshape', [logits, b.op('Concat', [idsShape, b.int64([c.vocabSize])], { axis: 0 })]);
+  b.output(shaped, 'logits', 'float32', ['batch', 'seq', c.vocabSize]);
+  b.graph.outputs.unshift(b.graph.outputs.pop()!); // logits first, as Optimum orders them
+  return {
+    irVersion: 8,
+    opsets: fused ? { '': OPSET, [MS_DOMAIN]: 1 } : { '': OPSET },
+    producerName: 'growlm',
+    producerVersion: '0.1.0',
+    graph: b.graph,
+    metadata: {},
+  };
+}
