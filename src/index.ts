@@ -18,7 +18,7 @@ export { DatasetError } from './data/dataset.js';
 export { TokenizerError } from './data/tokenizer.js';
 export { TokenFileError } from './data/token-file.js';
 export { DataMismatchError } from './train/data-link.js';
-export { CheckpointError } from './train/checkpoint.js';
+export { CheckpointCorruptError, CheckpointError } from './train/checkpoint.js';
 export { TrainingError } from './train/step.js';
 export { TrainerError } from './train/trainer.js';
 export { CheckpointsExistError, NoCheckpointError, ResumePastEndError } from './train/train-model-dir.js';

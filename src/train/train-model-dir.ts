@@ -111,7 +111,8 @@ export async function trainModelDir(modelDir: string, dataDir: string, settings:
     if (seq > config.maxSeqLen) throw new GrowlmError(`sequence length ${seq} exceeds the model's max_position_embeddings ${config.maxSeqLen}`);
     if (data.val.length < seq + 1) throw new GrowlmError(`the validation split has ${data.val.length} tokens, fewer than one window of ${seq + 1}`);
     if (listCheckpoints(modelDir).length > 0 && !s.resume && !s.restart) throw new CheckpointsExistError(checkpointsDir(modelDir));
-    const resume = s.resume ? latestCheckpoint(modelDir, config) : undefined;
+    const point = s.resume ? latestCheckpoint(modelDir, config) : { warnings: [] };
+    const resume = point.checkpoint;
     if (s.resume && !resume) throw new NoCheckpointError(checkpointsDir(modelDir));
     if (resume && resume.state.step >= s.steps) throw new ResumePastEndError(resume.state.step, s.steps);
     await checkProvider(s.session.provider);
@@ -121,7 +122,7 @@ export async function trainModelDir(modelDir: string, dataDir: string, settings:
     }
     const archived = s.restart && !s.resume ? archiveRun(modelDir) : undefined;
     const sampler = new BatchSampler(data.train, { batch: s.batch, seq, seed: s.seed });
-    onStart?.({ resumedFrom: resume?.state.step ?? 0, steps: s.steps, ...(archived ? { archived } : {}), warnings: trainWarnings(config, s.steps) });
+    onStart?.({ resumedFrom: resume?.state.step ?? 0, steps: s.steps, ...(archived ? { archived } : {}), warnings: [...point.warnings, ...trainWarnings(config, s.steps)] });
     const result = await train(modelDir, config, weights, {
       sampler: { next: () => sampler.next(), state: () => sampler.state(), restore: (st) => sampler.restore(st as BatchSamplerState) },
       val: data.val,
