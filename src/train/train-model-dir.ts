@@ -5,6 +5,7 @@
 import { BatchSampler, type BatchSamplerState, openDataset } from '../data/dataset.js';
 import type { ModelConfig } from '../model/config.js';
 import { loadModelDir, writeConfig } from '../model/model-dir.js';
+import { acquireDirLock } from '../util/dir-lock.js';
 import { GrowlmError } from '../util/errors.js';
 import type { AdamWOptions } from './adamw.js';
 import { archiveRun, checkpointsDir, listCheckpoints } from './checkpoint.js';
@@ -104,8 +105,10 @@ export function trainWarnings(config: ModelConfig, steps: number): string[] {
 export async function trainModelDir(modelDir: string, dataDir: string, settings: Partial<TrainSettings> & Pick<TrainSettings, 'steps'>, log: Logger = () => {}, onStart?: (t: TrainStart) => void): Promise<TrainResult> {
   const s: TrainSettings = { ...DEFAULT_TRAIN, ...settings };
   let { config, weights } = loadModelDir(modelDir);
-  const data = openDataset(dataDir);
+  const lock = acquireDirLock(modelDir); // one process per model directory
+  let data: ReturnType<typeof openDataset> | undefined;
   try {
+    data = openDataset(dataDir);
     checkDataFitsModel(config, data.meta);
     const seq = s.seq ?? config.maxSeqLen;
     if (seq > config.maxSeqLen) throw new GrowlmError(`sequence length ${seq} exceeds the model's max_position_embeddings ${config.maxSeqLen}`);
@@ -122,7 +125,7 @@ export async function trainModelDir(modelDir: string, dataDir: string, settings:
     }
     const archived = s.restart && !s.resume ? archiveRun(modelDir) : undefined;
     const sampler = new BatchSampler(data.train, { batch: s.batch, seq, seed: s.seed });
-    onStart?.({ resumedFrom: resume?.state.step ?? 0, steps: s.steps, ...(archived ? { archived } : {}), warnings: [...point.warnings, ...trainWarnings(config, s.steps)] });
+    onStart?.({ resumedFrom: resume?.state.step ?? 0, steps: s.steps, ...(archived ? { archived } : {}), warnings: [...(lock.note ? [lock.note] : []), ...point.warnings, ...trainWarnings(config, s.steps)] });
     const result = await train(modelDir, config, weights, {
       sampler: { next: () => sampler.next(), state: () => sampler.state(), restore: (st) => sampler.restore(st as BatchSamplerState) },
       val: data.val,
@@ -141,6 +144,7 @@ export async function trainModelDir(modelDir: string, dataDir: string, settings:
     }
     return result;
   } finally {
-    data.close();
+    data?.close();
+    lock.release();
   }
 }
