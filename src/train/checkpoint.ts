@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { type ModelConfig, configToJson } from '../model/config.js';
 import { loadSafetensors, saveSafetensors } from '../model/safetensors.js';
 import type { Weights } from '../model/weights.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { type AtomicWriter, writeFileAtomic } from '../util/atomic.js';
 import { fileSha256 } from '../util/checksum.js';
 import { GrowlmError } from '../util/errors.js';
 import { type OptimizerState, OPTIMIZER_FILE, loadOptimizerState, saveOptimizerState } from '../model/training-state.js';
@@ -74,19 +74,30 @@ export function archiveRun(modelDir: string, now = new Date()): string | undefin
   return archive;
 }
 
-export function saveCheckpoint(modelDir: string, config: ModelConfig, weights: Weights, opt: OptimizerState, state: CheckpointState, keep: number): string {
+/**
+ * Write the checkpoint of `state.step` and prune to the newest `keep`. When writing fails (disk full,
+ * no permission) the temporary folder is removed, the earlier checkpoints are left as they were and
+ * a CheckpointError says what failed where. `write` writes one file (a parameter for tests).
+ */
+export function saveCheckpoint(modelDir: string, config: ModelConfig, weights: Weights, opt: OptimizerState, state: CheckpointState, keep: number, write: AtomicWriter = writeFileAtomic): string {
   const root = checkpointsDir(modelDir);
-  mkdirSync(root, { recursive: true });
   const final = stepDir(root, state.step);
   const tmp = `${final}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
-  saveSafetensors(join(tmp, WEIGHTS_FILE), weights, { format: 'pt', producer: 'growlm' });
-  saveOptimizerState(join(tmp, OPTIMIZER_FILE), weights, opt);
-  const sha256 = Object.fromEntries(CHECKSUMMED.map((f) => [f, fileSha256(join(tmp, f))]));
-  writeFileAtomic(join(tmp, CHECKPOINT_STATE_FILE), [JSON.stringify({ ...state, optimizer_step: opt.step, config: configToJson(config), sha256 }, null, 1) + '\n']);
-  if (existsSync(final)) rmSync(final, { recursive: true }); // re-saving the same step (after a resume)
-  renameSync(tmp, final);
+  try {
+    mkdirSync(root, { recursive: true });
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp);
+    saveSafetensors(join(tmp, WEIGHTS_FILE), weights, { format: 'pt', producer: 'growlm' }, write);
+    saveOptimizerState(join(tmp, OPTIMIZER_FILE), weights, opt, write);
+    const sha256 = Object.fromEntries(CHECKSUMMED.map((f) => [f, fileSha256(join(tmp, f))]));
+    write(join(tmp, CHECKPOINT_STATE_FILE), [JSON.stringify({ ...state, optimizer_step: opt.step, config: configToJson(config), sha256 }, null, 1) + '\n']);
+    if (existsSync(final)) rmSync(final, { recursive: true }); // re-saving the same step (after a resume)
+    renameSync(tmp, final);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (!(e instanceof GrowlmError) && typeof (e as NodeJS.ErrnoException).code !== 'string') throw e; // a bug, not the file system
+    throw new CheckpointError(`could not write the checkpoint of step ${state.step} in ${root} (earlier checkpoints are kept): ${(e as Error).message}`);
+  }
   const all = listCheckpoints(modelDir);
   for (const old of all.slice(0, Math.max(0, all.length - keep))) rmSync(old, { recursive: true, force: true });
   return final;
