@@ -5,7 +5,10 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { cpSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { growlm } from '../cli/run.js';
 import { parseConfig } from '../../src/model/config.js';
 import { initWeights } from '../../src/model/weights.js';
 import type { OptimizerState } from '../../src/model/training-state.js';
@@ -87,5 +90,46 @@ describe('checkpoint write failures', () => {
     mkdirSync(join(dir, `.out.bin.${process.pid}.tmp`));
     expect(() => writeFileAtomic(target, ['abc'])).toThrow(/^cannot write .*out\.bin: EISDIR: illegal operation on a directory/);
     expect(existsSync(target)).toBe(false);
+  });
+});
+
+/** Mount a tmpfs of `bytes` at `dir` (root with mount rights only; false where that is not allowed). */
+function mountTmpfs(dir: string, bytes: number): boolean {
+  return spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir]).status === 0;
+}
+
+describe('a real full disk (a small tmpfs, where mounting is allowed)', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'growlm-full-'));
+  const probe = join(tmp, 'probe');
+  mkdirSync(probe);
+  const canMount = mountTmpfs(probe, 65536) && spawnSync('umount', [probe]).status === 0;
+
+  it.skipIf(!canMount)('growlm train fills the disk at a checkpoint: exit 1, the error names the file and ENOSPC, step 2 survives', () => {
+    const corpus = join(tmp, 'corpus');
+    mkdirSync(corpus);
+    for (let i = 0; i < 4; i++) writeFileSync(join(corpus, `${i}.txt`), `Part ${i}. ` + 'The quick brown fox jumps over the lazy dog. '.repeat(60));
+    const data = join(tmp, 'data'), cfg = join(tmp, 'small.json'), m0 = join(tmp, 'm0');
+    expect(growlm('data', 'prepare', '--input', corpus, '--tokenizer', 'byte', '--out', data, '--val-fraction', '0.25').code).toBe(0);
+    writeFileSync(cfg, JSON.stringify({ vocab_size: 256, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, max_position_embeddings: 16 }));
+    expect(growlm('init', '--config', cfg, '--out', m0).code).toBe(0);
+    const train = (m: string, ...extra: string[]) => growlm('train', '--model', m, '--data', data, '--steps', '6', '--batch', '2', '--checkpoint-every', '2', '--eval-every', '0', '--threads', '1', ...extra);
+    expect(train(m0, '--stop-at', '2').code).toBe(0); // ≈ 280 kB: weights, optimizer state, one checkpoint
+    const mnt = join(tmp, 'mnt');
+    mkdirSync(mnt);
+    expect(mountTmpfs(mnt, 400 * 1024)).toBe(true); // room for the model directory, not for a second checkpoint
+    try {
+      const m = join(mnt, 'm');
+      cpSync(m0, m, { recursive: true });
+      const good = join(m, 'checkpoints', 'step-00000002');
+      const before = readdirSync(good).map((f) => [f, readFileSync(join(good, f))]);
+      const r = train(m, '--resume');
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n').at(-1)).toMatch(new RegExp(`^growlm: error: could not write the checkpoint of step 4 in ${m}/checkpoints \\(earlier checkpoints are kept\\): cannot write ${m}/checkpoints/step-00000004\\.tmp-\\d+/\\w+\\.safetensors: ENOSPC: no space left on device`));
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(readdirSync(join(m, 'checkpoints'))).toEqual(['step-00000002']);
+      expect(readdirSync(good).map((f) => [f, readFileSync(join(good, f))])).toEqual(before);
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
   });
 });
