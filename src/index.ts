@@ -10,6 +10,7 @@
 // errors: every error a user can cause is a GrowlmError with a one-line message
 export { GrowlmError, InvalidSettingError, OutputExistsError } from './util/errors.js';
 export { DirLockedError, LOCK_FILE, acquireDirLock } from './util/dir-lock.js';
+export { WriteFailedError } from './util/atomic.js';
 export { ConfigError } from './model/config.js';
 export { SafetensorsError } from './model/safetensors.js';
 export { WeightsError } from './model/weights.js';
