@@ -1,10 +1,14 @@
 // Checkpoint checksums through the CLI: a damaged newest checkpoint is passed over with a warning,
 // the resumed run still ends bitwise where an uninterrupted one does; when none is usable, one line.
-import { mkdirSync, mkdtempSync, readFileSync, truncateSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { expectOneLineError, growlm } from '../cli/run.js';
+import { parseConfig } from '../../src/model/config.js';
+import { initWeights } from '../../src/model/weights.js';
+import { CheckpointCorruptError, loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
+import { latestCheckpoint } from '../../src/train/trainer.js';
 
 let tmp: string, data: string, config: string;
 
@@ -67,5 +71,24 @@ describe('checkpoint checksums', () => {
     expect(JSON.parse(readFileSync(ckptFile(c, 4, 'state.json'), 'utf8')).step).toBe(4);
     for (const s of [2, 4]) flipByte(ckptFile(c, s), statSync(ckptFile(c, s)).size - 1);
     expectOneLineError(train(c, '--resume'), /no usable checkpoint to resume from: .*step-00000004: model\.safetensors does not match.*; .*step-00000002: model\.safetensors does not match/);
+  });
+});
+
+describe('checkpoint checksums (library)', () => {
+  it('a truncated state.json and a missing weights file are passed over, newest first, one warning each', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'growlm-ckpt-lib-'));
+    const c = parseConfig({ vocab_size: 32, hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, max_position_embeddings: 8 });
+    const w = initWeights(c, 1);
+    const opt = { step: 0, m: new Map<string, Float32Array>(), v: new Map<string, Float32Array>() };
+    for (const s of [1, 2, 3]) saveCheckpoint(dir, c, w, { ...opt, step: s }, { step: s, data: null, trainer: {} }, 3);
+    const state3 = ckptFile(dir, 3, 'state.json');
+    truncateSync(state3, statSync(state3).size / 2);
+    rmSync(ckptFile(dir, 2));
+    expect(() => loadCheckpoint(join(dir, 'checkpoints', 'step-00000002'))).toThrow(CheckpointCorruptError);
+    const r = latestCheckpoint(dir, c);
+    expect(r.checkpoint!.state.step).toBe(1);
+    expect(r.warnings).toHaveLength(2);
+    expect(r.warnings[0]).toMatch(/step-00000003: missing or unreadable state\.json\); resuming from step-00000001$/);
+    expect(r.warnings[1]).toMatch(/step-00000002: model\.safetensors is missing or unreadable\); resuming from step-00000001$/);
   });
 });
