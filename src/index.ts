@@ -9,6 +9,8 @@
 
 // errors: every error a user can cause is a GrowlmError with a one-line message
 export { GrowlmError, InvalidSettingError, OutputExistsError } from './util/errors.js';
+export { DirLockedError, LOCK_FILE, acquireDirLock } from './util/dir-lock.js';
+export { WriteFailedError } from './util/atomic.js';
 export { ConfigError } from './model/config.js';
 export { SafetensorsError } from './model/safetensors.js';
 export { WeightsError } from './model/weights.js';
@@ -18,7 +20,7 @@ export { DatasetError } from './data/dataset.js';
 export { TokenizerError } from './data/tokenizer.js';
 export { TokenFileError } from './data/token-file.js';
 export { DataMismatchError } from './train/data-link.js';
-export { CheckpointError } from './train/checkpoint.js';
+export { CheckpointCorruptError, CheckpointError } from './train/checkpoint.js';
 export { TrainingError } from './train/step.js';
 export { TrainerError } from './train/trainer.js';
 export { CheckpointsExistError, NoCheckpointError, ResumePastEndError } from './train/train-model-dir.js';

@@ -90,6 +90,33 @@ export class MissingTextFieldError extends DataError {
   }
 }
 
+/**
+ * The document of one .jsonl line (`line`, without its newline, at byte `offset` of `file`): the
+ * string in its `field`, or undefined for a blank line; a DataError for anything else.
+ */
+export function jsonlDocument(line: Uint8Array, file: string, lineNo: number, offset: number, field: string): string | undefined {
+  let i = 0;
+  while (i < line.length && (line[i] === 0x20 || line[i] === 0x09 || line[i] === 0x0d)) i++;
+  if (i === line.length) return undefined;
+  if (!isUtf8(line)) {
+    const at = Math.max(0, findInvalidUtf8(line));
+    throw new DataError(`${file}:${lineNo}: invalid UTF-8 at byte offset ${offset + at}`);
+  }
+  let s = Buffer.from(line.buffer, line.byteOffset, line.byteLength).toString('utf8');
+  if (lineNo === 1 && s.charCodeAt(0) === 0xfeff) s = s.slice(1);
+  let obj: unknown;
+  try {
+    obj = JSON.parse(s);
+  } catch (e) {
+    throw new DataError(`${file}:${lineNo}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new DataError(`${file}:${lineNo}: not a JSON object`);
+  const text = (obj as Record<string, unknown>)[field];
+  if (text === undefined) throw new MissingTextFieldError(file, lineNo, field);
+  if (typeof text !== 'string') throw new DataError(`${file}:${lineNo}: field "${field}" is not a string`);
+  return text;
+}
+
 /** Token ids and text bytes going to one split. */
 interface SplitSink extends SplitMeta {
   append(ids: ArrayLike<number>): void;
@@ -360,25 +387,8 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResul
     let lineNo = 0;
     const handleLine = (line: Buffer, offset: number): void => {
       lineNo++;
-      let i = 0;
-      while (i < line.length && (line[i] === 0x20 || line[i] === 0x09 || line[i] === 0x0d)) i++;
-      if (i === line.length) return;
-      if (!isUtf8(line)) {
-        const at = Math.max(0, findInvalidUtf8(line));
-        throw new DataError(`${file.name}:${lineNo}: invalid UTF-8 at byte offset ${offset + at}`);
-      }
-      let s = line.toString('utf8');
-      if (lineNo === 1 && s.charCodeAt(0) === 0xfeff) s = s.slice(1);
-      let obj: unknown;
-      try {
-        obj = JSON.parse(s);
-      } catch (e) {
-        throw new DataError(`${file.name}:${lineNo}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
-      }
-      if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new DataError(`${file.name}:${lineNo}: not a JSON object`);
-      const text = (obj as Record<string, unknown>)[field];
-      if (text === undefined) throw new MissingTextFieldError(file.name, lineNo, field);
-      if (typeof text !== 'string') throw new DataError(`${file.name}:${lineNo}: field "${field}" is not a string`);
+      const text = jsonlDocument(line, file.name, lineNo, offset, field);
+      if (text === undefined) return;
       if (text.length === 0) {
         emptyDocs++;
         return;

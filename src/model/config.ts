@@ -87,12 +87,12 @@ function parseMasks(raw: unknown): MaskState | undefined {
   for (const k of ['hidden', 'ffn', 'heads', 'vocab'] as const) {
     const e = m[k] as Json | undefined;
     if (e === undefined) continue;
-    if (typeof e !== 'object' || !Number.isInteger(e.from) || (e.from as number) <= 0) throw new ConfigError(`config: growlm.masks.${k}.from must be a positive integer`);
+    if (typeof e !== 'object' || e === null || !Number.isInteger(e.from) || (e.from as number) <= 0) throw new ConfigError(`config: growlm.masks.${k}.from must be a positive integer`);
     out[k] = { from: e.from as number, value: value(k, e.value) };
   }
   if (m.layers !== undefined) {
-    const e = m.layers as Json;
-    if (!Array.isArray(e.indices) || !e.indices.every((i) => Number.isInteger(i) && i >= 0)) throw new ConfigError('config: growlm.masks.layers.indices must be layer indices');
+    const e = m.layers as Json | null;
+    if (typeof e !== 'object' || e === null || !Array.isArray(e.indices) || !e.indices.every((i) => Number.isInteger(i) && i >= 0)) throw new ConfigError('config: growlm.masks.layers.indices must be layer indices');
     out.layers = { indices: e.indices as number[], value: value('layers', e.value) };
   }
   const r = m.ramp as Json | undefined;

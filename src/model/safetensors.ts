@@ -8,7 +8,7 @@
 import { GrowlmError } from '../util/errors.js';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { type DType, type Tensor, DTYPE_BYTES, numel, tensorBytes, tensorFromBytes } from '../onnx/ir.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { type AtomicWriter, writeFileAtomic } from '../util/atomic.js';
 
 export class SafetensorsError extends GrowlmError {}
 
@@ -187,12 +187,12 @@ export function encodeHeader(tensors: Iterable<[string, Pick<Tensor, 'dtype' | '
 }
 
 /** Write tensors (in iteration order) atomically. */
-export function saveSafetensors(path: string, tensors: Map<string, Tensor>, metadata: Record<string, string> = { format: 'pt' }): void {
+export function saveSafetensors(path: string, tensors: Map<string, Tensor>, metadata: Record<string, string> = { format: 'pt' }, write: AtomicWriter = writeFileAtomic): void {
   for (const [name, t] of tensors) {
     if (t.data.length !== numel(t.dims)) throw new SafetensorsError(`tensor ${name}: ${t.data.length} values for shape [${t.dims}]`);
   }
   const header = encodeHeader(tensors, metadata);
-  writeFileAtomic(path, (function* () {
+  write(path, (function* () {
     yield header;
     for (const t of tensors.values()) yield tensorBytes(t);
   })());

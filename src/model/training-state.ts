@@ -2,6 +2,7 @@
 import type { Tensor } from '../onnx/ir.js';
 import { loadSafetensors, saveSafetensors } from './safetensors.js';
 import type { Weights } from './weights.js';
+import { type AtomicWriter, writeFileAtomic } from '../util/atomic.js';
 
 export interface OptimizerState {
   /** Optimizer updates applied so far (AdamW bias correction uses it). */
@@ -12,14 +13,14 @@ export interface OptimizerState {
 
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
 
-export function saveOptimizerState(path: string, weights: Weights, opt: OptimizerState): void {
+export function saveOptimizerState(path: string, weights: Weights, opt: OptimizerState, write: AtomicWriter = writeFileAtomic): void {
   const moments = new Map<string, Tensor>();
   for (const [name, w] of weights) {
     if (!opt.m.has(name)) continue;
     moments.set(`m.${name}`, { dtype: 'float32', dims: w.dims, data: opt.m.get(name)! });
     moments.set(`v.${name}`, { dtype: 'float32', dims: w.dims, data: opt.v.get(name)! });
   }
-  saveSafetensors(path, moments, { format: 'growlm-adamw', step: String(opt.step) });
+  saveSafetensors(path, moments, { format: 'growlm-adamw', step: String(opt.step) }, write);
 }
 
 export function loadOptimizerState(path: string): OptimizerState {

@@ -196,7 +196,6 @@ function readExternal(t: onnx.TensorProto.$Properties, opts: DecodeOptions, nbyt
 }
 
 function fromField(dtype: DType, n: number, t: onnx.TensorProto.$Properties): TensorData {
-  const out = typedArrayFor(dtype, n);
   let src: ArrayLike<number | LongLike>;
   switch (dtype) {
     case 'float32': src = t.float_data ?? []; break;
@@ -206,6 +205,7 @@ function fromField(dtype: DType, n: number, t: onnx.TensorProto.$Properties): Te
     default: src = t.int32_data ?? []; // int8/16/32, uint8/16, bool, float16/bfloat16 bits
   }
   if (src.length !== n) throw new OnnxFormatError(`tensor ${t.name}: ${src.length} values for ${n} elements`);
+  const out = typedArrayFor(dtype, n); // allocated only once the values are known to be there
   for (let i = 0; i < n; i++) {
     const v = src[i]!;
     if (out instanceof BigInt64Array || out instanceof BigUint64Array) (out as BigInt64Array)[i] = big(v as LongLike);
@@ -219,6 +219,7 @@ export function decodeTensor(t: onnx.TensorProto.$Properties, opts: DecodeOption
   const dims = (t.dims ?? []).map((d) => num(d));
   if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new OnnxFormatError(`tensor ${t.name}: bad dims [${dims}]`);
   const n = numel(dims);
+  if (!Number.isSafeInteger(n)) throw new OnnxFormatError(`tensor ${t.name}: dims [${dims}] have too many elements`);
   if (dtype === 'string' || dtype === 'other') {
     return { dtype, dims, data: new Uint8Array(0) };
   }
@@ -246,8 +247,12 @@ function decodeAttr(a: onnx.AttributeProto.$Properties, opts: DecodeOptions): At
     case T.FLOATS: return { type: 'floats', value: [...(a.floats ?? [])] };
     case T.INTS: return { type: 'ints', value: (a.ints ?? []).map((x) => num(x)) };
     case T.STRINGS: return { type: 'strings', value: (a.strings ?? []).map((s) => dec.decode(s)) };
-    case T.TENSOR: return { type: 'tensor', value: decodeTensor(a.t!, opts) };
-    case T.GRAPH: return { type: 'graph', value: decodeGraph(a.g!, opts) };
+    case T.TENSOR:
+      if (!a.t) throw new OnnxFormatError(`attribute ${a.name}: a tensor attribute without its tensor`);
+      return { type: 'tensor', value: decodeTensor(a.t, opts) };
+    case T.GRAPH:
+      if (!a.g) throw new OnnxFormatError(`attribute ${a.name}: a graph attribute without its graph`);
+      return { type: 'graph', value: decodeGraph(a.g, opts) };
     default: return { type: 'other', value: a };
   }
 }

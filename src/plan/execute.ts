@@ -2,11 +2,13 @@
  * A plan or an experiment run into a run directory, end to end: the stages (src/plan/run.ts), sample
  * continuations from the last stage, run.json and report.html.
  */
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { sampleContinuations } from '../generate/generate.js';
 import { writeReport } from '../report/report.js';
 import { RUN_FILE } from '../report/run-record.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { acquireDirLock } from '../util/dir-lock.js';
 import { runGrowthVsScratchSeeds } from './growth-vs-scratch.js';
 import type { Plan } from './plan.js';
 import { type BaselineResult, baselineSeries, runBaselines } from './baselines.js';
@@ -32,6 +34,17 @@ export interface PlanRunHooks extends PlanHooks {
 
 /** Run (or continue) a staged plan in `runDir`, then sample, write run.json and report.html. */
 export async function runPlanDir(plan: Plan, runDir: string, hooks: PlanRunHooks): Promise<PlanRunSummary> {
+  mkdirSync(runDir, { recursive: true });
+  const lock = acquireDirLock(runDir); // one process per run directory
+  if (lock.note) hooks.note(`warning: ${lock.note}`);
+  try {
+    return await runPlanDirLocked(plan, runDir, hooks);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runPlanDirLocked(plan: Plan, runDir: string, hooks: PlanRunHooks): Promise<PlanRunSummary> {
   const t0 = performance.now();
   const state = await runPlan(plan, runDir, hooks);
   const baselines = await runBaselines(plan, runDir, hooks);

@@ -166,6 +166,7 @@ export function loadPlan(spec: string): Plan {
     names.add(s.name);
     if (i === 0 && s.grow) throw new PlanError(`${path}: the first stage cannot grow (it has no predecessor)`);
     if (typeof s.train !== 'object') throw new PlanError(`${path}: stage ${s.name} needs a "train" section`);
+    if (typeof s.model !== 'string' || s.model === '') throw new PlanError(`${path}: stage ${s.name} needs a "model" (a preset name or a config file)`);
     resolveStageConfig(plan, s); // validates the config
   });
   return plan;

@@ -122,7 +122,7 @@ export async function runPlan(plan: Plan, runDir: string, hooks: PlanHooks): Pro
       // stage i draws its batches with sampler seed i (a grown stage does not replay its predecessor's windows);
       // data_seed shifts every stage's seed (experiments over seeds)
       seed: (t.data_seed ?? 0) * 100 + i,
-    }, (e) => logger(e), (s) => { resumedFrom = s.resumedFrom; logger = hooks.stepLogger(stage.name, steps, resumedFrom); });
+    }, (e) => logger(e), (s) => { for (const w of s.warnings) hooks.note(`  warning: ${w}`); resumedFrom = s.resumedFrom; logger = hooks.stepLogger(stage.name, steps, resumedFrom); });
     state.stages[stage.name] = {
       ...state.stages[stage.name]!, status: 'done', tokens_per_s: result.tokensPerS, val_loss: result.valLoss, val_bpb: result.valBpb,
       seconds: (performance.now() - t0) / 1000,

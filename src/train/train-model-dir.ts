@@ -5,6 +5,7 @@
 import { BatchSampler, type BatchSamplerState, openDataset } from '../data/dataset.js';
 import type { ModelConfig } from '../model/config.js';
 import { loadModelDir, writeConfig } from '../model/model-dir.js';
+import { acquireDirLock } from '../util/dir-lock.js';
 import { GrowlmError } from '../util/errors.js';
 import type { AdamWOptions } from './adamw.js';
 import { archiveRun, checkpointsDir, listCheckpoints } from './checkpoint.js';
@@ -104,14 +105,17 @@ export function trainWarnings(config: ModelConfig, steps: number): string[] {
 export async function trainModelDir(modelDir: string, dataDir: string, settings: Partial<TrainSettings> & Pick<TrainSettings, 'steps'>, log: Logger = () => {}, onStart?: (t: TrainStart) => void): Promise<TrainResult> {
   const s: TrainSettings = { ...DEFAULT_TRAIN, ...settings };
   let { config, weights } = loadModelDir(modelDir);
-  const data = openDataset(dataDir);
+  const lock = acquireDirLock(modelDir); // one process per model directory
+  let data: ReturnType<typeof openDataset> | undefined;
   try {
+    data = openDataset(dataDir);
     checkDataFitsModel(config, data.meta);
     const seq = s.seq ?? config.maxSeqLen;
     if (seq > config.maxSeqLen) throw new GrowlmError(`sequence length ${seq} exceeds the model's max_position_embeddings ${config.maxSeqLen}`);
     if (data.val.length < seq + 1) throw new GrowlmError(`the validation split has ${data.val.length} tokens, fewer than one window of ${seq + 1}`);
     if (listCheckpoints(modelDir).length > 0 && !s.resume && !s.restart) throw new CheckpointsExistError(checkpointsDir(modelDir));
-    const resume = s.resume ? latestCheckpoint(modelDir, config) : undefined;
+    const point = s.resume ? latestCheckpoint(modelDir, config) : { warnings: [] };
+    const resume = point.checkpoint;
     if (s.resume && !resume) throw new NoCheckpointError(checkpointsDir(modelDir));
     if (resume && resume.state.step >= s.steps) throw new ResumePastEndError(resume.state.step, s.steps);
     await checkProvider(s.session.provider);
@@ -121,7 +125,7 @@ export async function trainModelDir(modelDir: string, dataDir: string, settings:
     }
     const archived = s.restart && !s.resume ? archiveRun(modelDir) : undefined;
     const sampler = new BatchSampler(data.train, { batch: s.batch, seq, seed: s.seed });
-    onStart?.({ resumedFrom: resume?.state.step ?? 0, steps: s.steps, ...(archived ? { archived } : {}), warnings: trainWarnings(config, s.steps) });
+    onStart?.({ resumedFrom: resume?.state.step ?? 0, steps: s.steps, ...(archived ? { archived } : {}), warnings: [...(lock.note ? [lock.note] : []), ...point.warnings, ...trainWarnings(config, s.steps)] });
     const result = await train(modelDir, config, weights, {
       sampler: { next: () => sampler.next(), state: () => sampler.state(), restore: (st) => sampler.restore(st as BatchSamplerState) },
       val: data.val,
@@ -140,6 +144,7 @@ export async function trainModelDir(modelDir: string, dataDir: string, settings:
     }
     return result;
   } finally {
-    data.close();
+    data?.close();
+    lock.release();
   }
 }

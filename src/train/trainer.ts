@@ -4,7 +4,7 @@
  * (weights, AdamW moments, step, data position and RNG state all come back).
  */
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { ModelConfig } from '../model/config.js';
 import { configToJson } from '../model/config.js';
 import { saveWeights } from '../model/model-dir.js';
@@ -14,7 +14,8 @@ import { DecoderRunner, evaluateLoss } from '../runtime/forward.js';
 import type { SessionOptions } from '../runtime/session.js';
 import { GrowlmError } from '../util/errors.js';
 import type { AdamWOptions } from './adamw.js';
-import { type Checkpoint, listCheckpoints, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { type Checkpoint, CheckpointError, listCheckpoints, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { SafetensorsError } from '../model/safetensors.js';
 import { trainingFlopsPerToken } from './flops.js';
 import { METRICS_FILE, type MetricsEntry, metricsLine, truncateMetrics } from './metrics.js';
 import { type Schedule, lrAt, maskValuesAt } from './schedule.js';
@@ -87,14 +88,37 @@ function sameShapes(a: Record<string, unknown>, config: ModelConfig): boolean {
   return ['vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'head_dim'].every((k) => a[k] === b[k]);
 }
 
-export function latestCheckpoint(modelDir: string, config: ModelConfig): Checkpoint | undefined {
+/** The checkpoint a resume continues from, and a warning for each newer one that could not be used. */
+export interface ResumePoint {
+  checkpoint?: Checkpoint;
+  warnings: string[];
+}
+
+/**
+ * The newest checkpoint of `modelDir` that loads and verifies. A corrupt or incomplete one (e.g. a
+ * crash or a full disk damaged it after it was written) is passed over with a warning and the one
+ * before it is used; when none is usable this throws.
+ */
+export function latestCheckpoint(modelDir: string, config: ModelConfig): ResumePoint {
   const all = listCheckpoints(modelDir);
-  if (all.length === 0) return undefined;
-  const ckpt = loadCheckpoint(all[all.length - 1]!);
-  if (!sameShapes(ckpt.config, config)) {
-    throw new TrainerError(`checkpoint ${ckpt.dir} was written for another model config (shapes differ); refusing to resume`);
+  const problems: string[] = [];
+  for (let i = all.length - 1; i >= 0; i--) {
+    let ckpt: Checkpoint;
+    try {
+      ckpt = loadCheckpoint(all[i]!);
+    } catch (e) {
+      if (!(e instanceof CheckpointError || e instanceof SafetensorsError)) throw e;
+      problems.push(e.message);
+      continue;
+    }
+    if (!sameShapes(ckpt.config, config)) {
+      throw new TrainerError(`checkpoint ${ckpt.dir} was written for another model config (shapes differ); refusing to resume`);
+    }
+    const warnings = problems.map((p) => `skipped a damaged checkpoint (${p}); resuming from ${basename(ckpt.dir)}`);
+    return { checkpoint: ckpt, warnings };
   }
-  return ckpt;
+  if (problems.length > 0) throw new CheckpointError(`no usable checkpoint to resume from: ${problems.join('; ')}`);
+  return { warnings: [] };
 }
 
 export async function train(modelDir: string, config: ModelConfig, weights: Weights, data: TrainingData, o: TrainerOptions, log: Logger, resume?: Checkpoint): Promise<TrainResult> {

@@ -28,7 +28,8 @@ export const trainCommand: Command = {
     'bit-identical weights: measured with 1, 2 and 4 threads, see the README\'s Tests). --restart first moves the earlier',
     'run\'s checkpoints and metrics.jsonl to DIR/checkpoints.old-<UTC time>/, so a later --resume continues the new run.',
     'Ctrl-C (SIGINT) finishes the step under way, writes a checkpoint and the weights, prints the command that',
-    'resumes and exits 130; a second Ctrl-C exits at once.',
+    'resumes and exits 130; a second Ctrl-C exits at once. Checkpoints record a sha256 of each file; --resume passes',
+    'over a damaged newest checkpoint with a warning. DIR/.growlm.lock keeps a second process off DIR while one trains.',
   ].join('\n'),
   options: {
     model: { kind: 'path', arg: 'DIR', description: 'model directory (growlm init)', required: true },
