@@ -76,11 +76,37 @@ export class KvSession {
    * returns logits [batch, seq, vocab] and keeps `present.*` as the cache.
    */
   async run(step: CachedStep): Promise<Float32Array> {
+    if (this.past === 0) this.batch = step.batch;
+    if (step.batch !== this.batch) throw new RuntimeError(`the cache holds ${this.batch} rows, this step has ${step.batch}`);
+    const out = await this.session.run(this.feeds(step, this.past, (n) => this.cache[n]));
+    this.cache = out;
+    this.past += step.seq;
+    return out.logits!.data as Float32Array;
+  }
+
+  /**
+   * One run against a cache the caller keeps (the session's own is left alone), for schedulers that
+   * reshape the batch between steps: `past` holds [batch, kv_heads, pastLength, head_dim] per layer,
+   * key then value ([] when pastLength is 0); returns logits [batch, seq, vocab] and the present
+   * cache in the same order.
+   */
+  async runWith(step: CachedStep, pastLength: number, past: readonly Float32Array[]): Promise<{ logits: Float32Array; present: Float32Array[] }> {
+    const c = this.config;
+    const shape = [step.batch, c.numKvHeads, pastLength, c.headDim];
+    const names = Array.from({ length: c.numLayers }, (_, i) => cacheNames(i));
+    const index = new Map(names.flatMap((n, i) => [[n.presentKey, 2 * i], [n.presentValue, 2 * i + 1]] as const));
+    const out = await this.session.run(this.feeds(step, pastLength, (n) => {
+      const data = past[index.get(n)!];
+      return data === undefined ? undefined : new ort.Tensor('float32', data, shape);
+    }));
+    return { logits: out.logits!.data as Float32Array, present: names.flatMap((n) => [out[n.presentKey]!.data as Float32Array, out[n.presentValue]!.data as Float32Array]) };
+  }
+
+  /** The feeds of one run; `cached(presentName)` gives the past tensor for that cache entry (none: empty). */
+  private feeds(step: CachedStep, pastLength: number, cached: (presentName: string) => ort.Tensor | undefined): Record<string, ort.Tensor> {
     const { batch, seq } = step;
     const c = this.config;
-    if (this.past === 0) this.batch = batch;
-    if (batch !== this.batch) throw new RuntimeError(`the cache holds ${this.batch} rows, this step has ${batch}`);
-    const total = this.past + seq;
+    const total = pastLength + seq;
     if (step.ids.length !== batch * seq || step.positions.length !== batch * seq || step.attentionMask.length !== batch * total) {
       throw new RuntimeError(`cached step: expected ${batch}×${seq} ids and positions and a ${batch}×${total} attention mask`);
     }
@@ -95,13 +121,10 @@ export class KvSession {
     const empty = new Float32Array(0);
     for (let i = 0; i < c.numLayers; i++) {
       const n = cacheNames(i);
-      feeds[n.pastKey] = this.cache[n.presentKey] ?? new ort.Tensor('float32', empty, [batch, c.numKvHeads, 0, c.headDim]);
-      feeds[n.pastValue] = this.cache[n.presentValue] ?? new ort.Tensor('float32', empty, [batch, c.numKvHeads, 0, c.headDim]);
+      feeds[n.pastKey] = cached(n.presentKey) ?? new ort.Tensor('float32', empty, [batch, c.numKvHeads, 0, c.headDim]);
+      feeds[n.pastValue] = cached(n.presentValue) ?? new ort.Tensor('float32', empty, [batch, c.numKvHeads, 0, c.headDim]);
     }
-    const out = await this.session.run(feeds);
-    this.cache = out;
-    this.past = total;
-    return out.logits!.data as Float32Array;
+    return feeds;
   }
 
   /**
