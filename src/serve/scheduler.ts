@@ -1,8 +1,8 @@
 /**
  * Continuous batching over one cached decoder: every active sequence decodes in ONE batched run of
- * the KV-cache graph per step; a waiting request joins between steps (prefilled alone, its cache
- * merged into the batch: batch-cache.ts) and a finished or cancelled one leaves between steps, so
- * the batch changes size while it runs, as in llama.cpp's server and vLLM.
+ * the KV-cache graph per step; waiting requests join between steps (prefilled together as one
+ * left-padded batch, their cache merged into the batch: batch-cache.ts) and a finished or cancelled
+ * one leaves between steps, so the batch changes size while it runs, as in llama.cpp's server and vLLM.
  *
  * onnxruntime's `session.run` works off the JavaScript thread, so the process keeps answering
  * (health checks, new requests) while a step runs. Each sequence samples with its own seeded Rng and
@@ -152,30 +152,39 @@ export class Scheduler {
     await this.decode();
   }
 
+  /** Prefill the waiting requests that fit into free slots, as one left-padded batch, and merge them into the batch. */
   private async admit(): Promise<void> {
-    while (this.active.length < this.opts.maxConcurrent && this.waiting.length > 0) {
+    const joining: Waiting[] = [];
+    while (this.active.length + joining.length < this.opts.maxConcurrent && this.waiting.length > 0) {
       const w = this.waiting.shift()!;
-      if (w.req.signal?.aborted) { w.resolve(cancelled(w.req)); continue; }
-      const ids = w.req.promptIds, L = ids.length;
-      let run;
-      try {
-        run = await this.model.session.runWith({
-          batch: 1, seq: L,
-          ids: BigInt64Array.from(ids, BigInt),
-          attentionMask: new BigInt64Array(L).fill(1n),
-          positions: BigInt64Array.from(ids, (_, i) => BigInt(i)),
-        }, 0, []);
-      } catch (e) {
-        w.reject(e);
-        continue;
-      }
-      const V = this.model.config.vocabSize;
-      this.cache = appendRows(this.cache, { rows: 1, past: L, mask: new BigInt64Array(L).fill(1n), tensors: run.present }, this.shape);
-      this.active.push({
-        ...w, rng: new Rng(w.req.seed), tokens: [], stream: new TextStream(w.req.onText),
-        logits: run.logits.subarray((L - 1) * V, L * V), position: L - 1,
-      });
+      if (w.req.signal?.aborted) w.resolve(cancelled(w.req));
+      else joining.push(w);
     }
+    if (joining.length === 0) return;
+    const rows = joining.length;
+    const seq = Math.max(...joining.map((w) => w.req.promptIds.length));
+    const ids = new BigInt64Array(rows * seq), attentionMask = new BigInt64Array(rows * seq), positions = new BigInt64Array(rows * seq);
+    joining.forEach((w, r) => {
+      const p = w.req.promptIds, pad = seq - p.length;
+      for (let j = 0; j < p.length; j++) {
+        ids[r * seq + pad + j] = BigInt(p[j]!);
+        attentionMask[r * seq + pad + j] = 1n;
+        positions[r * seq + pad + j] = BigInt(j);
+      }
+    });
+    let run;
+    try {
+      run = await this.model.session.runWith({ batch: rows, seq, ids, attentionMask, positions }, 0, []);
+    } catch (e) {
+      for (const w of joining) w.reject(e);
+      return;
+    }
+    const V = this.model.config.vocabSize;
+    this.cache = appendRows(this.cache, { rows, past: seq, mask: attentionMask, tensors: run.present }, this.shape);
+    joining.forEach((w, r) => this.active.push({
+      ...w, rng: new Rng(w.req.seed), tokens: [], stream: new TextStream(w.req.onText),
+      logits: run.logits.subarray((r * seq + seq - 1) * V, (r * seq + seq) * V), position: w.req.promptIds.length - 1,
+    }));
   }
 
   /** Draw the next token of one sequence; sets its result when it ends. */
