@@ -230,7 +230,7 @@ async function complete(app: App, kind: 'completion' | 'chat', r: ApiRequest, re
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
     if (kind === 'chat') res.write(chunk('', null, true));
   };
-  const done = app.scheduler.submit({ ...seq, onText: (piece) => { start(); res.write(chunk(piece, null)); } });
+  const done = app.scheduler.submit({ ...seq, onText: (piece) => { start(); if (!res.destroyed) res.write(chunk(piece, null)); } });
   start(); // after submit, so that a full queue is still a 429
   const result = await done;
   if (result.finishReason === 'cancelled' || res.writableEnded) return;
