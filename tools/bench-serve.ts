@@ -1,7 +1,8 @@
 /**
  * Continuous batching pays off: aggregate greedy tokens/s of 8 concurrent requests through the
  * server vs one request alone, on a preset with random weights (byte tokenizer), loopback only.
- * Rounds alternate the two; medians are reported. Prints one JSON object.
+ * Rounds alternate the two; medians are reported, and the median and range of the per-round ratios
+ * (adjacent measurements, so that a shared machine's slow phases hit both). Prints one JSON object.
  *
  *   npm run build && node dist/tools/bench-serve.js [PRESET=bench-small] [THREADS=2] [CLIENTS=8]
  */
@@ -15,7 +16,7 @@ import { needsMallocTuning, relaunchWithTunedMalloc } from '../src/runtime/mallo
 import { serveModel } from '../src/serve/server.js';
 
 const NEW_TOKENS = 64;
-const ROUNDS = 3;
+const ROUNDS = 7;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 if (needsMallocTuning()) {
@@ -42,17 +43,19 @@ if (needsMallocTuning()) {
     return done.reduce((a, b) => a + b, 0) / ((performance.now() - t0) / 1000);
   };
   try {
-    const single: number[] = [], concurrent: number[] = [];
+    const single: number[] = [], concurrent: number[] = [], ratios: number[] = [];
     for (let r = 0; r <= ROUNDS; r++) { // round 0 warms up
       const s = await round(1), c = await round(clients);
       if (r === 0) continue;
       single.push(s);
       concurrent.push(c);
+      ratios.push(c / s);
     }
     const s = median(single), c = median(concurrent);
     console.log(JSON.stringify({
       preset, threads, clients, new_tokens: NEW_TOKENS,
-      single_request_tokens_per_s: Math.round(s), concurrent_tokens_per_s: Math.round(c), speedup: Number((c / s).toFixed(2)),
+      single_request_tokens_per_s: Math.round(s), concurrent_tokens_per_s: Math.round(c), speedup: Number(median(ratios).toFixed(2)),
+      speedup_range: [Math.min(...ratios), Math.max(...ratios)].map((x) => Number(x.toFixed(2))),
       mean_rows_per_step: Number((server.scheduler.stepRows / server.scheduler.steps).toFixed(2)),
     }));
   } finally {

@@ -12,7 +12,10 @@ import { type GenerationModel, TextStream, findStop, stableText } from '../gener
 import { type SamplingOptions, sampleToken, validateSampling } from '../generate/sample.js';
 import { GrowlmError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import { type BatchCache, type CacheShape, appendRows, emptyCache, keepRows, stepMask } from './batch-cache.js';
+import { type BatchCache, type CacheShape, appendColumn, appendRows, emptyCache, fullCache, keepRows, stepMask } from './batch-cache.js';
+
+/** Spare cache columns allocated ahead, so that decode steps write in place (batch-cache.ts). */
+const SPARE_COLUMNS = 32;
 
 export class ServeError extends GrowlmError {
   override name = 'ServeError';
@@ -145,7 +148,7 @@ export class Scheduler {
       else keep.push(r);
     });
     if (keep.length < this.active.length) {
-      this.cache = keepRows(this.cache, keep, this.shape);
+      this.cache = keepRows(this.cache, keep, this.shape, SPARE_COLUMNS);
       this.active = keep.map((r) => this.active[r]!);
     }
     if (this.active.length === 0) return;
@@ -180,7 +183,7 @@ export class Scheduler {
       return;
     }
     const V = this.model.config.vocabSize;
-    this.cache = appendRows(this.cache, { rows, past: seq, mask: attentionMask, tensors: run.present }, this.shape);
+    this.cache = appendRows(this.cache, fullCache(rows, seq, attentionMask, run.present), this.shape, SPARE_COLUMNS);
     joining.forEach((w, r) => this.active.push({
       ...w, rng: new Rng(w.req.seed), tokens: [], stream: new TextStream(w.req.onText),
       logits: run.logits.subarray((r * seq + seq - 1) * V, (r * seq + seq) * V), position: w.req.promptIds.length - 1,
@@ -211,13 +214,14 @@ export class Scheduler {
 
   private async decode(): Promise<void> {
     const rows = this.active.length, V = this.model.config.vocabSize;
-    const attentionMask = stepMask(this.cache);
+    if (this.cache.past === this.cache.cap) this.cache = keepRows(this.cache, this.active.map((_, r) => r), this.shape, SPARE_COLUMNS);
+    const cache = this.cache;
     const run = await this.model.session.runWith({
-      batch: rows, seq: 1, attentionMask,
+      batch: rows, seq: 1, attentionMask: stepMask(cache),
       ids: BigInt64Array.from(this.active, (s) => BigInt(s.tokens.at(-1)!)),
       positions: BigInt64Array.from(this.active, (s) => BigInt(s.position)),
-    }, this.cache.past, this.cache.tensors);
-    this.cache = { rows, past: this.cache.past + 1, mask: attentionMask, tensors: run.present };
+    }, cache.cap, cache.tensors, 'new');
+    appendColumn(cache, run.present, this.shape);
     this.active.forEach((s, r) => { s.logits = run.logits.subarray(r * V, (r + 1) * V); });
     this.steps++;
     this.stepRows += rows;
