@@ -15,6 +15,8 @@
  * cache at 16 tokens, 4.7 MB at 255), ≈ 0.2 ms per MB, 10–20% of the step. On the CPU provider
  * nothing avoids that copy: pre-allocated `fetches` are filled and then copied again (no faster),
  * `preferredOutputLocation: 'cpu-pinned'` was 4–6× slower, and IO binding needs a GPU provider.
+ * A caller that keeps its own cache (the server's scheduler) avoids it: `runWith(…, 'new')` fetches
+ * only the new tokens' keys and values (bench-small, batch 8, past 100: 7.1 ms a step against 10.5).
  */
 import * as ort from 'onnxruntime-node';
 import { buildCachedDecoder, cacheNames } from '../../graphs/inference.js';
