@@ -146,7 +146,8 @@ async function handle(app: App, req: IncomingMessage, res: ServerResponse): Prom
     const model = { id: app.modelId, object: 'model', created: app.created, owned_by: 'growlm' };
     if (route === '/v1/models') return sendJson(res, 200, { object: 'list', data: [model] });
     if (route === '/v1/models/{id}') {
-      if (decodeURIComponent(path.slice('/v1/models/'.length)) !== app.modelId) throw unknownModel(path.slice('/v1/models/'.length));
+      const id = path.slice('/v1/models/'.length);
+      if (safeDecode(id) !== app.modelId) throw unknownModel(id);
       return sendJson(res, 200, model);
     }
     const body = parseBody(await readBody(req, app.maxBodyBytes));
@@ -169,6 +170,14 @@ async function handle(app: App, req: IncomingMessage, res: ServerResponse): Prom
 }
 
 const unknownModel = (id: string) => new ApiError(404, `the model "${id}" does not exist (this server serves one model: see /v1/models)`, 'model', 'model_not_found');
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
 
 function sendJson(res: ServerResponse, status: number, value: unknown): void {
   const text = JSON.stringify(value);

@@ -152,6 +152,8 @@ describe('bad requests (plain fetch)', () => {
     await expectError(await post('/v1/completions', { model: 'gpt-4', prompt: 'x' }), 404, 'model_not_found');
     await expectError(await fetch(`${server.url}/v2/things`, { headers: auth }), 404);
     await expectError(await fetch(`${server.url}/v1/completions`, { headers: auth }), 405);
+    expect((await (await fetch(`${server.url}/v1/models/tiny`, { headers: auth })).json()) as object).toMatchObject({ id: 'tiny', object: 'model' });
+    await expectError(await fetch(`${server.url}/v1/models/%E0%A4%A`, { headers: auth }), 404, 'model_not_found');
   });
 
   it('an oversized body is a 413', async () => {
