@@ -127,10 +127,10 @@ const ROUTES: Record<string, string> = {
 async function handle(app: App, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const t0 = performance.now();
   const path = (req.url ?? '/').split('?')[0]!;
-  const route = ROUTES[path] ? path : path.startsWith('/v1/models/') ? '/v1/models/{id}' : 'other';
+  const route = Object.hasOwn(ROUTES, path) ? path : path.startsWith('/v1/models/') ? '/v1/models/{id}' : 'other';
   res.on('close', () => app.metrics.request(route, res.statusCode, (performance.now() - t0) / 1000));
   try {
-    const method = route === '/v1/models/{id}' ? 'GET' : ROUTES[path];
+    const method = route === '/v1/models/{id}' ? 'GET' : route === 'other' ? undefined : ROUTES[route];
     if (method === undefined) throw new ApiError(404, `no route ${req.method} ${path}`, null, 'unknown_url');
     if (req.method !== method) throw new ApiError(405, `${path} takes ${method}, not ${req.method}`, null, 'method_not_allowed');
     if (route === '/health') return sendJson(res, 200, { status: 'ok', active: app.scheduler.activeCount, queued: app.scheduler.queueLength });

@@ -151,6 +151,7 @@ describe('bad requests (plain fetch)', () => {
   it('an unknown model is a 404, an unknown route a 404, a wrong method a 405', async () => {
     await expectError(await post('/v1/completions', { model: 'gpt-4', prompt: 'x' }), 404, 'model_not_found');
     await expectError(await fetch(`${server.url}/v2/things`, { headers: auth }), 404);
+    await expectError(await fetch(`${server.url}/__proto__`, { headers: auth }), 404, 'unknown_url');
     await expectError(await fetch(`${server.url}/v1/completions`, { headers: auth }), 405);
     expect((await (await fetch(`${server.url}/v1/models/tiny`, { headers: auth })).json()) as object).toMatchObject({ id: 'tiny', object: 'model' });
     await expectError(await fetch(`${server.url}/v1/models/%E0%A4%A`, { headers: auth }), 404, 'model_not_found');
