@@ -27,6 +27,12 @@ export interface InferenceOptions {
    * QuickGelu, FusedMatMul); false: standard opset-17 ops only, for other runtimes.
    */
   fusedKernels?: boolean;
+  /**
+   * Also output each layer's keys and values of the new tokens alone, `new.{i}.key|value`
+   * [batch, kv_heads, seq, head_dim], so that a caller that keeps its own cache can fetch them
+   * instead of the whole `present.*` (src/serve/scheduler.ts). Default false.
+   */
+  newCacheOutputs?: boolean;
 }
 
 /** The cache's graph input and output names of layer i (Optimum / transformers.js names). */
@@ -90,8 +96,13 @@ export function buildCachedDecoder(c: ModelConfig, opts: InferenceOptions = {}):
     h = b.scope(`layer${i}`, () => {
       const a = mk.norm(h, w.inputNorm);
       const [q, k, v] = b.node('Split', [fusedLinear(b, a, [w.q, w.k, w.v]), b.int64([width, width, width])], { axis: 1 }, { outputs: 3 }) as [string, string, string];
-      const keys = b.op('Concat', [n.pastKey, applyRope(b, toHeads(k), rope, c.headDim)], { axis: 2 });
-      const values = b.op('Concat', [n.pastValue, toHeads(v)], { axis: 2 });
+      const newKeys = applyRope(b, toHeads(k), rope, c.headDim), newValues = toHeads(v);
+      const keys = b.op('Concat', [n.pastKey, newKeys], { axis: 2 });
+      const values = b.op('Concat', [n.pastValue, newValues], { axis: 2 });
+      if (opts.newCacheOutputs) {
+        b.output(newKeys, `new.${i}.key`, 'float32', cacheShape('seq'));
+        b.output(newValues, `new.${i}.value`, 'float32', cacheShape('seq'));
+      }
       b.output(keys, n.presentKey, 'float32', cacheShape('past+seq'));
       b.output(values, n.presentValue, 'float32', cacheShape('past+seq'));
       const out = attend(b, applyRope(b, toHeads(q), rope, c.headDim), n.presentKey, () => n.presentValue, mask, c.headDim, fused);

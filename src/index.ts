@@ -28,6 +28,7 @@ export { GrowthError } from './growth/types.js';
 export { StreamingCheckError } from './growth/model-dir.js';
 export { GenerateError, NoTokenizerError, TokenizerMismatchError } from './generate/generate.js';
 export { SamplingError } from './generate/sample.js';
+export { ServeError, QueueFullError } from './serve/scheduler.js';
 export { PlanError } from './plan/plan.js';
 export { ExportError } from './export/export-model.js';
 export { RunRecordError } from './report/run-record.js';
@@ -77,6 +78,10 @@ export {
   DEFAULT_MAX_TOKENS, generate, generateText, openModel, sampleContinuations,
 } from './generate/generate.js';
 export { type SamplingOptions, DEFAULT_SAMPLING } from './generate/sample.js';
+
+// serving: an OpenAI-compatible server with continuous batching
+export { type ServeOptions, type RunningServer, DEFAULT_SERVE, serveModel } from './serve/server.js';
+export { type SequenceRequest, type SequenceResult, type SchedulerOptions, Scheduler } from './serve/scheduler.js';
 
 // export to ONNX
 export { type ExportOptions, type ExportOutput, type ExportResult, DEFAULT_EXPORT, exportModel } from './export/export-model.js';

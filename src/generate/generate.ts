@@ -208,7 +208,7 @@ export function stableText(text: string, stops: readonly string[]): string {
 }
 
 /** Prints what each new stable text adds to what was printed before. */
-class TextStream {
+export class TextStream {
   private emitted = '';
 
   constructor(private readonly sink?: (piece: string) => void) {}

@@ -12,10 +12,11 @@ import { growCommand } from './grow.js';
 import { inspectCommand } from './inspect.js';
 import { planRunCommand, planShowCommand } from './plan.js';
 import { reportCommand } from './report.js';
+import { serveCommand } from './serve.js';
 import { trainCommand } from './train.js';
 import { tuneCommand } from './tune.js';
 
 export const COMMANDS: Command[] = [
   initCommand, dataPrepareCommand, trainCommand, tuneCommand, growCommand, planShowCommand, planRunCommand, experimentCommand, growthPracticesCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand,
-  generateCommand, reportCommand,
+  generateCommand, serveCommand, reportCommand,
 ];
