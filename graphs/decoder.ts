@@ -105,6 +105,11 @@ export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: [
     b.output(loss, 'loss', 'float32', []);
     b.output(count, 'token_count', 'float32', []);
   }
+  return decoderModel(b, fused);
+}
+
+/** The ONNX model record of a graph growlm built: opset 17, plus the contrib domain when fused kernels are used. */
+export function decoderModel(b: GraphBuilder, fused: boolean): Model {
   return {
     irVersion: 8,
     opsets: fused ? { '': OPSET, [MS_DOMAIN]: 1 } : { '': OPSET },

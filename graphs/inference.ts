@@ -15,11 +15,11 @@
  * (`growlm export` bakes weights and masks in as initializers).
  */
 import { GraphBuilder } from '../src/onnx/builder.js';
-import { type Model, MS_DOMAIN } from '../src/onnx/ir.js';
+import type { Model } from '../src/onnx/ir.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { EMBED, FINAL_NORM, LM_HEAD, layerParamNames, paramSpecs } from '../src/model/params.js';
 import { type Rope, applyRope, attend, fusedLinear, linear, msgMasks, ropeTables, swiglu } from './layers.js';
-import { OPSET } from './decoder.js';
+import { decoderModel } from './decoder.js';
 
 export interface InferenceOptions {
   /**
@@ -118,12 +118,5 @@ export function buildCachedDecoder(c: ModelConfig, opts: InferenceOptions = {}):
   const shaped = b.op('Reshape', [logits, b.op('Concat', [idsShape, b.int64([c.vocabSize])], { axis: 0 })]);
   b.output(shaped, 'logits', 'float32', ['batch', 'seq', c.vocabSize]);
   b.graph.outputs.unshift(b.graph.outputs.pop()!); // logits first, as Optimum orders them
-  return {
-    irVersion: 8,
-    opsets: fused ? { '': OPSET, [MS_DOMAIN]: 1 } : { '': OPSET },
-    producerName: 'growlm',
-    producerVersion: '0.1.0',
-    graph: b.graph,
-    metadata: {},
-  };
+  return decoderModel(b, fused);
 }

@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { GrowlmError, InvalidSettingError, OutputExistsError } from '../util/errors.js';
 import { DATASET_FORMAT, DATASET_VERSION, type DatasetMeta, META_FILE, type SplitMeta, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, VAL_FILE, isDatasetDir } from './meta.js';
-import { CONFIG_FILE } from '../model/model-dir.js';
+import { MODEL_CONFIG_FILE, isModelDir } from '../util/dir-kinds.js';
 import { builtinSources, pathSources, type SourceFile, type Sources } from './sources.js';
 import { ShardedTokenWriter, TokenWriter, tokenWidth } from './token-writer.js';
 import { ByteTokenizer, loadTokenizer, type Tokenizer } from './tokenizer.js';
@@ -298,7 +298,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResul
   // Everything that can be checked before writing anything.
   if (existsSync(outDir)) {
     if (!statSync(outDir).isDirectory()) throw new DataError(`output ${outDir} exists and is not a folder`);
-    if (existsSync(join(outDir, CONFIG_FILE))) throw new DataError(`${outDir} holds a model (${CONFIG_FILE}), not a dataset: choose another output folder`);
+    if (isModelDir(outDir)) throw new DataError(`${outDir} holds a model (${MODEL_CONFIG_FILE}), not a dataset: choose another output folder`);
     if (isDatasetDir(outDir) && !opts.force) throw new OutputExistsError(outDir, 'a dataset');
   }
   const sources: Sources = opts.builtin !== undefined ? builtinSources(opts.builtin) : pathSources(opts.inputs!);

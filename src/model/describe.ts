@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { CheckpointReader } from './checkpoint-files.js';
 import { type ModelConfig, configToJson, parameterCount } from './config.js';
+import { masksCompleteAt } from './masks.js';
 import { CONFIG_FILE, readConfigFile } from './model-dir.js';
 
 export interface ModelDescription {
@@ -33,7 +34,7 @@ export function describeModelDir(dir: string): ModelDescription {
   const m = config.growth.masks;
   return {
     parameters: parameterCount(config), config: configToJson(config), masks: m ?? null,
-    masks_complete_at: m ? m.ramp.start + m.ramp.steps : null, growth_history: config.growth.history, tensors,
+    masks_complete_at: masksCompleteAt(config) ?? null, growth_history: config.growth.history, tensors,
   };
 }
 

@@ -45,3 +45,12 @@ export function masksComplete(m: MaskState | undefined): boolean {
   if (!m) return true;
   return [m.hidden, m.ffn, m.heads, m.layers, m.vocab].every((e) => !e || e.value >= 1);
 }
+
+/**
+ * The optimizer step at which every MSG mask of `config` reaches 1, or undefined for a plain model.
+ * (Staggered or not, the last mask reaches 1 at the end of the ramp window.)
+ */
+export function masksCompleteAt(config: ModelConfig): number | undefined {
+  const m = config.growth.masks;
+  return m ? m.ramp.start + m.ramp.steps : undefined;
+}

@@ -4,6 +4,7 @@
  */
 import { BatchSampler, type BatchSamplerState, openDataset } from '../data/dataset.js';
 import type { ModelConfig } from '../model/config.js';
+import { masksCompleteAt } from '../model/masks.js';
 import { loadModelDir, writeConfig } from '../model/model-dir.js';
 import { acquireDirLock } from '../util/dir-lock.js';
 import { GrowlmError } from '../util/errors.js';
@@ -81,15 +82,6 @@ export interface TrainStart {
   warnings: string[];
 }
 
-
-/**
- * The optimizer step at which every MSG mask of `config` reaches 1, or undefined for a plain model.
- * (Staggered or not, the last mask reaches 1 at the end of the ramp window.)
- */
-export function masksCompleteAt(config: ModelConfig): number | undefined {
-  const m = config.growth.masks;
-  return m ? m.ramp.start + m.ramp.steps : undefined;
-}
 
 /** Warnings about a run of `steps` steps on `config`. */
 export function trainWarnings(config: ModelConfig, steps: number): string[] {
