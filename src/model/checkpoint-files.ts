@@ -68,6 +68,18 @@ export class CheckpointReader {
     return f.read(name);
   }
 
+  /** A tensor as float32 (F16 and BF16 widened exactly; other non-F32 dtypes are an error). */
+  readFloat32(name: string): Tensor & { data: Float32Array } {
+    const f = this.where.get(name);
+    if (!f) throw new SafetensorsError(`checkpoint has no tensor ${name}`);
+    return f.readFloat32(name);
+  }
+
+  /** The file each tensor is in (the shard names of an index). */
+  fileOf(name: string): string | undefined {
+    return this.where.get(name)?.path;
+  }
+
   close(): void {
     for (const f of this.files.values()) f.close();
   }

@@ -9,6 +9,7 @@ import { GrowlmError } from '../util/errors.js';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { type DType, type Tensor, DTYPE_BYTES, numel, tensorBytes, tensorFromBytes } from '../onnx/ir.js';
 import { type AtomicWriter, writeFileAtomic } from '../util/atomic.js';
+import { toFloat32 } from './half-float.js';
 
 export class SafetensorsError extends GrowlmError {}
 
@@ -145,6 +146,11 @@ export class SafetensorsFile {
       got += r;
     }
     return tensorFromBytes(e.dtype, e.shape, bytes);
+  }
+
+  /** A tensor as float32: F32 as stored, F16 and BF16 widened exactly; other dtypes are an error. */
+  readFloat32(name: string): Tensor & { data: Float32Array } {
+    return toFloat32(this.read(name), `${this.path}: tensor ${name}`);
   }
 
   close(): void {
