@@ -35,8 +35,9 @@ export class CheckpointReader {
         }
         if (typeof map !== 'object' || map === null) throw new SafetensorsError(`${join(dir, INDEX_FILE)}: no weight_map`);
         for (const [name, file] of Object.entries(map)) {
-          if (basename(file) !== file) throw new SafetensorsError(`${join(dir, INDEX_FILE)}: shard "${file}" is not a file in the model directory`);
+          if (typeof file !== 'string' || basename(file) !== file) throw new SafetensorsError(`${join(dir, INDEX_FILE)}: shard ${JSON.stringify(file)} is not a file in the model directory`);
           let f = files.get(file);
+          if (!f && !existsSync(join(dir, file))) throw new SafetensorsError(`${join(dir, INDEX_FILE)}: names shard ${file} (for ${name}), which does not exist`);
           if (!f) files.set(file, (f = SafetensorsFile.open(join(dir, file))));
           if (!f.entry(name)) throw new SafetensorsError(`${join(dir, file)}: has no tensor ${name} (the index says it does)`);
           where.set(name, f);
