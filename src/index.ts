@@ -31,6 +31,7 @@ export { SamplingError } from './generate/sample.js';
 export { ServeError, QueueFullError } from './serve/scheduler.js';
 export { PlanError } from './plan/plan.js';
 export { ExportError } from './export/export-model.js';
+export { HfImportError } from './import/hf-import.js';
 export { RunRecordError } from './report/run-record.js';
 export { OnnxFormatError } from './onnx/serialize.js';
 
@@ -82,6 +83,9 @@ export { type SamplingOptions, DEFAULT_SAMPLING } from './generate/sample.js';
 // serving: an OpenAI-compatible server with continuous batching
 export { type ServeOptions, type RunningServer, DEFAULT_SERVE, serveModel } from './serve/server.js';
 export { type SequenceRequest, type SequenceResult, type SchedulerOptions, Scheduler } from './serve/scheduler.js';
+
+// import from Hugging Face
+export { type ImportOptions, type ImportResult, SUPPORTED_ARCHITECTURES, importHfModel } from './import/hf-import.js';
 
 // export to ONNX
 export { type ExportOptions, type ExportOutput, type ExportResult, DEFAULT_EXPORT, exportModel } from './export/export-model.js';

@@ -22,14 +22,13 @@ import { CONFIG_FILE, writeConfig } from '../model/model-dir.js';
 import { EMBED, LM_HEAD, paramSpecs } from '../model/params.js';
 import { isStoreDType } from '../model/half-float.js';
 import { loadTokenizer } from '../data/tokenizer.js';
-import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE } from '../data/meta.js';
+import { GENERATION_CONFIG_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE } from '../data/meta.js';
 
 /** A Hugging Face directory growlm cannot import; the message names the problem. */
 export class HfImportError extends GrowlmError {
   override name = 'HfImportError';
 }
 
-export const GENERATION_CONFIG_FILE = 'generation_config.json';
 /** Newer transformers versions save the chat template in its own file. */
 const CHAT_TEMPLATE_FILE = 'chat_template.jinja';
 export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM'] as const;
