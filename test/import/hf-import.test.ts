@@ -106,4 +106,10 @@ describe('import of a PyTorch-written LlamaForCausalLM (GQA 4/2, tied, llama3 ro
     }
     expect(readdirSync(tmp).filter((f) => f.includes('importing'))).toEqual([]);
   });
+  it('reproduces its logits within 1e-4', async () => {
+    const { diff, absMax, rows } = await logitsDiff(out, `${src}.logits.safetensors`);
+    console.log(`hf-llama-gqa-tied: max |Δlogit| ${diff.toExponential(2)} over ${rows} positions (max |logit| ${absMax.toFixed(2)})`);
+    expect(absMax).toBeGreaterThan(2);
+    expect(diff).toBeLessThanOrEqual(1e-4);
+  });
 });
