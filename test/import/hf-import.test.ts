@@ -1,14 +1,15 @@
 // growlm import against checkpoints nobody here wrote: tools/make_llama_checkpoint.py (PyTorch, after
 // transformers' LlamaForCausalLM forward) wrote them as Hugging Face does, bf16, with their float32
 // logits; tools/make-hf-fixtures.sh rebuilds them. Target: max |Δlogit| ≤ 1e-4 (float32).
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { importHfModel } from '../../src/import/hf-import.js';
+import { HfImportError, importHfModel } from '../../src/import/hf-import.js';
 import { loadModelDir } from '../../src/model/model-dir.js';
 import { CheckpointReader } from '../../src/model/checkpoint-files.js';
-import { SafetensorsFile } from '../../src/model/safetensors.js';
+import { SafetensorsFile, loadSafetensors, saveSafetensors } from '../../src/model/safetensors.js';
+import type { Tensor } from '../../src/onnx/ir.js';
 import { loadTokenizer } from '../../src/data/tokenizer.js';
 import { DecoderRunner } from '../../src/runtime/forward.js';
 import { FIXTURES, maxAbsDiff, readJson } from '../helpers.js';
@@ -111,5 +112,125 @@ describe('import of a PyTorch-written LlamaForCausalLM (GQA 4/2, tied, llama3 ro
     console.log(`hf-llama-gqa-tied: max |Δlogit| ${diff.toExponential(2)} over ${rows} positions (max |logit| ${absMax.toFixed(2)})`);
     expect(absMax).toBeGreaterThan(2);
     expect(diff).toBeLessThanOrEqual(1e-4);
+  });
+});
+
+describe('bad input: one line naming the problem, nothing written', () => {
+  let n = 0;
+  /** A copy of a fixture to spoil. */
+  function copy(fixture: 'hf-mistral-mha' | 'hf-llama-gqa-tied'): string {
+    const dir = join(tmp, `bad-${n++}`);
+    cpSync(join(FIXTURES, fixture), dir, { recursive: true });
+    return dir;
+  }
+  const editJson = (path: string, edit: (j: Record<string, any>) => void) => {
+    const j = readJson(path);
+    edit(j);
+    writeFileSync(path, JSON.stringify(j, null, 2));
+  };
+  /** Rewrite the single-file checkpoint of `dir` through `edit` of its tensors (in order). */
+  const editTensors = (dir: string, edit: (t: Map<string, Tensor>) => Map<string, Tensor> | void) => {
+    const { tensors } = loadSafetensors(join(dir, 'model.safetensors'));
+    saveSafetensors(join(dir, 'model.safetensors'), edit(tensors) ?? tensors);
+  };
+  async function expectRefused(from: string, pattern: RegExp): Promise<void> {
+    const out = join(tmp, `out-${n++}`);
+    const before = readdirSync(tmp).length;
+    const err = await importHfModel({ from, out }).then(() => undefined, (e: unknown) => e);
+    expect(err, `import of ${from} should fail`).toBeInstanceOf(HfImportError);
+    const message = (err as Error).message;
+    expect(message).toMatch(pattern);
+    expect(message).not.toContain('\n');
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(tmp).length).toBe(before); // no temporary folder left behind
+  }
+
+  it('another architecture, or a model_type that does not match', async () => {
+    const a = copy('hf-mistral-mha');
+    editJson(join(a, 'config.json'), (j) => { j.architectures = ['Qwen2ForCausalLM']; j.model_type = 'qwen2'; });
+    await expectRefused(a, /config\.json: architecture Qwen2ForCausalLM is not supported \(supported: LlamaForCausalLM, MistralForCausalLM\)/);
+    const b = copy('hf-mistral-mha');
+    editJson(join(b, 'config.json'), (j) => { j.model_type = 'llama'; });
+    await expectRefused(b, /model_type "llama" does not match architecture MistralForCausalLM/);
+    const c = copy('hf-mistral-mha');
+    editJson(join(c, 'config.json'), (j) => { delete j.architectures; });
+    await expectRefused(c, /"architectures" must name one architecture/);
+  });
+  it('sliding-window attention (a window shorter than max_position_embeddings)', async () => {
+    const a = copy('hf-mistral-mha');
+    editJson(join(a, 'config.json'), (j) => { j.sliding_window = 128; });
+    await expectRefused(a, /sliding_window 128 is not supported .*max_position_embeddings 256/);
+    const b = copy('hf-mistral-mha');
+    editJson(join(b, 'config.json'), (j) => { j.sliding_window = 256; }); // never slides: the same function
+    await expect(importHfModel({ from: b, out: join(tmp, `ok-${n++}`) })).resolves.toMatchObject({ architecture: 'MistralForCausalLM' });
+  });
+  it('an unknown rope_scaling type, biases, another activation', async () => {
+    const a = copy('hf-llama-gqa-tied');
+    editJson(join(a, 'config.json'), (j) => { j.rope_scaling = { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 64 }; });
+    await expectRefused(a, /rope_scaling type "yarn" is not supported/);
+    const b = copy('hf-llama-gqa-tied');
+    editJson(join(b, 'config.json'), (j) => { j.attention_bias = true; });
+    await expectRefused(b, /attention_bias true is not supported/);
+    const c = copy('hf-llama-gqa-tied');
+    editJson(join(c, 'config.json'), (j) => { j.hidden_act = 'gelu'; });
+    await expectRefused(c, /hidden_act "gelu" is not supported/);
+    const d = copy('hf-mistral-mha');
+    editTensors(d, (t) => { t.set('model.layers.1.self_attn.q_proj.bias', { dtype: 'bfloat16', dims: [64], data: new Uint16Array(64) }); });
+    await expectRefused(d, /tensor model\.layers\.1\.self_attn\.q_proj\.bias is a bias/);
+  });
+  it('missing, extra, wrongly shaped and wrongly typed tensors', async () => {
+    const a = copy('hf-mistral-mha');
+    editTensors(a, (t) => { t.delete('model.layers.1.mlp.up_proj.weight'); });
+    await expectRefused(a, /model\.safetensors: missing tensor model\.layers\.1\.mlp\.up_proj\.weight/);
+    const b = copy('hf-mistral-mha');
+    editTensors(b, (t) => { t.set('model.layers.2.mlp.up_proj.weight', t.get('model.layers.1.mlp.up_proj.weight')!); });
+    await expectRefused(b, /unexpected tensor model\.layers\.2\.mlp\.up_proj\.weight/);
+    const c = copy('hf-mistral-mha');
+    editJson(join(c, 'config.json'), (j) => { j.intermediate_size = 180; });
+    await expectRefused(c, /tensor model\.layers\.0\.mlp\.gate_proj\.weight has shape \[176,64\], config\.json needs \[180,64\]/);
+    const d = copy('hf-mistral-mha');
+    editTensors(d, (t) => { t.set('model.norm.weight', { dtype: 'float64', dims: [64], data: new Float64Array(64).fill(1) }); });
+    await expectRefused(d, /tensor model\.norm\.weight is float64; expected float32, float16 or bfloat16/);
+    const e = copy('hf-llama-gqa-tied'); // GQA: k_proj is [kv·hd, d]
+    editJson(join(e, 'config.json'), (j) => { j.num_key_value_heads = 4; });
+    await expectRefused(e, /tensor model\.layers\.0\.self_attn\.k_proj\.weight has shape \[32,64\], config\.json needs \[64,64\]/);
+  });
+  it('a tied head stored as well must be the embedding', async () => {
+    const a = copy('hf-mistral-mha');
+    editJson(join(a, 'config.json'), (j) => { j.tie_word_embeddings = true; });
+    await expectRefused(a, /tie_word_embeddings is true but lm_head\.weight differs from model\.embed_tokens\.weight/);
+    const b = copy('hf-mistral-mha');
+    editJson(join(b, 'config.json'), (j) => { j.tie_word_embeddings = true; });
+    editTensors(b, (t) => { t.set('lm_head.weight', t.get('model.embed_tokens.weight')!); });
+    const out = join(tmp, `ok-${n++}`);
+    await importHfModel({ from: b, out });
+    expect(loadModelDir(out).weights.has('lm_head.weight')).toBe(false);
+  });
+  it('truncated shards, an index naming a missing shard, no weights at all', async () => {
+    const a = copy('hf-llama-gqa-tied');
+    const shard = join(a, 'model-00002-of-00003.safetensors');
+    truncateSync(shard, statSync(shard).size - 100);
+    await expectRefused(a, /model-00002-of-00003\.safetensors: truncated \(data ends at byte \d+, file has \d+\)/);
+    const b = copy('hf-llama-gqa-tied');
+    rmSync(join(b, 'model-00003-of-00003.safetensors'));
+    await expectRefused(b, /model\.safetensors\.index\.json: names shard model-00003-of-00003\.safetensors \(for model\.layers\.1\.[a-z_.]+\), which does not exist/);
+    const c = copy('hf-mistral-mha');
+    renameSync(join(c, 'model.safetensors'), join(c, 'pytorch_model.bin'));
+    await expectRefused(c, /has no model\.safetensors or model\.safetensors\.index\.json \(pytorch_model\.bin is not read: only safetensors weights are\)/);
+  });
+  it('a tokenizer whose ids do not fit vocab_size, or none', async () => {
+    const a = copy('hf-mistral-mha');
+    editJson(join(a, 'config.json'), (j) => { j.vocab_size = 600; });
+    await expectRefused(a, /tokenizer\.json: the tokenizer has ids up to 656, which do not fit vocab_size 600/);
+    const b = copy('hf-mistral-mha');
+    rmSync(join(b, 'tokenizer.json'));
+    await expectRefused(b, /has no tokenizer\.json/);
+  });
+  it('an output folder that exists', async () => {
+    const out = join(tmp, `exists-${n++}`);
+    mkdirSync(out);
+    const err = await importHfModel({ from: join(FIXTURES, 'hf-mistral-mha'), out }).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/already exists/);
+    expect(readdirSync(out)).toEqual([]);
   });
 });
