@@ -2,9 +2,11 @@
 # Rebuild the Hugging Face checkpoints in test/fixtures/ that `growlm import` is tested against
 # (docs/import.md): GPT-2's first 400 BPE merges as tokenizer.json, then two random models written
 # by PyTorch (tools/make_llama_checkpoint.py, Debian's python3-torch) with their logits.
+#   bash tools/make-hf-fixtures.sh [DIR]      (default test/fixtures)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-F=test/fixtures
+F=${1:-test/fixtures}
+mkdir -p "$F"
 tok=$(mktemp -d)
 trap 'rm -rf "$tok"' EXIT
 node tools/gpt2-tokenizer-json.mjs --out "$tok" --merges 400

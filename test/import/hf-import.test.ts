@@ -1,7 +1,8 @@
 // growlm import against checkpoints nobody here wrote: tools/make_llama_checkpoint.py (PyTorch, after
 // transformers' LlamaForCausalLM forward) wrote them as Hugging Face does, bf16, with their float32
 // logits; tools/make-hf-fixtures.sh rebuilds them. Target: max |Δlogit| ≤ 1e-4 (float32).
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -232,5 +233,24 @@ describe('bad input: one line naming the problem, nothing written', () => {
     const err = await importHfModel({ from: join(FIXTURES, 'hf-mistral-mha'), out }).catch((e: Error) => e);
     expect((err as Error).message).toMatch(/already exists/);
     expect(readdirSync(out)).toEqual([]);
+  });
+});
+
+const hasTorch = spawnSync('/usr/bin/python3', ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
+
+describe.skipIf(!hasTorch)('the fixtures come from the committed scripts (Debian python3-torch)', () => {
+  it('tools/make-hf-fixtures.sh writes the same checkpoints, and logits within 1e-6', () => {
+    const dir = join(tmp, 'remade');
+    const r = spawnSync('bash', [join(import.meta.dirname, '../../tools/make-hf-fixtures.sh'), dir], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    for (const fixture of ['hf-llama-gqa-tied', 'hf-mistral-mha']) {
+      for (const f of readdirSync(join(FIXTURES, fixture))) {
+        expect(readFileSync(join(dir, fixture, f)).equals(readFileSync(join(FIXTURES, fixture, f))), `${fixture}/${f}`).toBe(true);
+      }
+      const ours = referenceLogits(join(dir, `${fixture}.logits.safetensors`)), committed = referenceLogits(join(FIXTURES, `${fixture}.logits.safetensors`));
+      expect(ours.map((s) => s.ids)).toEqual(committed.map((s) => s.ids));
+      ours.forEach((s, k) => expect(maxAbsDiff(s.logits, committed[k]!.logits)).toBeLessThanOrEqual(1e-6));
+    }
+    expect(readFileSync(join(dir, 'hf-tokenizer-encoded.json'), 'utf8')).toBe(readFileSync(join(FIXTURES, 'hf-tokenizer-encoded.json'), 'utf8'));
   });
 });

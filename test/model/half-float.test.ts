@@ -93,9 +93,9 @@ describe.skipIf(!hasTorch)('against PyTorch (Debian python3-torch)', () => {
   it('narrowing of 200,000 float32 values (random bits, and values near float16 range limits) agrees bit for bit', () => {
     const rng = new Rng(7);
     const n = 200_000, bits = new Uint32Array(n);
-    for (let i = 0; i < n; i++) bits[i] = Math.floor(rng.next() * 2 ** 32) >>> 0;
+    for (let i = 0; i < n; i++) bits[i] = Math.floor(rng.uniform() * 2 ** 32) >>> 0;
     const x = new Float32Array(bits.buffer);
-    for (let i = 0; i < n / 2; i++) x[i] = (rng.next() - 0.5) * 2 ** (Math.floor(rng.next() * 48) - 30); // 2⁻³⁰ … 2¹⁷
+    for (let i = 0; i < n / 2; i++) x[i] = (rng.uniform() - 0.5) * 2 ** (Math.floor(rng.uniform() * 48) - 30); // 2⁻³⁰ … 2¹⁷
     writeFileSync(join(tmp, 'x.f32'), x);
     const py = spawnSync('/usr/bin/python3', ['-c', `
 import torch, numpy as np
