@@ -254,3 +254,46 @@ describe.skipIf(!hasTorch)('the fixtures come from the committed scripts (Debian
     expect(readFileSync(join(dir, 'hf-tokenizer-encoded.json'), 'utf8')).toBe(readFileSync(join(FIXTURES, 'hf-tokenizer-encoded.json'), 'utf8'));
   });
 });
+
+describe("GPT-2's whole BPE (50,257 ids) as a tokenizer.json", () => {
+  it('encodes like gpt-tokenizer, refuses a model whose vocab_size is too small, imports one with padding rows', async () => {
+    const tok = join(tmp, 'gpt2-tok');
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, '../../tools/gpt2-tokenizer-json.mjs'), '--out', tok], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0); // the script itself checks its encoder against gpt-tokenizer
+    const hfTok = await loadTokenizer(join(tok, 'tokenizer.json'));
+    const gpt2 = await loadTokenizer('gpt2');
+    expect(hfTok.vocabSize).toBe(50257);
+    expect(hfTok.eotId).toBe(50256);
+    for (const text of ['Hello world', ' the cat sat on the mat.\n\nNew paragraph — naïve café 東京 🙂', "It's 2024: don't    stop!"]) {
+      expect(hfTok.encode(text)).toEqual(gpt2.encode(text));
+    }
+    // a Mistral directory with this tokenizer: 672 rows are too few; 50304 rows (padded) fit
+    const small = join(tmp, 'gpt2-small');
+    cpSync(join(FIXTURES, 'hf-mistral-mha'), small, { recursive: true });
+    cpSync(join(tok, 'tokenizer.json'), join(small, 'tokenizer.json'));
+    rmSync(join(small, 'tokenizer_config.json'));
+    await expect(importHfModel({ from: small, out: join(tmp, 'gpt2-small-out') })).rejects.toThrow(/ids up to 50256, which do not fit vocab_size 672/);
+    const big = join(tmp, 'gpt2-big');
+    cpSync(small, big, { recursive: true });
+    editJsonFile(join(big, 'config.json'), (j) => { j.vocab_size = 50304; });
+    const { tensors } = loadSafetensors(join(big, 'model.safetensors'));
+    for (const name of ['model.embed_tokens.weight', 'lm_head.weight']) {
+      const t = tensors.get(name)!, data = new Uint16Array(50304 * 64);
+      data.set(t.data as Uint16Array);
+      tensors.set(name, { dtype: 'bfloat16', dims: [50304, 64], data });
+    }
+    saveSafetensors(join(big, 'model.safetensors'), tensors);
+    const out = join(tmp, 'gpt2-big-out');
+    const res = await importHfModel({ from: big, out });
+    expect(res.tokenizer).toMatchObject({ vocab_size: 50257, eot_id: 50256 });
+    const { config } = loadModelDir(out);
+    expect(config.vocabSize).toBe(50304);
+    expect(config.tokenizer).toMatchObject({ kind: 'tokenizer.json', vocab_size: 50257, eot_id: 50256 });
+  });
+});
+
+function editJsonFile(path: string, edit: (j: Record<string, any>) => void): void {
+  const j = readJson(path);
+  edit(j);
+  writeFileSync(path, JSON.stringify(j, null, 2));
+}
