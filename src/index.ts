@@ -32,6 +32,9 @@ export { ServeError, QueueFullError } from './serve/scheduler.js';
 export { PlanError } from './plan/plan.js';
 export { ExportError } from './export/export-model.js';
 export { HfImportError } from './import/hf-import.js';
+export { FoldError } from './export/fold.js';
+export { HfExportError } from './export/hf.js';
+export { HandoffError } from './export/handoff.js';
 export { RunRecordError } from './report/run-record.js';
 export { OnnxFormatError } from './onnx/serialize.js';
 
@@ -89,6 +92,9 @@ export { type ImportOptions, type ImportResult, SUPPORTED_ARCHITECTURES, importH
 
 // export to ONNX
 export { type ExportOptions, type ExportOutput, type ExportResult, DEFAULT_EXPORT, exportModel } from './export/export-model.js';
+export { type HfDType, type HfExportOptions, type HfExportResult, DEFAULT_HF_EXPORT, exportHfModel } from './export/hf.js';
+export { plainLlama } from './export/fold.js';
+export { byteTokenizerJson } from './export/tokenizer-files.js';
 
 // staged plans and experiments
 export { type Plan, type PlanStage, loadPlan } from './plan/plan.js';
