@@ -13,7 +13,7 @@
  * nothing.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { GrowlmError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { ConfigError, type ModelConfig, parameterCount, parseConfig } from '../model/config.js';
@@ -183,7 +183,8 @@ export async function importHfModel(o: ImportOptions): Promise<ImportResult> {
   const { from, out } = o;
   if (!existsSync(from) || !statSync(from).isDirectory()) throw new HfImportError(`${from} is not a folder`);
   if (existsSync(out)) throw new HfImportError(`${out} already exists: import writes a new model directory`);
-  if (!existsSync(dirname(out)) || !statSync(dirname(out)).isDirectory()) throw new HfImportError(`cannot create ${out}: the folder ${dirname(out)} does not exist`);
+  const parent = dirname(resolve(out));
+  if (existsSync(parent) && !statSync(parent).isDirectory()) throw new HfImportError(`cannot create ${out}: ${parent} is not a folder`);
   const configPath = join(from, CONFIG_FILE);
   const hf = readJson(configPath);
   const architecture = checkHfConfig(hf, configPath);
@@ -210,33 +211,34 @@ export async function importHfModel(o: ImportOptions): Promise<ImportResult> {
   if (existsSync(genConfig)) readJson(genConfig); // a broken one is an error now, not when something reads it
 
   const { reader, where } = openCheckpoint(from);
-  const tmp = join(dirname(out), `.${basename(out)}.importing-${process.pid}`);
+  const tmp = join(parent, `.${basename(out)}.importing-${process.pid}`);
+  let created: string | undefined; // the first parent folder this import made, removed again on failure
   try {
     const { names, dtypes, dropTiedHead } = checkTensors(reader, config, where);
     if (dropTiedHead) checkTiedHead(reader, where);
     const sourceFiles = new Set(names.map((n) => reader.fileOf(n))).size;
 
     // everything checked: write into a temporary folder, rename at the end
+    created = mkdirSync(parent, { recursive: true });
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp);
     writeCheckpointStream(tmp, names.map((name) => ({ name, dtype: 'float32' as const, dims: reader.spec(name)!.dims })), (i) => reader.readFloat32(names[i]!), o.shardBytes ?? Infinity, { format: 'pt', producer: 'growlm import' });
     const files = [TOKENIZER_FILE];
     copyFileSync(tokPath, join(tmp, TOKENIZER_FILE));
-    if (tokConfig) {
-      // the chat template may sit in its own file (newer transformers): keep it in tokenizer_config.json
-      const withTemplate = tokConfig.chat_template === undefined && existsSync(chatTemplateFile) ? { ...tokConfig, chat_template: readFileSync(chatTemplateFile, 'utf8') } : undefined;
-      if (withTemplate) writeFileAtomic(join(tmp, TOKENIZER_CONFIG_FILE), [JSON.stringify(withTemplate, null, 2) + '\n']);
-      else copyFileSync(join(from, TOKENIZER_CONFIG_FILE), join(tmp, TOKENIZER_CONFIG_FILE));
-      files.push(TOKENIZER_CONFIG_FILE);
-    }
+    // the chat template may sit in its own file (newer transformers): keep it in tokenizer_config.json
+    const template = tokConfig?.chat_template === undefined && existsSync(chatTemplateFile) ? readFileSync(chatTemplateFile, 'utf8') : undefined;
+    if (template !== undefined) writeFileAtomic(join(tmp, TOKENIZER_CONFIG_FILE), [JSON.stringify({ ...tokConfig, chat_template: template }, null, 2) + '\n']);
+    else if (tokConfig) copyFileSync(join(from, TOKENIZER_CONFIG_FILE), join(tmp, TOKENIZER_CONFIG_FILE));
+    if (tokConfig || template !== undefined) files.push(TOKENIZER_CONFIG_FILE);
     if (existsSync(genConfig)) {
       copyFileSync(genConfig, join(tmp, GENERATION_CONFIG_FILE));
       files.push(GENERATION_CONFIG_FILE);
     }
-    const meta = tokenizer.meta() as unknown as Record<string, unknown>;
+    const meta: Record<string, unknown> = { ...(tokenizer.meta() as unknown as Record<string, unknown>), ...(files.includes(TOKENIZER_CONFIG_FILE) ? { config_file: TOKENIZER_CONFIG_FILE } : {}) };
     config = { ...config, tokenizer: meta };
     writeConfig(tmp, config);
     renameSync(tmp, out);
+    created = undefined;
     return {
       from, out, architecture, parameters: parameterCount(config), source_dtypes: dtypes, source_files: sourceFiles,
       tokenizer: { vocab_size: tokenizer.vocabSize, eot_id: tokenizer.eotId ?? null, model_type: (meta.model_type as string | undefined) ?? null },
@@ -245,5 +247,6 @@ export async function importHfModel(o: ImportOptions): Promise<ImportResult> {
   } finally {
     reader.close();
     rmSync(tmp, { recursive: true, force: true });
+    if (created) rmSync(created, { recursive: true, force: true });
   }
 }

@@ -297,3 +297,25 @@ function editJsonFile(path: string, edit: (j: Record<string, any>) => void): voi
   edit(j);
   writeFileSync(path, JSON.stringify(j, null, 2));
 }
+
+describe('chat templates and output folders', () => {
+  it('a chat_template.jinja beside the tokenizer goes into the kept tokenizer_config.json; missing parent folders are made', async () => {
+    const src = join(tmp, 'jinja');
+    cpSync(join(FIXTURES, 'hf-mistral-mha'), src, { recursive: true });
+    rmSync(join(src, 'tokenizer_config.json'));
+    writeFileSync(join(src, 'chat_template.jinja'), '{% for m in messages %}{{ m.content }}{% endfor %}');
+    const out = join(tmp, 'new-parent', 'deeper', 'model');
+    const r = await importHfModel({ from: src, out });
+    expect(r.files).toContain('tokenizer_config.json');
+    expect(readJson(join(out, 'tokenizer_config.json'))).toEqual({ chat_template: '{% for m in messages %}{{ m.content }}{% endfor %}' });
+    expect(loadModelDir(out).config.tokenizer!.config_file).toBe('tokenizer_config.json');
+  });
+  it('a refused import into a new parent folder makes no folder', async () => {
+    const src = join(tmp, 'bad-parent');
+    cpSync(join(FIXTURES, 'hf-mistral-mha'), src, { recursive: true });
+    editJsonFile(join(src, 'config.json'), (j) => { j.mlp_bias = true; });
+    const parent = join(tmp, 'never-made');
+    await expect(importHfModel({ from: src, out: join(parent, 'm') })).rejects.toThrow(/mlp_bias true is not supported/);
+    expect(existsSync(parent)).toBe(false);
+  });
+});
