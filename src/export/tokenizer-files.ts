@@ -1,5 +1,5 @@
 /**
- * Tokenizer files for exported models (docs/export.md#tokenizer-files).
+ * Tokenizer files for exported models (docs/hf-export.md#tokenizer-files).
  *
  * growlm's byte tokenizer (ids = the UTF-8 bytes of the text, no special tokens) as a Hugging Face
  * `tokenizer.json`: a byte-level BPE whose vocabulary is the 256 byte-to-unicode characters of
