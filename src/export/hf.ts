@@ -6,8 +6,8 @@
  *   model.safetensors        the folded weights (fold.ts) in float32, float16 or bfloat16 (or HF shards)
  *   generation_config.json   the model's own (imported models), else one naming the end-of-text id if any
  *   tokenizer.json, tokenizer_config.json
- *                            growlm's byte tokenizer as a real tokenizer.json (tokenizer-files.ts), or
- *                            the model's own tokenizer files (imported models keep their chat_template)
+ *                            growlm's byte or GPT-2 tokenizer as a real tokenizer.json (tokenizer-files.ts),
+ *                            or the model's own tokenizer files (imported models keep their chat_template)
  *   optimizer.safetensors, optimizer.json
  *                            with `withOptimizer`: the AdamW state for a distributed trainer (handoff.ts)
  *
@@ -28,7 +28,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { GrowlmError } from '../util/errors.js';
 import { applyScale, foldPlan } from './fold.js';
 import { type HandoffFiles, optimizerHandoff } from './handoff.js';
-import { byteTokenizerConfig, byteTokenizerJson } from './tokenizer-files.js';
+import { byteTokenizerConfig, byteTokenizerJson, gpt2TokenizerConfig, gpt2TokenizerJson } from './tokenizer-files.js';
 
 export type HfDType = StoreDType;
 export const HF_DTYPES: readonly HfDType[] = ['float32', 'float16', 'bfloat16'];
@@ -50,8 +50,8 @@ export interface HfExportResult {
   dtype: HfDType;
   /** Whether the exported model ties its head to the embedding. */
   tied: boolean;
-  /** Where the tokenizer files came from: growlm's byte tokenizer, the model's own files, or none. */
-  tokenizer: 'byte' | 'model' | null;
+  /** Where the tokenizer files came from: growlm's byte or GPT-2 tokenizer, the model's own files, or none. */
+  tokenizer: 'byte' | 'gpt2' | 'model' | null;
   /** MSG masks that were still ramping and are baked at their current values. */
   masks_baked: boolean;
   /** The optimizer step the moments are at, with `withOptimizer`. */
@@ -96,6 +96,9 @@ function tokenizerFiles(modelDir: string, config: ModelConfig, ids: Record<strin
   if (config.tokenizer?.kind === 'byte') {
     files.push({ name: 'tokenizer.json', text: JSON.stringify(byteTokenizerJson()) + '\n' }, { name: 'tokenizer_config.json', text: json(byteTokenizerConfig(config.maxSeqLen)) });
     source = 'byte';
+  } else if (config.tokenizer?.kind === 'gpt2') {
+    files.push({ name: 'tokenizer.json', text: JSON.stringify(gpt2TokenizerJson()) + '\n' }, { name: 'tokenizer_config.json', text: json(gpt2TokenizerConfig(config.maxSeqLen)) });
+    source = 'gpt2';
   } else if (existsSync(join(modelDir, 'tokenizer.json'))) {
     for (const f of OWN_TOKENIZER_FILES) if (existsSync(join(modelDir, f))) files.push({ name: f, copyFrom: join(modelDir, f) });
     source = 'model';

@@ -190,6 +190,21 @@ describe('export --format hf against the float64 reference', () => {
   });
 });
 
+describe('export --format hf: GPT-2 models', () => {
+  it("writes GPT-2's tokenizer.json for a model trained on the gpt2 tokenizer, and its end-of-text id", async () => {
+    const c = { ...parseConfig({ vocab_size: 50304, hidden_size: 16, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, head_dim: 8, max_position_embeddings: 64 }), tokenizer: { kind: 'gpt2', vocab_size: 50257, eot_id: 50256 } };
+    const dir = save('gpt2', { config: c, weights: initWeights(c, 3) });
+    const out = join(tmp, 'gpt2-hf');
+    expect(exportHfModel(dir, out).tokenizer).toBe('gpt2');
+    expect(readJson(join(out, 'config.json'))).toMatchObject({ bos_token_id: 50256, eos_token_id: 50256 });
+    expect(readJson(join(out, 'generation_config.json'))).toMatchObject({ eos_token_id: 50256 });
+    const { AutoTokenizer, env } = await import('@huggingface/transformers');
+    env.allowRemoteModels = false;
+    const tok = await AutoTokenizer.from_pretrained(out, { local_files_only: true });
+    expect(Array.from(tok.encode('Hello world', { add_special_tokens: false }))).toEqual([15496, 995]);
+  });
+});
+
 describe('export --format hf: bad input writes nothing', () => {
   const listing = () => readdirSync(tmp).sort();
 
