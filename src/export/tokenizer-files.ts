@@ -70,20 +70,21 @@ export function gpt2TokenizerJson(): object {
   const table = byteToUnicode();
   const text = new TextEncoder();
   const tokens = ranks.map((r) => Array.from(typeof r === 'string' ? text.encode(r) : r, (b) => table[b]!).join(''));
-  const vocab: Record<string, number> = {};
-  tokens.forEach((t, id) => { vocab[t] = id; });
+  // a Map, not an object: tokens such as "constructor" must not find Object.prototype's members
+  const ids = new Map(tokens.map((t, id) => [t, id]));
   const merges: [string, string][] = [];
   for (const t of tokens) {
     const chars = Array.from(t);
     const local: [string, string, number, number][] = [];
     for (let k = 1; k < chars.length; k++) {
       const a = chars.slice(0, k).join(''), b = chars.slice(k).join('');
-      if (vocab[a] !== undefined && vocab[b] !== undefined) local.push([a, b, vocab[a]!, vocab[b]!]);
+      const ia = ids.get(a), ib = ids.get(b);
+      if (ia !== undefined && ib !== undefined) local.push([a, b, ia, ib]);
     }
     local.sort((x, y) => x[2] - y[2] || x[3] - y[3]);
     for (const [a, b] of local) merges.push([a, b]);
   }
-  vocab[GPT2_EOT] = ranks.length;
+  const vocab = Object.fromEntries([...ids, [GPT2_EOT, ranks.length]]);
   return {
     version: '1.0', truncation: null, padding: null,
     added_tokens: [{ id: ranks.length, content: GPT2_EOT, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }],

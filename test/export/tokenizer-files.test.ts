@@ -76,6 +76,10 @@ describe('gpt2TokenizerJson', () => {
     const json = gpt2TokenizerJson() as { model: { vocab: Record<string, number>; merges: unknown[] } };
     const ms = performance.now() - t0;
     expect(Object.keys(json.model.vocab)).toHaveLength(50257);
+    // every merge joins two vocabulary tokens into a third (Rust tokenizers refuse the file otherwise;
+    // a lookup on a plain object once let "constructor" through)
+    const own = (t: string) => Object.prototype.hasOwnProperty.call(json.model.vocab, t);
+    expect((json.model.merges as [string, string][]).filter(([a, b]) => !own(a) || !own(b) || !own(a + b))).toEqual([]);
     const { Tokenizer } = await import('@huggingface/tokenizers');
     const tok = new Tokenizer(json as any, gpt2TokenizerConfig(1024) as any);
     console.log(`GPT-2 tokenizer.json: ${json.model.merges.length} merges, built in ${ms.toFixed(0)} ms`);
