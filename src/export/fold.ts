@@ -1,5 +1,5 @@
 /**
- * A growlm model as a plain Llama (docs/export.md#folding): the same function with no μP multipliers
+ * A growlm model as a plain Llama (docs/hf-export.md#folding): the same function with no μP multipliers
  * and no MSG masks, so that any Llama implementation (transformers, llama.cpp, a distributed trainer)
  * computes it.
  *
@@ -121,7 +121,7 @@ export function applyScale(data: Float32Array, dims: readonly number[], s: Scale
 }
 
 /**
- * The plain Llama of a growlm model (docs/export.md#folding): μP multipliers folded into the
+ * The plain Llama of a growlm model (docs/hf-export.md#folding): μP multipliers folded into the
  * weights (they become 1), MSG masks baked at their current values, tied embeddings kept tied only
  * when both uses get the same scale. The result computes the same logits.
  */

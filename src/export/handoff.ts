@@ -1,5 +1,5 @@
 /**
- * The AdamW state of a model for a distributed trainer (docs/export.md#handing-a-model-to-a-distributed-trainer):
+ * The AdamW state of a model for a distributed trainer (docs/hf-export.md#handing-a-model-to-a-distributed-trainer):
  * `optimizer.safetensors` with `exp_avg.NAME` and `exp_avg_sq.NAME` per parameter of the plain
  * (folded) model — PyTorch's `torch.optim.AdamW` state names — and `optimizer.json` with the step,
  * the AdamW settings, the parameter groups, the learning-rate schedule and the data position.
@@ -12,11 +12,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type TensorSpec, writeSafetensorsStream } from '../model/checkpoint-files.js';
 import type { ModelConfig } from '../model/config.js';
 import { masksComplete, masksCompleteAt } from '../model/masks.js';
 import { paramSpecs } from '../model/params.js';
-import { OPTIMIZER_FILE, loadOptimizerState } from '../model/training-state.js';
-import type { Tensor } from '../onnx/ir.js';
+import { SafetensorsFile } from '../model/safetensors.js';
+import { OPTIMIZER_FILE } from '../model/training-state.js';
 import { DEFAULT_ADAMW, paramGroup } from '../train/adamw.js';
 import { CHECKPOINT_STATE_FILE, listCheckpoints } from '../train/checkpoint.js';
 import { type Schedule, lrAt } from '../train/schedule.js';
@@ -53,7 +54,7 @@ export interface HandoffJson {
   /** Global gradient-norm clipping threshold (0: none), on growlm's gradient norm (see grad_scale). */
   clip_norm: number;
   param_groups: HandoffGroup[];
-  /** lr(step) by `schedule` (docs/export.md#the-learning-rate-schedule); the next step's value for checking. */
+  /** lr(step) by `schedule` (docs/hf-export.md#the-learning-rate-schedule); the next step's value for checking. */
   lr: { schedule: HandoffSchedule; next_step: number; next_lr: number };
   data: {
     /** growlm's batch sampler at this step: xoshiro128** state, batches drawn, batch × seq. */
@@ -76,11 +77,12 @@ export interface HandoffSchedule {
   decay_fraction: number;
 }
 
+/** The hand-off, checked and described; `writeTensors` streams the transformed moments (one tensor in memory at a time). */
 export interface HandoffFiles {
   tensorsFile: string;
-  tensors: Map<string, Tensor>;
   jsonFile: string;
   json: HandoffJson;
+  writeTensors(path: string): void;
 }
 
 /** The scale of a fold as one number, or undefined when it differs between elements. */
@@ -113,7 +115,11 @@ function matchingCheckpoint(modelDir: string, step: number): CheckpointRecord {
   throw new HandoffError(`${modelDir} has no training checkpoint at optimizer step ${step} (the data position and the learning-rate schedule are recorded there): train the model at least one step`);
 }
 
-/** optimizer.safetensors + optimizer.json of a trained model directory, for the plain model of `plan`. */
+/**
+ * optimizer.safetensors + optimizer.json of a trained model directory, for the plain model of `plan`.
+ * Everything is checked here (masks, ties, the moments' tensors and shapes, the checkpoint record);
+ * the moments are read and written only by `writeTensors`.
+ */
 export function optimizerHandoff(modelDir: string, config: ModelConfig, plan: FoldPlan): HandoffFiles {
   const masks = config.growth.masks;
   if (masks && !masksComplete(masks)) {
@@ -124,37 +130,48 @@ export function optimizerHandoff(modelDir: string, config: ModelConfig, plan: Fo
   }
   const path = join(modelDir, OPTIMIZER_FILE);
   if (!existsSync(path)) throw new HandoffError(`${modelDir} has no ${OPTIMIZER_FILE}: train the model first`);
-  const opt = loadOptimizerState(path);
-  const ckpt = matchingCheckpoint(modelDir, opt.step);
+  const f = SafetensorsFile.open(path);
+  let step: number;
+  try {
+    step = Number(f.header.metadata.step);
+    if (!Number.isSafeInteger(step) || step < 1) throw new HandoffError(`${path} records no optimizer step: train the model first`);
+  } finally {
+    f.close();
+  }
+  const ckpt = matchingCheckpoint(modelDir, step);
   const t = ckpt.trainer;
   if (!t?.schedule || !t.adamw || !ckpt.data) throw new HandoffError(`the checkpoint of step ${ckpt.step} in ${modelDir} does not record the learning-rate schedule and AdamW settings (written by an older growlm): train once more to write one that does`);
   const adamw = t.adamw;
 
-  const tensors = new Map<string, Tensor>();
+  // per plain tensor: its source, fold scale a and group; the moments are checked against the file
+  const moments = SafetensorsFile.open(path);
+  const items: { name: string; source: string; a: number; dims: number[] }[] = [];
   const groups = new Map<string, HandoffGroup>();
   const sourceSpecs = new Map(paramSpecs(config).map((s) => [s.name, s]));
-  for (const p of paramSpecs(plan.config)) {
-    const entry = plan.tensors.get(p.name)!;
-    const a = uniformScale(entry.scale);
-    if (a === undefined || a === 0) throw new HandoffError(`${p.name} is scaled unevenly by the fold: its moments have no plain-AdamW equivalent`);
-    const m = opt.m.get(entry.source), v = opt.v.get(entry.source);
-    if (!m || !v) throw new HandoffError(`${path} has no moments for ${entry.source}`);
-    const n = m.length;
-    const em = new Float32Array(n), ev = new Float32Array(n);
-    for (let i = 0; i < n; i++) { em[i] = m[i]! / a; ev[i] = v[i]! / (a * a); }
-    tensors.set(`exp_avg.${p.name}`, { dtype: 'float32', dims: [...p.shape], data: em });
-    tensors.set(`exp_avg_sq.${p.name}`, { dtype: 'float32', dims: [...p.shape], data: ev });
-    const g = paramGroup(sourceSpecs.get(entry.source)!, config);
-    const group: Omit<HandoffGroup, 'params'> = { lr_mult: g.lrMult * a, weight_decay: g.decay ? adamw.weightDecay / a : 0, eps: adamw.eps / a, grad_scale: a };
-    const key = JSON.stringify(group);
-    if (!groups.has(key)) groups.set(key, { params: [], ...group });
-    groups.get(key)!.params.push(p.name);
+  try {
+    for (const p of paramSpecs(plan.config)) {
+      const entry = plan.tensors.get(p.name)!;
+      const a = uniformScale(entry.scale);
+      if (a === undefined || a === 0) throw new HandoffError(`${p.name} is scaled unevenly by the fold: its moments have no plain-AdamW equivalent`);
+      for (const k of ['m', 'v']) {
+        const e = moments.entry(`${k}.${entry.source}`);
+        if (!e || e.dtype !== 'float32' || e.shape.join() !== p.shape.join()) throw new HandoffError(`${path} has no float32 moments ${k}.${entry.source} of shape [${p.shape}]`);
+      }
+      items.push({ name: p.name, source: entry.source, a, dims: [...p.shape] });
+      const g = paramGroup(sourceSpecs.get(entry.source)!, config);
+      const group: Omit<HandoffGroup, 'params'> = { lr_mult: g.lrMult * a, weight_decay: g.decay ? adamw.weightDecay / a : 0, eps: adamw.eps / a, grad_scale: a };
+      const key = JSON.stringify(group);
+      if (!groups.has(key)) groups.set(key, { params: [], ...group });
+      groups.get(key)!.params.push(p.name);
+    }
+  } finally {
+    moments.close();
   }
   const next = ckpt.step + 1;
   return {
-    tensorsFile: HANDOFF_TENSORS_FILE, tensors, jsonFile: HANDOFF_JSON_FILE,
+    tensorsFile: HANDOFF_TENSORS_FILE, jsonFile: HANDOFF_JSON_FILE,
     json: {
-      format: HANDOFF_FORMAT, version: 1, step: opt.step, schedule_step: ckpt.step,
+      format: HANDOFF_FORMAT, version: 1, step, schedule_step: ckpt.step,
       betas: [adamw.beta1, adamw.beta2], clip_norm: adamw.clipNorm,
       param_groups: [...groups.values()],
       lr: {
@@ -162,6 +179,23 @@ export function optimizerHandoff(modelDir: string, config: ModelConfig, plan: Fo
         next_step: next, next_lr: lrAt(t.schedule, next),
       },
       data: { sampler: ckpt.data, accumulate: t.accumulate ?? 1, tokens_seen: t.tokens ?? 0, tokenizer: config.tokenizer ?? null },
+    },
+    writeTensors(out: string): void {
+      // exp_avg = m / a, exp_avg_sq = v / a² (see the file comment)
+      const specs: TensorSpec[] = items.flatMap((it) => ['exp_avg', 'exp_avg_sq'].map((k) => ({ name: `${k}.${it.name}`, dtype: 'float32' as const, dims: it.dims })));
+      const src = SafetensorsFile.open(path);
+      try {
+        writeSafetensorsStream(out, specs, (i) => {
+          const it = items[i >> 1]!, sq = i & 1;
+          const x = src.read(`${sq ? 'v' : 'm'}.${it.source}`).data as Float32Array;
+          const div = sq ? it.a * it.a : it.a;
+          const data = new Float32Array(x.length);
+          for (let j = 0; j < x.length; j++) data[j] = x[j]! / div;
+          return { dtype: 'float32', dims: it.dims, data };
+        }, { format: 'pt' });
+      } finally {
+        src.close();
+      }
     },
   };
 }

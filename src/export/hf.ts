@@ -1,32 +1,34 @@
 /**
  * `growlm export --format hf`: a model directory as a plain Hugging Face `LlamaForCausalLM` folder
- * that transformers loads without custom code (docs/export.md#hugging-face-layout):
+ * that transformers loads without custom code (docs/hf-export.md#hugging-face-layout):
  *
  *   config.json              HF Llama fields only (no μP fields, no growlm section), torch_dtype
- *   model.safetensors        the folded weights (fold.ts) in float32, float16 or bfloat16
+ *   model.safetensors        the folded weights (fold.ts) in float32, float16 or bfloat16 (or HF shards)
  *   generation_config.json   the model's own (imported models), else one naming the end-of-text id if any
  *   tokenizer.json, tokenizer_config.json
- *                            growlm's byte tokenizer as a real tokenizer.json (tokenizer-files.ts), or
- *                            the model's own tokenizer files (imported models keep their chat_template)
+ *                            growlm's byte or GPT-2 tokenizer as a real tokenizer.json (tokenizer-files.ts),
+ *                            or the model's own tokenizer files (imported models keep their chat_template)
  *   optimizer.safetensors, optimizer.json
  *                            with `withOptimizer`: the AdamW state for a distributed trainer (handoff.ts)
  *
- * Everything is computed first and written into a temporary folder beside the output, which is
- * renamed into place at the end: a failure leaves nothing behind, and an existing output is refused.
+ * Everything is checked first; then the files are written into a temporary folder beside the output,
+ * which is renamed into place at the end: a failure leaves nothing behind, and an existing output is
+ * refused. Weights and moments stream one tensor at a time (memory bounded by the largest tensor), so
+ * a sharded checkpoint larger than memory exports as it grows.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { type ModelConfig, configToJson } from '../model/config.js';
-import { type StoreDType, fromFloat32 } from '../model/half-float.js';
-import { CONFIG_FILE, WEIGHTS_FILE, loadModelDir } from '../model/model-dir.js';
+import { CheckpointReader, type TensorSpec, writeCheckpointStream } from '../model/checkpoint-files.js';
+import { ConfigError, type ModelConfig, configToJson } from '../model/config.js';
+import { type StoreDType, fromFloat32, toFloat32 } from '../model/half-float.js';
+import { CONFIG_FILE, readConfigFile } from '../model/model-dir.js';
 import { paramSpecs } from '../model/params.js';
-import { saveSafetensors } from '../model/safetensors.js';
-import type { Tensor } from '../onnx/ir.js';
+import { WeightsError } from '../model/weights.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { GrowlmError } from '../util/errors.js';
-import { foldPlan, plainLlama } from './fold.js';
+import { applyScale, foldPlan } from './fold.js';
 import { type HandoffFiles, optimizerHandoff } from './handoff.js';
-import { byteTokenizerConfig, byteTokenizerJson } from './tokenizer-files.js';
+import { byteTokenizerConfig, byteTokenizerJson, gpt2TokenizerConfig, gpt2TokenizerJson } from './tokenizer-files.js';
 
 export type HfDType = StoreDType;
 export const HF_DTYPES: readonly HfDType[] = ['float32', 'float16', 'bfloat16'];
@@ -36,9 +38,11 @@ export interface HfExportOptions {
   dtype: HfDType;
   /** Also write optimizer.safetensors + optimizer.json: AdamW moments, step, schedule and data position. */
   withOptimizer: boolean;
+  /** Write the weights as HF shards of at most this many bytes (Infinity: one model.safetensors). */
+  shardBytes: number;
 }
 
-export const DEFAULT_HF_EXPORT: HfExportOptions = { dtype: 'float32', withOptimizer: false };
+export const DEFAULT_HF_EXPORT: HfExportOptions = { dtype: 'float32', withOptimizer: false, shardBytes: Infinity };
 
 export interface HfExportResult {
   out: string;
@@ -46,8 +50,8 @@ export interface HfExportResult {
   dtype: HfDType;
   /** Whether the exported model ties its head to the embedding. */
   tied: boolean;
-  /** Where the tokenizer files came from: growlm's byte tokenizer, the model's own files, or none. */
-  tokenizer: 'byte' | 'model' | null;
+  /** Where the tokenizer files came from: growlm's byte or GPT-2 tokenizer, the model's own files, or none. */
+  tokenizer: 'byte' | 'gpt2' | 'model' | null;
   /** MSG masks that were still ramping and are baked at their current values. */
   masks_baked: boolean;
   /** The optimizer step the moments are at, with `withOptimizer`. */
@@ -92,6 +96,9 @@ function tokenizerFiles(modelDir: string, config: ModelConfig, ids: Record<strin
   if (config.tokenizer?.kind === 'byte') {
     files.push({ name: 'tokenizer.json', text: JSON.stringify(byteTokenizerJson()) + '\n' }, { name: 'tokenizer_config.json', text: json(byteTokenizerConfig(config.maxSeqLen)) });
     source = 'byte';
+  } else if (config.tokenizer?.kind === 'gpt2') {
+    files.push({ name: 'tokenizer.json', text: JSON.stringify(gpt2TokenizerJson()) + '\n' }, { name: 'tokenizer_config.json', text: json(gpt2TokenizerConfig(config.maxSeqLen)) });
+    source = 'gpt2';
   } else if (existsSync(join(modelDir, 'tokenizer.json'))) {
     for (const f of OWN_TOKENIZER_FILES) if (existsSync(join(modelDir, f))) files.push({ name: f, copyFrom: join(modelDir, f) });
     source = 'model';
@@ -109,48 +116,70 @@ function checkOut(out: string): void {
   if (!statSync(dir).isDirectory()) throw new HfExportError(`${dir} is a file, not a folder`);
 }
 
+/** Check that the checkpoint holds every tensor of `config` with its shape (float32, float16 or bfloat16). */
+function checkTensors(dir: string, config: ModelConfig, reader: CheckpointReader): void {
+  for (const p of paramSpecs(config)) {
+    const t = reader.spec(p.name);
+    if (!t) throw new WeightsError(`${dir}: missing tensor ${p.name}`);
+    if (!['float32', 'float16', 'bfloat16'].includes(t.dtype)) throw new WeightsError(`${dir}: tensor ${p.name} is ${t.dtype}, expected float32, float16 or bfloat16`);
+    if (t.dims.join() !== p.shape.join()) throw new WeightsError(`${dir}: tensor ${p.name} has shape [${t.dims}], config needs [${p.shape}]`);
+  }
+}
+
 /** Write a model directory as a plain Hugging Face Llama folder `out` (which must not exist). */
 export function exportHfModel(modelDir: string, out: string, options: Partial<HfExportOptions> = {}): HfExportResult {
   const o = { ...DEFAULT_HF_EXPORT, ...options };
   if (!HF_DTYPES.includes(o.dtype)) throw new HfExportError(`dtype must be one of ${HF_DTYPES.join(', ')}, got ${String(o.dtype)}`);
+  if (!(o.shardBytes > 0)) throw new HfExportError(`the shard size must be positive, got ${o.shardBytes}`);
   checkOut(out);
-  const { config, weights } = loadModelDir(modelDir);
-  const plain = plainLlama(config, weights);
-  const ids = tokenIds(modelDir, config);
-  const tok = tokenizerFiles(modelDir, config, ids);
-  const handoff: HandoffFiles | undefined = o.withOptimizer ? optimizerHandoff(modelDir, config, foldPlan(config)) : undefined;
-  const tensors = new Map<string, Tensor>();
-  for (const p of paramSpecs(plain.config)) tensors.set(p.name, fromFloat32(plain.weights.get(p.name)!, o.dtype));
-
-  // everything is computed: write into a temporary folder, then rename it into place
-  const parent = dirname(resolve(out));
-  const created = mkdirSync(parent, { recursive: true });
-  const tmp = join(parent, `.${basename(out)}.partial-${process.pid}`);
+  if (!existsSync(join(modelDir, CONFIG_FILE))) throw new ConfigError(`${modelDir} is not a model directory (no ${CONFIG_FILE})`);
+  const config = readConfigFile(join(modelDir, CONFIG_FILE));
+  const plan = foldPlan(config);
+  const reader = CheckpointReader.open(modelDir);
   try {
-    rmSync(tmp, { recursive: true, force: true });
-    mkdirSync(tmp);
-    saveSafetensors(join(tmp, WEIGHTS_FILE), tensors, { format: 'pt' });
-    const files = [WEIGHTS_FILE];
-    for (const f of tok.files) {
-      if (f.copyFrom) copyFileSync(f.copyFrom, join(tmp, f.name));
-      else writeFileAtomic(join(tmp, f.name), [f.text!]);
-      files.push(f.name);
+    checkTensors(modelDir, config, reader);
+    const ids = tokenIds(modelDir, config);
+    const tok = tokenizerFiles(modelDir, config, ids);
+    const handoff: HandoffFiles | undefined = o.withOptimizer ? optimizerHandoff(modelDir, config, plan) : undefined;
+    const specs: TensorSpec[] = paramSpecs(plan.config).map((p) => ({ name: p.name, dtype: o.dtype, dims: [...p.shape] }));
+
+    // everything is checked: write into a temporary folder, then rename it into place
+    const parent = dirname(resolve(out));
+    const created = mkdirSync(parent, { recursive: true });
+    const tmp = join(parent, `.${basename(out)}.partial-${process.pid}`);
+    try {
+      rmSync(tmp, { recursive: true, force: true });
+      mkdirSync(tmp);
+      // one tensor in memory at a time: read, widen to float32, fold, store in the asked dtype
+      writeCheckpointStream(tmp, specs, (i) => {
+        const entry = plan.tensors.get(specs[i]!.name)!;
+        const t = toFloat32(reader.read(entry.source), entry.source);
+        return fromFloat32({ dtype: 'float32', dims: specs[i]!.dims, data: applyScale(t.data, t.dims, entry.scale) }, o.dtype);
+      }, o.shardBytes, { format: 'pt' });
+      const files = readdirSync(tmp).filter((f) => f.endsWith('.safetensors') || f.endsWith('.index.json')).sort();
+      for (const f of tok.files) {
+        if (f.copyFrom) copyFileSync(f.copyFrom, join(tmp, f.name));
+        else writeFileAtomic(join(tmp, f.name), [f.text!]);
+        files.push(f.name);
+      }
+      if (handoff) {
+        handoff.writeTensors(join(tmp, handoff.tensorsFile));
+        writeFileAtomic(join(tmp, handoff.jsonFile), [JSON.stringify(handoff.json, null, 2) + '\n']);
+        files.push(handoff.tensorsFile, handoff.jsonFile);
+      }
+      writeFileAtomic(join(tmp, CONFIG_FILE), [JSON.stringify(hfConfigJson(plan.config, o.dtype, ids), null, 2) + '\n']);
+      files.push(CONFIG_FILE);
+      renameSync(tmp, out);
+      return {
+        out, files, dtype: o.dtype, tied: plan.config.tieWordEmbeddings, tokenizer: tok.source,
+        masks_baked: config.growth.masks !== undefined, ...(handoff ? { optimizer_step: handoff.json.step } : {}),
+      };
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      if (created) rmSync(created, { recursive: true, force: true });
+      throw e;
     }
-    if (handoff) {
-      saveSafetensors(join(tmp, handoff.tensorsFile), handoff.tensors, { format: 'pt' });
-      writeFileAtomic(join(tmp, handoff.jsonFile), [JSON.stringify(handoff.json, null, 2) + '\n']);
-      files.push(handoff.tensorsFile, handoff.jsonFile);
-    }
-    writeFileAtomic(join(tmp, CONFIG_FILE), [JSON.stringify(hfConfigJson(plain.config, o.dtype, ids), null, 2) + '\n']);
-    files.push(CONFIG_FILE);
-    renameSync(tmp, out);
-    return {
-      out, files, dtype: o.dtype, tied: plain.config.tieWordEmbeddings, tokenizer: tok.source,
-      masks_baked: config.growth.masks !== undefined, ...(handoff ? { optimizer_step: handoff.json.step } : {}),
-    };
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    if (created) rmSync(created, { recursive: true, force: true });
-    throw e;
+  } finally {
+    reader.close();
   }
 }

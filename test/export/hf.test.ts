@@ -3,10 +3,10 @@
 // decoder (relative difference ≤ 1e-5 of max |logit|): a trained model with μP multipliers ≠ 1, the
 // same model grown (MSG masks at 0) and the grown model trained on while its masks ramp (baked at
 // export); then dtypes, tokenizer files, the CLI, and bad input (nothing written).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Batch } from '../../src/data/batch.js';
 import { writeTokenFile } from '../../src/data/token-file.js';
@@ -27,6 +27,9 @@ import { expectOneLineError, growlm } from '../cli/run.js';
 import { readJson } from '../helpers.js';
 
 const REFERENCE = join(import.meta.dirname, '../../tools/reference.py');
+/** Debian's python3-torch (installed by .ci/run); without it the reference comparisons are skipped. */
+const HAVE_TORCH = spawnSync('/usr/bin/python3', ['-c', 'import torch, numpy']).status === 0;
+const SKIP_NOTE = HAVE_TORCH ? '' : ' (skipped: /usr/bin/python3 has no torch)';
 const B = 2, S = 16, V = 256;
 const BYTE = { kind: 'byte', vocab_size: 256 };
 
@@ -76,11 +79,16 @@ async function growlmLogits(c: ModelConfig, w: Weights): Promise<Float32Array> {
   return out.logits!;
 }
 
-/** Logits of the export by the independent float64 reference. */
-function referenceLogits(dir: string, float64 = true): number[] {
-  const out = join(dir, '..', `${dir.split('/').at(-1)}.ref.json`);
-  execFileSync('/usr/bin/python3', [REFERENCE, '--hf', '--model', dir, '--tokens', tokens, '--batch', String(B), '--seq', String(S), '--out', out, ...(float64 ? ['--float64'] : [])]);
-  return readJson(out).logits.data;
+/**
+ * Logits of exports by the independent float64 reference: tools/reference.py's own main() for each
+ * folder, in one Python process (torch is imported once).
+ */
+function referenceLogits(dirs: string[]): number[][] {
+  const runs = dirs.map((dir) => [dir, `${dir}.ref.json`]);
+  const driver = 'import sys; sys.path.insert(0, sys.argv[1]); import reference\nfor a in sys.argv[2:]: reference.main(a.split("\\t"))';
+  const argvs = runs.map(([dir, out]) => ['--hf', '--float64', '--model', dir!, '--tokens', tokens, '--batch', String(B), '--seq', String(S), '--out', out!].join('\t'));
+  execFileSync('/usr/bin/python3', ['-c', driver, dirname(REFERENCE), ...argvs]);
+  return runs.map(([, out]) => readJson(out!).logits.data);
 }
 
 /** max |a − b| / max |b|. */
@@ -114,17 +122,20 @@ beforeAll(async () => {
 });
 
 describe('export --format hf against the float64 reference', () => {
-  it('a trained model with μP multipliers, before growth, after growth (masks at 0) and while the masks ramp', async () => {
+  it.skipIf(!HAVE_TORCH)(`a trained model with μP multipliers, before growth, after growth (masks at 0) and while the masks ramp${SKIP_NOTE}`, async () => {
     const cases: [string, { config: ModelConfig; weights: Weights }][] = [['trained', trained], ['grown', grown]];
     const ramping = await train(grown.config, grown.weights, 3); // masks at 0.3 after 3 of 10 ramp steps
     expect(ramping.config.growth.masks!.hidden!.value).toBeCloseTo(0.3, 6);
     cases.push(['ramping', ramping]);
-    const refs: Record<string, number[]> = {};
-    for (const [name, m] of cases) {
+    const outs = cases.map(([name, m]) => {
       const out = join(tmp, `${name}-hf`);
-      const r = exportHfModel(save(name, m), out);
-      expect(r.masks_baked).toBe(name !== 'trained');
-      refs[name] = referenceLogits(out);
+      expect(exportHfModel(save(name, m), out).masks_baked).toBe(name !== 'trained');
+      return out;
+    });
+    const got = referenceLogits(outs);
+    const refs: Record<string, number[]> = {};
+    for (const [i, [name, m]] of cases.entries()) {
+      refs[name] = got[i]!;
       const d = rel(await growlmLogits(m.config, m.weights), refs[name]!);
       console.log(`${name}: growlm vs float64 reference of the HF export: relative Δlogit ${d.toExponential(2)}`);
       expect(d, name).toBeLessThanOrEqual(1e-5);
@@ -134,27 +145,68 @@ describe('export --format hf against the float64 reference', () => {
     expect(rel(refs.ramping!, refs.trained!)).toBeGreaterThan(1e-3); // training moved it
   });
 
-  it('writes a plain LlamaForCausalLM config and the byte tokenizer; f16 and bf16 weights', async () => {
+  it.skipIf(!HAVE_TORCH)(`grouped-query attention and tied embeddings (kept tied when both factors are equal, else untied), trained and ramping${SKIP_NOTE}`, async () => {
+    const gqa = (inputMult: number, d = 32, L = 2): ModelConfig => ({
+      ...parseConfig({
+        vocab_size: V, hidden_size: d, intermediate_size: 48, num_hidden_layers: L, num_attention_heads: d / 8, num_key_value_heads: d / 16, head_dim: 8,
+        max_position_embeddings: 32, initializer_range: 0.1, tie_word_embeddings: true, input_mult: inputMult, output_mult: 1, mup_scale_factor: 2,
+      }),
+      tokenizer: BYTE,
+    });
+    const cases: { label: string; m: { config: ModelConfig; weights: Weights }; out: string; tied: boolean }[] = [];
+    for (const inputMult of [0.5, 3]) {
+      const base = await train(gqa(inputMult), initWeights(gqa(inputMult), 7), 3);
+      const big = growModel(base, gqa(inputMult, 48, 3), { method: 'msg', placement: 'interleave', seed: 2, rampSteps: 10, stagger: false });
+      big.config.tokenizer = BYTE;
+      const ramping = await train(big.config, big.weights, 2);
+      // (masks at 0 right after growth: the first test)
+      for (const [name, m] of [['trained', base], ['ramping', ramping]] as const) {
+        const out = join(tmp, `gqa-${inputMult}-${name}-hf`);
+        const r = exportHfModel(save(`gqa-${inputMult}-${name}`, m), out);
+        // the head's factor is 1/2: equal to input_mult 0.5 (tied kept) unless a ramping hidden mask scales the embedding's columns
+        expect(r.tied, `${inputMult} ${name}`).toBe(inputMult === 0.5 && name === 'trained');
+        expect(readJson(join(out, 'config.json'))).toMatchObject({ num_key_value_heads: m.config.numKvHeads, tie_word_embeddings: r.tied });
+        cases.push({ label: `GQA ${m.config.numHeads}/${m.config.numKvHeads}, tied, input_mult ${inputMult}, ${name}`, m, out, tied: r.tied });
+      }
+    }
+    const got = referenceLogits(cases.map((c) => c.out));
+    for (const [i, c] of cases.entries()) {
+      const d = rel(await growlmLogits(c.m.config, c.m.weights), got[i]!);
+      console.log(`${c.label}: relative Δlogit ${d.toExponential(2)} (export ${c.tied ? 'tied' : 'untied'})`);
+      expect(d).toBeLessThanOrEqual(1e-5);
+    }
+  });
+
+  it.skipIf(!HAVE_TORCH)(`writes a plain LlamaForCausalLM config and the byte tokenizer; f16 and bf16 weights${SKIP_NOTE}`, async () => {
     const dir = save('dtypes', trained);
     const want = await growlmLogits(trained.config, trained.weights);
     const measured: Record<string, number> = {};
-    for (const [dtype, st] of [['float32', 'F32'], ['float16', 'F16'], ['bfloat16', 'BF16']] as const) {
+    const dtypes = ['float32', 'float16', 'bfloat16'] as const;
+    for (const dtype of dtypes) {
       const out = join(tmp, `dtypes-${dtype}`);
-      exportHfModel(dir, out, { dtype });
+      // float32 as HF shards (model.safetensors.index.json), read by the reference through the index
+      const r = exportHfModel(dir, out, { dtype, ...(dtype === 'float32' ? { shardBytes: 30_000 } : {}) });
       const cfg = readJson(join(out, 'config.json'));
       expect(cfg.architectures).toEqual(['LlamaForCausalLM']);
       expect(cfg.torch_dtype).toBe(dtype);
       expect(cfg.tie_word_embeddings).toBe(false);
       for (const k of ['input_mult', 'output_mult', 'mup_scale_factor', 'growlm']) expect(cfg, k).not.toHaveProperty(k);
-      const f = SafetensorsFile.open(join(out, 'model.safetensors'));
-      expect(new Set(f.header.entries.map((e) => e.dtype))).toEqual(new Set([dtype]));
-      expect(f.names()).toContain('lm_head.weight');
-      f.close();
+      if (dtype === 'float32') {
+        expect(r.files).toContain('model.safetensors.index.json');
+        expect(readdirSync(out).filter((f) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(f)).length).toBeGreaterThan(2);
+        expect(existsSync(join(out, 'model.safetensors'))).toBe(false);
+      } else {
+        const f = SafetensorsFile.open(join(out, 'model.safetensors'));
+        expect(new Set(f.header.entries.map((e) => e.dtype))).toEqual(new Set([dtype]));
+        expect(f.names()).toContain('lm_head.weight');
+        f.close();
+      }
       expect(readJson(join(out, 'tokenizer.json'))).toEqual(byteTokenizerJson());
       expect(readJson(join(out, 'tokenizer_config.json')).tokenizer_class).toBe('PreTrainedTokenizerFast');
       expect(readJson(join(out, 'generation_config.json'))).toEqual({ _from_model_config: true });
-      measured[dtype] = rel(want, referenceLogits(out));
     }
+    const got = referenceLogits(dtypes.map((d) => join(tmp, `dtypes-${d}`)));
+    dtypes.forEach((d, i) => { measured[d] = rel(want, got[i]!); });
     console.log(`relative Δlogit by dtype: ${JSON.stringify(measured)}`);
     expect(measured.float32).toBeLessThanOrEqual(1e-5);
     // rounding the weights: f16 keeps 11 significant bits, bf16 8 (measured 5.0e-4 and 4.8e-3 here)
@@ -178,6 +230,21 @@ describe('export --format hf against the float64 reference', () => {
     expect(exportHfModel(dir, out).tokenizer).toBe('model');
     for (const [f, text] of Object.entries(files)) expect(readFileSync(join(out, f), 'utf8'), f).toBe(text);
     expect(readJson(join(out, 'config.json'))).toMatchObject({ bos_token_id: 1, eos_token_id: 2 });
+  });
+});
+
+describe('export --format hf: GPT-2 models', () => {
+  it("writes GPT-2's tokenizer.json for a model trained on the gpt2 tokenizer, and its end-of-text id", async () => {
+    const c = { ...parseConfig({ vocab_size: 50304, hidden_size: 16, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, head_dim: 8, max_position_embeddings: 64 }), tokenizer: { kind: 'gpt2', vocab_size: 50257, eot_id: 50256 } };
+    const dir = save('gpt2', { config: c, weights: initWeights(c, 3) });
+    const out = join(tmp, 'gpt2-hf');
+    expect(exportHfModel(dir, out).tokenizer).toBe('gpt2');
+    expect(readJson(join(out, 'config.json'))).toMatchObject({ bos_token_id: 50256, eos_token_id: 50256 });
+    expect(readJson(join(out, 'generation_config.json'))).toMatchObject({ eos_token_id: 50256 });
+    const { AutoTokenizer, env } = await import('@huggingface/transformers');
+    env.allowRemoteModels = false;
+    const tok = await AutoTokenizer.from_pretrained(out, { local_files_only: true });
+    expect(Array.from(tok.encode('Hello world', { add_special_tokens: false }))).toEqual([15496, 995]);
   });
 });
 

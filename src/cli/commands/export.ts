@@ -17,6 +17,7 @@ export const exportCommand: Command = {
     outputs: { kind: 'string', arg: 'LIST', description: 'onnx: graph outputs: logits, loss or logits,loss', default: DEFAULT_EXPORT.outputs.join(',') },
     'external-data': { kind: 'boolean', description: 'onnx: always store weights in FILE.data (ONNX external data)' },
     dtype: { kind: 'enum', choices: ['f32', 'f16', 'bf16'], description: 'hf: the dtype of model.safetensors', default: 'f32' },
+    'shard-size': { kind: 'int', arg: 'MB', description: 'hf: write the weights as HF shards of at most MB megabytes' },
     'with-optimizer': { kind: 'boolean', description: 'hf: also write the AdamW moments, step, LR schedule and data position (optimizer.safetensors + optimizer.json) for another trainer' },
     force: { kind: 'boolean', description: 'onnx: overwrite an existing FILE' },
     json: { kind: 'boolean', description: 'print JSON' },
@@ -29,12 +30,15 @@ export const exportCommand: Command = {
   async run(args) {
     if (args.str('format') === 'hf') {
       for (const f of ['external-data', 'force']) if (args.flag(f)) throw new UsageError(`--${f} applies to --format onnx only`);
-      const r = exportHfModel(args.need('model'), args.need('out'), { dtype: HF_DTYPE[args.need('dtype')]!, withOptimizer: args.flag('with-optimizer') });
+      const r = exportHfModel(args.need('model'), args.need('out'), {
+        dtype: HF_DTYPE[args.need('dtype')]!, withOptimizer: args.flag('with-optimizer'),
+        shardBytes: args.has('shard-size') ? args.int('shard-size') * 1e6 : Infinity,
+      });
       if (args.flag('json')) printJson(r);
       else console.log(`wrote ${r.out}: ${r.files.join(', ')}`);
       return 0;
     }
-    if (args.flag('with-optimizer')) throw new UsageError('--with-optimizer applies to --format hf only');
+    for (const f of ['with-optimizer', 'shard-size']) if (args.has(f)) throw new UsageError(`--${f} applies to --format hf only`);
     const outputs = args.need('outputs').split(',');
     if (!outputs.every((o) => o === 'logits' || o === 'loss')) throw new UsageError(`--outputs must list logits and/or loss, got "${args.str('outputs')}"`);
     const r = exportModel(args.need('model'), args.need('out'), { outputs: outputs as ExportOutput[], externalData: args.flag('external-data'), force: args.flag('force') });
