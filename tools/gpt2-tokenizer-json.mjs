@@ -66,8 +66,8 @@ function bpe(bytes, limit) {
 }
 
 const toHf = (latin1) => Array.from(Buffer.from(latin1, 'latin1'), (b) => byteChar[b]).join('');
-const vocab = {};
-tokenBytes.forEach((b, r) => { vocab[toHf(key(b))] = r; });
+// own properties even for a token such as "__proto__" (an assignment to a plain object would not make one)
+const vocab = Object.fromEntries(tokenBytes.map((b, r) => [toHf(key(b)), r]));
 const merges = [];
 for (let r = 256; r < nTokens; r++) {
   const parts = bpe(tokenBytes[r], r);
