@@ -31,6 +31,10 @@ export { SamplingError } from './generate/sample.js';
 export { ServeError, QueueFullError } from './serve/scheduler.js';
 export { PlanError } from './plan/plan.js';
 export { ExportError } from './export/export-model.js';
+export { HfImportError } from './import/hf-import.js';
+export { FoldError } from './export/fold.js';
+export { HfExportError } from './export/hf.js';
+export { HandoffError } from './export/handoff.js';
 export { RunRecordError } from './report/run-record.js';
 export { OnnxFormatError } from './onnx/serialize.js';
 
@@ -83,8 +87,14 @@ export { type SamplingOptions, DEFAULT_SAMPLING } from './generate/sample.js';
 export { type ServeOptions, type RunningServer, DEFAULT_SERVE, serveModel } from './serve/server.js';
 export { type SequenceRequest, type SequenceResult, type SchedulerOptions, Scheduler } from './serve/scheduler.js';
 
+// import from Hugging Face
+export { type ImportOptions, type ImportResult, SUPPORTED_ARCHITECTURES, importHfModel } from './import/hf-import.js';
+
 // export to ONNX
 export { type ExportOptions, type ExportOutput, type ExportResult, DEFAULT_EXPORT, exportModel } from './export/export-model.js';
+export { type HfDType, type HfExportOptions, type HfExportResult, DEFAULT_HF_EXPORT, exportHfModel } from './export/hf.js';
+export { plainLlama } from './export/fold.js';
+export { byteTokenizerJson } from './export/tokenizer-files.js';
 
 // staged plans and experiments
 export { type Plan, type PlanStage, loadPlan } from './plan/plan.js';

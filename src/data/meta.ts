@@ -17,6 +17,8 @@ import type { TokenizerMeta } from './tokenizer.js';
 export { DATASET_META_FILE as META_FILE, DATASET_VAL_FILE as VAL_FILE, isDatasetDir } from '../util/dir-kinds.js';
 export const TOKENIZER_FILE = 'tokenizer.json';
 export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
+/** Hugging Face generation defaults (eos/bos ids, sampling), kept beside an imported model's config.json. */
+export const GENERATION_CONFIG_FILE = 'generation_config.json';
 export const DATASET_FORMAT = 'growlm-dataset';
 export const DATASET_VERSION = 1;
 

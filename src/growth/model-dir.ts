@@ -9,6 +9,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { openDataset } from '../data/dataset.js';
+import { GENERATION_CONFIG_FILE } from '../data/meta.js';
 import { ConfigError, type ModelConfig } from '../model/config.js';
 import { CheckpointReader, INDEX_FILE, type TensorSpec, writeCheckpointStream, writeSafetensorsStream } from '../model/checkpoint-files.js';
 import { CONFIG_FILE, WEIGHTS_FILE, loadModelDir, readConfigFile, saveWeights, writeConfig } from '../model/model-dir.js';
@@ -183,7 +184,7 @@ function growStreaming(srcDir: string, source: ModelConfig, target: ModelConfig,
 
 function copyTokenizerFiles(config: ModelConfig, from: string, to: string): void {
   const tok = config.tokenizer as { file?: string; config_file?: string } | undefined;
-  for (const f of [tok?.file, tok?.config_file]) if (f && existsSync(join(from, f))) copyFileSync(join(from, f), join(to, f));
+  for (const f of [tok?.file, tok?.config_file, GENERATION_CONFIG_FILE]) if (f && existsSync(join(from, f))) copyFileSync(join(from, f), join(to, f));
 }
 
 /** Weights and optimizer files of a model directory (replaced as a whole when a model is written over another). */

@@ -35,8 +35,9 @@ export class CheckpointReader {
         }
         if (typeof map !== 'object' || map === null) throw new SafetensorsError(`${join(dir, INDEX_FILE)}: no weight_map`);
         for (const [name, file] of Object.entries(map)) {
-          if (basename(file) !== file) throw new SafetensorsError(`${join(dir, INDEX_FILE)}: shard "${file}" is not a file in the model directory`);
+          if (typeof file !== 'string' || basename(file) !== file) throw new SafetensorsError(`${join(dir, INDEX_FILE)}: shard ${JSON.stringify(file)} is not a file in the model directory`);
           let f = files.get(file);
+          if (!f && !existsSync(join(dir, file))) throw new SafetensorsError(`${join(dir, INDEX_FILE)}: names shard ${file} (for ${name}), which does not exist`);
           if (!f) files.set(file, (f = SafetensorsFile.open(join(dir, file))));
           if (!f.entry(name)) throw new SafetensorsError(`${join(dir, file)}: has no tensor ${name} (the index says it does)`);
           where.set(name, f);
@@ -66,6 +67,18 @@ export class CheckpointReader {
     const f = this.where.get(name);
     if (!f) throw new SafetensorsError(`checkpoint has no tensor ${name}`);
     return f.read(name);
+  }
+
+  /** A tensor as float32 (F16 and BF16 widened exactly; other non-F32 dtypes are an error). */
+  readFloat32(name: string): Tensor & { data: Float32Array } {
+    const f = this.where.get(name);
+    if (!f) throw new SafetensorsError(`checkpoint has no tensor ${name}`);
+    return f.readFloat32(name);
+  }
+
+  /** The file each tensor is in (the shard names of an index). */
+  fileOf(name: string): string | undefined {
+    return this.where.get(name)?.path;
   }
 
   close(): void {

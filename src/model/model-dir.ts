@@ -11,6 +11,8 @@ import { GrowlmError } from '../util/errors.js';
 import { ConfigError, type ModelConfig, configToJson, parseConfig } from './config.js';
 import { CheckpointReader, INDEX_FILE, WEIGHTS_FILE, writeCheckpointStream } from './checkpoint-files.js';
 import { type Weights, checkWeights } from './weights.js';
+import { type StoreDType, fromFloat32 } from './half-float.js';
+import type { Tensor } from '../onnx/ir.js';
 
 export const CONFIG_FILE = MODEL_CONFIG_FILE;
 export { WEIGHTS_FILE };
@@ -58,10 +60,14 @@ export function loadModelDir(dir: string): LoadedModel {
   return { config, weights: tensors };
 }
 
-/** Write the weights, as one file or as HF shards of at most `shardBytes` (replacing either layout). */
-export function saveWeights(dir: string, weights: Weights, shardBytes = Infinity): void {
+/**
+ * Write the weights, as one file or as HF shards of at most `shardBytes` (replacing either layout),
+ * float32 or, on request, rounded to float16/bfloat16 as each tensor is written.
+ */
+export function saveWeights(dir: string, weights: Weights, shardBytes = Infinity, dtype: StoreDType = 'float32'): void {
   const entries = [...weights];
-  writeCheckpointStream(dir, entries.map(([name, t]) => ({ name, dtype: t.dtype, dims: t.dims })), (i) => entries[i]![1], shardBytes, { format: 'pt', producer: 'growlm' });
+  const store = (t: Tensor) => (t.dtype === 'float32' ? fromFloat32(t, dtype) : t);
+  writeCheckpointStream(dir, entries.map(([name, t]) => ({ name, dtype: t.dtype === 'float32' ? dtype : t.dtype, dims: t.dims })), (i) => store(entries[i]![1]), shardBytes, { format: 'pt', producer: 'growlm' });
 }
 
 /**

@@ -16,6 +16,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['src/onnx'],
   ['src/model'],
   ['src/data'],
+  ['src/import'],
   ['graphs', 'src/autodiff', 'src/passes'],
   ['src/runtime'],
   ['src/growth'],

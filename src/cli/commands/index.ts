@@ -8,6 +8,7 @@ import { exportCommand } from './export.js';
 import { generateCommand } from './generate.js';
 import { growthPracticesCommand } from './growth-practices.js';
 import { initCommand } from './init.js';
+import { importCommand } from './import.js';
 import { growCommand } from './grow.js';
 import { inspectCommand } from './inspect.js';
 import { planRunCommand, planShowCommand } from './plan.js';
@@ -17,6 +18,6 @@ import { trainCommand } from './train.js';
 import { tuneCommand } from './tune.js';
 
 export const COMMANDS: Command[] = [
-  initCommand, dataPrepareCommand, trainCommand, tuneCommand, growCommand, planShowCommand, planRunCommand, experimentCommand, growthPracticesCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand,
+  initCommand, importCommand, dataPrepareCommand, trainCommand, tuneCommand, growCommand, planShowCommand, planRunCommand, experimentCommand, growthPracticesCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand,
   generateCommand, serveCommand, reportCommand,
 ];
