@@ -137,6 +137,8 @@ export function bpeFromTokenizerJson(json: Json, config: Json = {}, eotId?: numb
   const byId = new Map<number, [string, number]>();
   const put = (id: unknown, text: string, type: number) => {
     if (!Number.isInteger(id) || (id as number) < 0) throw new GgufTokenizerError(`the tokenizer has a bad id ${describe(id)} for ${describe(text)}`);
+    const had = byId.get(id as number);
+    if (had && had[0] !== text) throw new GgufTokenizerError(`the tokenizer gives id ${id} to both ${describe(had[0])} and ${describe(text)}`);
     byId.set(id as number, [text, type]);
   };
   for (const [text, id] of Object.entries(vocab)) put(id, text, TOKEN_TYPE.normal);
