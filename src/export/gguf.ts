@@ -6,6 +6,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
+import { ropeInverseFrequencies } from '../../graphs/layers.js';
 import type { ModelConfig, RopeScaling } from '../model/config.js';
 import { loadModelDir } from '../model/model-dir.js';
 import { EMBED, FINAL_NORM, LM_HEAD, layerParamNames } from '../model/params.js';
@@ -64,25 +65,14 @@ export function permuteRope(data: Float32Array, heads: number, headDim: number, 
 }
 
 /**
- * Llama 3's RoPE scaling as llama.cpp takes it: a `rope_freqs` tensor of hd/2 factors that divide
- * the frequencies θ^(−2j/hd) (1 for high frequencies, `factor` for low ones, the band between
- * interpolated), computed as Hugging Face's `_compute_llama3_parameters` does.
+ * RoPE scaling as llama.cpp takes it: a `rope_freqs` tensor of hd/2 factors that divide the plain
+ * frequencies θ^(−2i/hd) — for Llama 3's scaling 1 on high frequencies, `factor` on low ones, the
+ * band between interpolated — so factor_i = plain ω_i / scaled ω_i of the decoder's own frequencies.
  */
-export function llama3RopeFactors(s: RopeScaling, theta: number, headDim: number): Float32Array {
-  const out = new Float32Array(headDim / 2);
-  const lowWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
-  const highWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
-  for (let j = 0; j < headDim / 2; j++) {
-    const freq = theta ** (-(2 * j) / headDim);
-    const wavelen = (2 * Math.PI) / freq;
-    if (wavelen < highWavelen) out[j] = 1;
-    else if (wavelen > lowWavelen) out[j] = s.factor;
-    else {
-      const smooth = (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
-      out[j] = 1 / ((1 - smooth) / s.factor + smooth);
-    }
-  }
-  return out;
+export function ropeFreqFactors(scaling: RopeScaling, theta: number, headDim: number): Float32Array {
+  const plain = ropeInverseFrequencies(headDim, theta);
+  const scaled = ropeInverseFrequencies(headDim, theta, scaling);
+  return Float32Array.from(plain, (w, i) => w / scaled[i]!);
 }
 
 /** The `general.*` and `llama.*` metadata of a plain config. */
@@ -117,7 +107,7 @@ export function llamaTensors(c: ModelConfig, w: Weights, dtype: GgufDtype): Gguf
   const vector = (name: string, data: Float32Array): GgufTensor => ({ name, shape: [data.length], type: 'f32', data });
   const d = c.hiddenSize, hd = c.headDim, f = c.intermediateSize;
   const out: GgufTensor[] = [matrix('token_embd.weight', [c.vocabSize, d], get(EMBED))];
-  if (c.ropeScaling) out.push(vector('rope_freqs.weight', llama3RopeFactors(c.ropeScaling, c.ropeTheta, hd)));
+  if (c.ropeScaling) out.push(vector('rope_freqs.weight', ropeFreqFactors(c.ropeScaling, c.ropeTheta, hd)));
   for (let i = 0; i < c.numLayers; i++) {
     const n = layerParamNames(i), b = `blk.${i}`;
     out.push(

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FoldError } from '../../src/export/fold.js';
 import { GgufError, encodeGgufHeader, f16Bits, f16Value, gguf, ggufChunks } from '../../src/export/gguf-file.js';
 import { GgufTokenizerError, TOKEN_TYPE, bpeFromTokenizerJson, preTokenizerName, tokenizerMetadata } from '../../src/export/gguf-tokenizer.js';
-import { exportGguf, llama3RopeFactors, llamaTensors, permuteRope } from '../../src/export/gguf.js';
+import { exportGguf, ropeFreqFactors, llamaTensors, permuteRope } from '../../src/export/gguf.js';
 import { byteToUnicode, byteTokenizerJson } from '../../src/export/tokenizer-files.js';
 import { growModel } from '../../src/growth/grow-model.js';
 import { parseConfig } from '../../src/model/config.js';
@@ -65,7 +65,7 @@ describe('RoPE layout', () => {
 
   it('Llama 3 scaling: factor 1 above the high-frequency band, `factor` below the low one, interpolated between', () => {
     const s = { type: 'llama3' as const, factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 };
-    const f = llama3RopeFactors(s, 500000, 128);
+    const f = ropeFreqFactors(s, 500000, 128);
     expect(f.length).toBe(64);
     for (let j = 0; j < 64; j++) {
       const wavelen = 2 * Math.PI * 500000 ** ((2 * j) / 128);
@@ -175,7 +175,7 @@ describe('GGUF file', () => {
     expect((p.metadata as Record<string, unknown>)['llama.attention.head_count_kv']).toBe(1);
     const f = tensorBytes(out, p).get('rope_freqs.weight')!;
     const factors = Array.from({ length: 4 }, (_, j) => f.readFloatLE(4 * j));
-    expect(factors).toEqual(Array.from(llama3RopeFactors(c.ropeScaling!, 20000, 8)));
+    expect(factors).toEqual(Array.from(ropeFreqFactors(c.ropeScaling!, 20000, 8)));
   });
 
   it('header: typed values, arrays, duplicate keys and bad values refused', () => {
