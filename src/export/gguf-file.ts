@@ -137,7 +137,7 @@ function writeScalar(out: Bytes, key: string, type: GgufScalarType, v: unknown):
   switch (type) {
     case 'u32': if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > U32_MAX) throw bad(); out.u32(v as number); break;
     case 'i32': if (!Number.isInteger(v) || (v as number) < -(2 ** 31) || (v as number) >= 2 ** 31) throw bad(); out.i32(v as number); break;
-    case 'f32': if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(); out.f32(v); break;
+    case 'f32': if (typeof v !== 'number' || !Number.isFinite(Math.fround(v))) throw bad(); out.f32(v); break;
     case 'bool': if (typeof v !== 'boolean') throw bad(); out.u8(v ? 1 : 0); break;
     case 'string': if (typeof v !== 'string') throw bad(); out.str(v); break;
     case 'u64': if (typeof v !== 'bigint' || v < 0n || v >= 2n ** 64n) throw bad(); out.u64(v); break;
