@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gguf as readGguf } from '@huggingface/gguf';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FoldError } from '../../src/export/fold.js';
 import { GgufError, encodeGgufHeader, f16Bits, f16Value, gguf, ggufChunks } from '../../src/export/gguf-file.js';
@@ -158,6 +159,44 @@ describe('GGUF file', () => {
       }
     });
   }
+
+  it('property: random architectures (GQA ratios, MQA, tied, Llama 3 scaling, head_dim ≠ hidden/heads, f32/f16) read back exactly', async () => {
+    let n = 0;
+    await fc.assert(fc.asyncProperty(
+      fc.record({
+        kv: fc.integer({ min: 1, max: 3 }), group: fc.constantFrom(1, 2, 4), hd: fc.constantFrom(2, 4, 8), d: fc.integer({ min: 4, max: 24 }),
+        f: fc.integer({ min: 2, max: 24 }), L: fc.integer({ min: 1, max: 3 }), V: fc.integer({ min: 256, max: 262 }), tied: fc.boolean(), llama3: fc.boolean(),
+        inputMult: fc.constantFrom(1, 0.5, 3), dtype: fc.constantFrom('f32' as const, 'f16' as const),
+      }),
+      async (a) => {
+        const c = cfg({
+          vocab_size: a.V, hidden_size: a.d, intermediate_size: a.f, num_hidden_layers: a.L, num_attention_heads: a.kv * a.group, num_key_value_heads: a.kv,
+          head_dim: a.hd, tie_word_embeddings: a.tied, input_mult: a.inputMult, output_mult: 1, mup_scale_factor: 2,
+          ...(a.llama3 ? { rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 } } : {}),
+        });
+        const w = initWeights(c, n);
+        const m = join(dir, `prop-${n++}`);
+        saveModelDir(m, { config: c, weights: w });
+        await exportGguf(m, `${m}.gguf`, { dtype: a.dtype });
+        const p = await readGguf(`${m}.gguf`, { allowLocalFile: true });
+        const md = p.metadata as Record<string, unknown>;
+        expect([md['llama.attention.head_count'], md['llama.attention.head_count_kv'], md['llama.attention.key_length'], md['llama.embedding_length']]).toEqual([a.kv * a.group, a.kv, a.hd, a.d]);
+        const plain = plainLlama(c, w);
+        // tied stays tied only when both uses scale alike (input_mult = output_mult / mup_scale_factor)
+        expect(p.tensorInfos.some((t) => t.name === 'output.weight')).toBe(!(a.tied && a.inputMult === 0.5));
+        const expected = llamaTensors(plain.config, plain.weights, a.dtype);
+        expect(p.tensorInfos.map((t) => t.name)).toEqual(expected.map((t) => t.name));
+        const bytes = tensorBytes(`${m}.gguf`, p);
+        for (const [i, t] of p.tensorInfos.entries()) {
+          const e = expected[i]!;
+          expect(t.shape.map(Number)).toEqual([...e.shape].reverse());
+          const got = bytes.get(t.name)!;
+          const want = e.type === 'f32' ? Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength) : Buffer.from(Uint16Array.from(e.data, f16Bits).buffer);
+          expect(got.equals(want), t.name).toBe(true);
+        }
+      },
+    ), { numRuns: 12, seed: 20261202 });
+  });
 
   it('writes rope_freqs for Llama 3 RoPE scaling, no output.weight for a tied model, head_count_kv for GQA', async () => {
     const c = cfg({
