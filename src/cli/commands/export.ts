@@ -25,11 +25,13 @@ export const exportCommand: Command = {
   ],
   async run(args) {
     if (args.need('format') === 'gguf') {
+      if (args.flag('external-data')) throw new UsageError('--external-data applies to --format onnx only');
       const r = await exportGguf(args.need('model'), args.need('out'), { dtype: args.need('dtype') as GgufDtype, force: args.flag('force'), tokenizer: args.str('tokenizer') });
       if (args.flag('json')) printJson(r);
       else console.log(`wrote ${r.out} (GGUF ${r.dtype}, ${r.tensors} tensors, ${(r.bytes / 2 ** 20).toFixed(1)} MiB)`);
       return 0;
     }
+    if (args.str('tokenizer') !== undefined) throw new UsageError('--tokenizer applies to --format gguf only');
     const outputs = args.need('outputs').split(',');
     if (!outputs.every((o) => o === 'logits' || o === 'loss')) throw new UsageError(`--outputs must list logits and/or loss, got "${args.str('outputs')}"`);
     const r = exportModel(args.need('model'), args.need('out'), { outputs: outputs as ExportOutput[], externalData: args.flag('external-data'), force: args.flag('force') });
