@@ -132,7 +132,12 @@ export function bpeFromTokenizerJson(json: Json, config: Json = {}, eotId?: numb
     return `${pair[0]} ${pair[1]}`;
   });
   const pre = preTokenizerName(json.pre_tokenizer, merges.length > 0);
-  if (model.ignore_merges === true && pre !== 'llama-bpe' && merges.length > 0) throw new GgufTokenizerError(`the tokenizer ignores merges for whole words (ignore_merges), which llama.cpp does only for the llama-bpe pre-tokenizer, not ${pre}`);
+  // llama.cpp keeps a whole word that is in the vocabulary as one token (skipping its merges) exactly for llama-bpe
+  if (merges.length > 0 && (model.ignore_merges === true) !== (pre === 'llama-bpe')) {
+    throw new GgufTokenizerError(model.ignore_merges === true
+      ? `the tokenizer keeps whole words in its vocabulary unmerged (ignore_merges), which llama.cpp does only for the llama-bpe pre-tokenizer, not ${pre}`
+      : 'the tokenizer splits like Llama 3 but merges whole words (ignore_merges false), which llama.cpp does not do for llama-bpe');
+  }
 
   const byId = new Map<number, [string, number]>();
   const put = (id: unknown, text: string, type: number) => {

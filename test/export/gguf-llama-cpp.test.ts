@@ -79,7 +79,7 @@ function maxDiff(a: number[][], b: number[][]): number {
 }
 
 const TEXT = 'It was the best of times, it was the worst of times; it was the age of wisdom, it was the age of foolishness. ';
-const ROUND_TRIP = ["Hello, world!  It's   café — 123 4567\n\n\tindented\r\nend", 'naïve Ünïcödé 日本語 🙂 x', '   leading and trailing   '];
+const ROUND_TRIP = ["Hello, world!  It's   café — 123 4567\n\n\tindented\r\nend", "naïve Ünïcödé 日本語 🙂 x DON'T 2000000", '   leading and trailing   '];
 
 /** The small base: byte vocabulary, GQA (4 heads, 2 kv heads), Llama 3 RoPE scaling, μP multipliers ≠ 1, a non-default θ and eps. */
 const arch = (o: { d: number; f: number; L: number; heads: number; kv: number }) => parseConfig({
@@ -168,18 +168,22 @@ describe('GGUF in llama.cpp', () => {
     for (const [exact] of checks) expect(exact).toBeLessThanOrEqual(1e-2);
   }, 60_000);
 
-  it('round-trips text through llama.cpp\'s tokenizer: byte tokenizer, a GPT-2-style tokenizer.json, GPT-2', async () => {
+  it('round-trips text through llama.cpp\'s tokenizer: byte tokenizer, GPT-2, tokenizer.json files with GPT-2\'s, Llama 3\'s and Qwen2\'s pre-tokenizers', async () => {
     // a tokenizer.json made of GPT-2's first 744 merges and <|endoftext|>, in a model padded to 1024 rows
     writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(gpt2TokenizerJson(1000)));
+    // the same vocabulary behind Llama 3's and Qwen2's pre-tokenizers (llama.cpp's llama-bpe and qwen2)
+    for (const split of ['llama3', 'qwen2'] as const) writeFileSync(join(dir, `${split}.json`), JSON.stringify(gpt2TokenizerJson(1000, split)));
     const bpeModel = parseConfig({ vocab_size: 1024, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, head_dim: 8, max_position_embeddings: 64 });
     initModelDir(join(dir, 'bpe'), bpeModel, { seed: 2 });
     const gpt2Model = { ...bpeModel, vocabSize: 50257 };
     initModelDir(join(dir, 'gpt2'), gpt2Model, { seed: 3 });
     const jobs: Job[] = [];
-    const toks = [await loadTokenizer('byte'), await loadTokenizer(join(dir, 'tokenizer.json')), await loadTokenizer('gpt2')];
-    for (const [name, spec] of [['trained', undefined], ['bpe', join(dir, 'tokenizer.json')], ['gpt2', 'gpt2']] as const) {
-      const r = await exportGguf(join(dir, name), join(dir, `${name}-tok.gguf`), spec ? { tokenizer: spec } : {});
-      expect(r.pre_tokenizer).toBe('gpt-2');
+    const cases = [['trained', undefined, 'gpt-2'], ['bpe', join(dir, 'tokenizer.json'), 'gpt-2'], ['gpt2', 'gpt2', 'gpt-2'], ['bpe', join(dir, 'llama3.json'), 'llama-bpe'], ['bpe', join(dir, 'qwen2.json'), 'qwen2']] as const;
+    const toks = [];
+    for (const [k, [name, spec, pre]] of cases.entries()) {
+      toks.push(await loadTokenizer(spec ?? 'byte'));
+      const r = await exportGguf(join(dir, name), join(dir, `${name}-tok${k}.gguf`), spec ? { tokenizer: spec } : {});
+      expect(r.pre_tokenizer).toBe(pre);
       jobs.push({ model: r.out, texts: ROUND_TRIP, specialTexts: ['a<|endoftext|>b'] });
     }
     // the MHA model with a padded vocabulary: log-probabilities over all 1024 rows
@@ -191,11 +195,12 @@ describe('GGUF in llama.cpp', () => {
     console.log(`GGUF f32 in llama.cpp: max |Δ log-prob| BPE model (MHA, 1001 tokens padded to 1024) ${dBpe.toExponential(2)}`);
     expect(dBpe).toBeLessThanOrEqual(1e-4);
     results.forEach((res, k) => {
-      expect(res.tokenized, `tokenizer ${k}`).toEqual(ROUND_TRIP.map((t) => toks[k]!.encode(t)));
-      expect(res.detokenized, `tokenizer ${k}`).toEqual(ROUND_TRIP);
+      expect(res.tokenized, cases[k]![2]).toEqual(ROUND_TRIP.map((t) => toks[k]!.encode(t)));
+      expect(res.detokenized, cases[k]![2]).toEqual(ROUND_TRIP);
     });
-    // the BPE tokenizers really merge (fewer tokens than bytes), and their end-of-text is one special token
+    // the BPE tokenizers really merge (fewer tokens than bytes), the three splits differ, and end-of-text is one special token
     expect(results[1]!.tokenized![0]!.length).toBeLessThan(Buffer.byteLength(ROUND_TRIP[0]!) * 0.8);
+    expect(new Set(results.slice(1).map((r) => JSON.stringify(r.tokenized))).size).toBe(4);
     expect(results[1]!.specialTokenized![0]).toEqual([toks[1]!.encode('a')[0], 1000, toks[1]!.encode('b')[0]]);
     expect(results[2]!.specialTokenized![0]).toEqual([64, 50256, 65]);
     expect(results[1]!.special.eos).toBe(1000);

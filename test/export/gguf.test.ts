@@ -301,7 +301,10 @@ describe('tokenizer metadata', () => {
     expect(() => bpeFromTokenizerJson(bpe({ normalizer: { type: 'NFC' } }))).toThrow(/normalizer/);
     expect(() => bpeFromTokenizerJson(bpe({}, { merges: ['a b c'] }))).toThrow(/malformed merge/);
     expect(() => bpeFromTokenizerJson(bpe({}, { vocab: { a: 0, b: 0 } }))).toThrow(/gives id 0 to both/);
-    expect(() => bpeFromTokenizerJson(bpe({}, { ignore_merges: true }))).toThrow(/ignore_merges/);
+    expect(() => bpeFromTokenizerJson(bpe({}, { ignore_merges: true }))).toThrow(/only for the llama-bpe pre-tokenizer, not gpt-2/);
+    const llama3Pre = { pre_tokenizer: { type: 'Sequence', pretokenizers: [llama3Split, { type: 'ByteLevel', use_regex: false }] } };
+    expect(() => bpeFromTokenizerJson(bpe(llama3Pre))).toThrow(/ignore_merges false/);
+    expect(bpeFromTokenizerJson(bpe(llama3Pre, { ignore_merges: true })).pre).toBe('llama-bpe');
   });
 });
 
