@@ -31,6 +31,8 @@ export { SamplingError } from './generate/sample.js';
 export { ServeError, QueueFullError } from './serve/scheduler.js';
 export { PlanError } from './plan/plan.js';
 export { ExportError } from './export/export-model.js';
+export { GgufError } from './export/gguf-file.js';
+export { GgufTokenizerError } from './export/gguf-tokenizer.js';
 export { RunRecordError } from './report/run-record.js';
 export { OnnxFormatError } from './onnx/serialize.js';
 
@@ -85,6 +87,9 @@ export { type SequenceRequest, type SequenceResult, type SchedulerOptions, Sched
 
 // export to ONNX
 export { type ExportOptions, type ExportOutput, type ExportResult, DEFAULT_EXPORT, exportModel } from './export/export-model.js';
+
+// export to llama.cpp (GGUF)
+export { type GgufDtype, type GgufExportOptions, type GgufExportResult, DEFAULT_GGUF_EXPORT, exportGguf } from './export/gguf.js';
 
 // staged plans and experiments
 export { type Plan, type PlanStage, loadPlan } from './plan/plan.js';
