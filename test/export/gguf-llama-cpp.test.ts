@@ -6,7 +6,7 @@
 // f16 within 1e-2 (measured 3.4e-3 and 4.7e-3); llama.cpp's tokenizer encodes text to growlm's ids and
 // back for the byte tokenizer, a GPT-2-style tokenizer.json and GPT-2 itself.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -28,7 +28,7 @@ import { gpt2TokenizerJson } from './gguf-fixtures.js';
 const CHILD = join(import.meta.dirname, 'llama-cpp-child.mjs');
 
 interface Job { model: string; logprobs?: number[]; greedy?: { prompt: number[]; tokens: number }; texts?: string[]; specialTexts?: string[] }
-interface JobResult { logprobs?: number[][]; greedy?: number[]; tokenized?: number[][]; detokenized?: string[]; specialTokenized?: number[][]; special: { bos: number | null; eos: number | null } }
+interface JobResult { logprobs?: number[][]; greedy?: number[]; tokenized?: number[][]; detokenized?: string[]; specialTokenized?: number[][]; special: { bos: number | null; eos: number | null; prependBos: boolean; chatTemplate?: string } }
 
 async function llamaCpp(dir: string, jobs: Job[]): Promise<JobResult[]> {
   const req = join(dir, `request-${Math.random().toString(36).slice(2)}.json`);
@@ -79,6 +79,7 @@ function maxDiff(a: number[][], b: number[][]): number {
 }
 
 const TEXT = 'It was the best of times, it was the worst of times; it was the age of wisdom, it was the age of foolishness. ';
+const CHAT_TEMPLATE = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}";
 const ROUND_TRIP = ["Hello, world!  It's   café — 123 4567\n\n\tindented\r\nend", "naïve Ünïcödé 日本語 🙂 x DON'T 2000000", '   leading and trailing   '];
 
 /** The small base: byte vocabulary, GQA (4 heads, 2 kv heads), Llama 3 RoPE scaling, μP multipliers ≠ 1, a non-default θ and eps. */
@@ -172,13 +173,17 @@ describe('GGUF in llama.cpp', () => {
     // a tokenizer.json made of GPT-2's first 744 merges and <|endoftext|>, in a model padded to 1024 rows
     writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(gpt2TokenizerJson(1000)));
     // the same vocabulary behind Llama 3's and Qwen2's pre-tokenizers (llama.cpp's llama-bpe and qwen2)
-    for (const split of ['llama3', 'qwen2'] as const) writeFileSync(join(dir, `${split}.json`), JSON.stringify(gpt2TokenizerJson(1000, split)));
+    // Llama 3's sits in a folder with a tokenizer_config.json (special tokens, BOS added, a chat template)
+    mkdirSync(join(dir, 'llama3'));
+    writeFileSync(join(dir, 'llama3', 'tokenizer.json'), JSON.stringify(gpt2TokenizerJson(1000, 'llama3')));
+    writeFileSync(join(dir, 'llama3', 'tokenizer_config.json'), JSON.stringify({ bos_token: '<|endoftext|>', eos_token: { content: '<|endoftext|>' }, add_bos_token: true, chat_template: CHAT_TEMPLATE }));
+    writeFileSync(join(dir, 'qwen2.json'), JSON.stringify(gpt2TokenizerJson(1000, 'qwen2')));
     const bpeModel = parseConfig({ vocab_size: 1024, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, head_dim: 8, max_position_embeddings: 64 });
     initModelDir(join(dir, 'bpe'), bpeModel, { seed: 2 });
     const gpt2Model = { ...bpeModel, vocabSize: 50257 };
     initModelDir(join(dir, 'gpt2'), gpt2Model, { seed: 3 });
     const jobs: Job[] = [];
-    const cases = [['trained', undefined, 'gpt-2'], ['bpe', join(dir, 'tokenizer.json'), 'gpt-2'], ['gpt2', 'gpt2', 'gpt-2'], ['bpe', join(dir, 'llama3.json'), 'llama-bpe'], ['bpe', join(dir, 'qwen2.json'), 'qwen2']] as const;
+    const cases = [['trained', undefined, 'gpt-2'], ['bpe', join(dir, 'tokenizer.json'), 'gpt-2'], ['gpt2', 'gpt2', 'gpt-2'], ['bpe', join(dir, 'llama3'), 'llama-bpe'], ['bpe', join(dir, 'qwen2.json'), 'qwen2']] as const;
     const toks = [];
     for (const [k, [name, spec, pre]] of cases.entries()) {
       toks.push(await loadTokenizer(spec ?? 'byte'));
@@ -204,6 +209,9 @@ describe('GGUF in llama.cpp', () => {
     expect(results[1]!.specialTokenized![0]).toEqual([toks[1]!.encode('a')[0], 1000, toks[1]!.encode('b')[0]]);
     expect(results[2]!.specialTokenized![0]).toEqual([64, 50256, 65]);
     expect(results[1]!.special.eos).toBe(1000);
+    // tokenizer_config.json: BOS prepended, the chat template as llama.cpp reads it
+    expect(results[3]!.special).toMatchObject({ bos: 1000, eos: 1000, prependBos: true, chatTemplate: CHAT_TEMPLATE });
+    expect(results[1]!.special).toMatchObject({ prependBos: false });
     expect(results[2]!.special.eos).toBe(50256);
   }, 60_000);
 });

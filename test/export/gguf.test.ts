@@ -230,16 +230,16 @@ describe('GGUF file', () => {
     expect(() => [...ggufChunks([], [{ name: 't', shape: [3], type: 'f32', data: new Float32Array(2) }])]).toThrow(/2 values for shape \[3\]/);
   });
 
-  it('bad input: one line, exit 1, nothing written', () => {
+  it('bad input: one line, exit 1, nothing written', async () => {
     const c = cfg();
     saveModelDir(join(dir, 'cli'), { config: c, weights: initWeights(c, 6) });
     const out = join(dir, 'cli.gguf');
     expectOneLineError(growlm('export', '--model', join(dir, 'missing'), '--format', 'gguf', '--out', out), /not a model directory/);
     expectOneLineError(growlm('export', '--model', join(dir, 'cli'), '--format', 'gguf', '--out', out, '--dtype', 'bf16'), /--dtype must be f32 or f16/, 2);
-    expectOneLineError(growlm('export', '--model', join(dir, 'cli'), '--format', 'gguf', '--out', dir), /is a directory/);
+    await expect(exportGguf(join(dir, 'cli'), dir)).rejects.toThrow(/is a directory/);
     initModelDir(join(dir, 'untrained'), parseConfig({ vocab_size: 256, hidden_size: 16, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, max_position_embeddings: 16 }));
     expectOneLineError(growlm('export', '--model', join(dir, 'untrained'), '--format', 'gguf', '--out', out), /no recorded tokenizer: train it first or pass --tokenizer/);
-    expectOneLineError(growlm('export', '--model', join(dir, 'untrained'), '--format', 'gguf', '--out', out, '--tokenizer', 'gpt2'), /50257 tokens but the model's vocab_size is 256/);
+    await expect(exportGguf(join(dir, 'untrained'), out, { tokenizer: 'gpt2' })).rejects.toThrow(/50257 tokens but the model's vocab_size is 256/);
     expect(existsSync(out)).toBe(false);
     const ok = growlm('export', '--model', join(dir, 'cli'), '--format', 'gguf', '--out', out, '--dtype', 'f16', '--json');
     expect(ok.code).toBe(0);

@@ -2,7 +2,7 @@
 // llama.cpp cannot load may abort the whole process. Usage: node llama-cpp-child.mjs REQUEST.json
 // REQUEST: { jobs: [{ model, logprobs?: ids, greedy?: { prompt: ids, tokens: n }, texts?: strings, specialTexts?: strings }] }
 // Prints one JSON line: { results: [{ logprobs: [position][token], greedy: ids, tokenized: ids[], detokenized: strings,
-// specialTokenized: ids[], special: { bos, eos, eot } }] }. Exact settings: F32 KV cache, no flash attention.
+// specialTokenized: ids[], special: { bos, eos, eot, prependBos, chatTemplate } }] }. Exact settings: F32 KV cache, no flash attention.
 import { readFileSync } from 'node:fs';
 import { getLlama, LlamaLogLevel } from 'node-llama-cpp';
 
@@ -16,7 +16,12 @@ async function run(job) {
     flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32',
   });
   const sequence = context.getSequence();
-  const out = { special: { bos: model.tokens.bos, eos: model.tokens.eos, eot: model.tokens.eot } };
+  const out = {
+    special: {
+      bos: model.tokens.bos, eos: model.tokens.eos, eot: model.tokens.eot, prependBos: model.tokens.shouldPrependBosToken,
+      chatTemplate: model.fileInfo.metadata.tokenizer?.chat_template,
+    },
+  };
   if (job.logprobs) {
     const res = await sequence.controlledEvaluate(job.logprobs.map((t) => [t, { generateNext: { probabilities: true } }]));
     out.logprobs = res.map((r) => {
