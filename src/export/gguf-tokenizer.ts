@@ -189,6 +189,7 @@ export function mergesFromRanks(ranks: Uint8Array[]): string[] {
   const b2u = byteToUnicode();
   const key = (b: Uint8Array) => Buffer.from(b).toString('latin1');
   const rankOf = new Map(ranks.map((b, r) => [key(b), r]));
+  if (ranks.length < 256 || ranks.slice(0, 256).some((b) => b.length !== 1)) throw new GgufTokenizerError('BPE ranks must start with the 256 single bytes');
   const merges: string[] = [];
   for (let r = 256; r < ranks.length; r++) {
     let parts = Array.from(ranks[r]!, (b) => String.fromCharCode(b));
@@ -207,10 +208,15 @@ export function mergesFromRanks(ranks: Uint8Array[]): string[] {
   return merges;
 }
 
-/** GPT-2 (r50k_base: ranks as gpt-tokenizer ships them, id = rank) as a tokenizer.json-like description. */
-async function gpt2Json(eotId: number): Promise<Json> {
+/** GPT-2's tokens as bytes, by id (= rank), as gpt-tokenizer ships them (r50k_base, without `<|endoftext|>`). */
+export async function gpt2Ranks(): Promise<Uint8Array[]> {
   const m = (await import('gpt-tokenizer/esm/bpeRanks/r50k_base')) as unknown as { default: (string | number[])[] };
-  const ranks = m.default.map((t) => (typeof t === 'string' ? new Uint8Array(Buffer.from(t, 'utf8')) : Uint8Array.from(t)));
+  return m.default.map((t) => (typeof t === 'string' ? new Uint8Array(Buffer.from(t, 'utf8')) : Uint8Array.from(t)));
+}
+
+/** GPT-2 (r50k_base) as a tokenizer.json-like description. */
+async function gpt2Json(eotId: number): Promise<Json> {
+  const ranks = await gpt2Ranks();
   const b2u = byteToUnicode();
   const vocab: Record<string, number> = {};
   ranks.forEach((b, id) => { vocab[Array.from(b, (x) => b2u[x]).join('')] = id; });

