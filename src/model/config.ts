@@ -58,7 +58,7 @@ export interface ModelConfig {
 }
 
 /**
- * Llama 3's RoPE frequency scaling (HF `rope_scaling` with `rope_type: "llama3"`, docs/decoder.md#rotary-position-embeddings):
+ * Llama 3's RoPE frequency scaling (HF `rope_scaling` with `rope_type: "llama3"`, docs/decoder.md#rope-scaling-llama3):
  * low frequencies divided by `factor`, high ones kept, the band between interpolated.
  */
 export interface RopeScaling {

@@ -35,6 +35,12 @@ const GQA = parseConfig({
   rope_scaling: { rope_type: 'llama3', factor: 4, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 },
 });
 const MQA = parseConfig({ ...BASE, num_key_value_heads: 1 });
+// a GQA model growing: a new kv group (2 query heads + 1 kv head) behind the heads mask, new layer and hidden dims
+const GQA_MASKED = parseConfig({
+  ...BASE, num_key_value_heads: 2, tie_word_embeddings: true, growlm: {
+    masks: { hidden: { from: 32, value: 0.3 }, heads: { from: 2, value: 0.4 }, layers: { indices: [1], value: 0.5 }, ramp: { start: 0, steps: 10, stagger: false } },
+  },
+});
 
 /** Logits [seq, V] of the full-window decoder on one sequence. */
 async function fullWindow(session: ort.InferenceSession, c: ModelConfig, feeds: Record<string, ort.Tensor>, ids: number[]): Promise<Float32Array> {
@@ -69,6 +75,7 @@ describe.each([
   ['MSG masks ramping, standard ops', MASKED, false],
   ['GQA, tied embeddings, llama3 rope scaling', GQA, true],
   ['MQA, standard ops', MQA, false],
+  ['GQA, tied, MSG masks ramping', GQA_MASKED, true],
 ] as const)('cached graph = full-window decoder: %s', (_name, c, fused) => {
   const V = c.vocabSize;
   const rng = new Rng(3);
