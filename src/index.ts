@@ -33,6 +33,9 @@ export { PlanError } from './plan/plan.js';
 export { ExportError } from './export/export-model.js';
 export { GgufError } from './export/gguf-file.js';
 export { GgufTokenizerError } from './export/gguf-tokenizer.js';
+export { FoldError } from './export/fold.js';
+export { HfExportError } from './export/hf.js';
+export { HandoffError } from './export/handoff.js';
 export { RunRecordError } from './report/run-record.js';
 export { OnnxFormatError } from './onnx/serialize.js';
 
@@ -87,6 +90,9 @@ export { type SequenceRequest, type SequenceResult, type SchedulerOptions, Sched
 
 // export to ONNX
 export { type ExportOptions, type ExportOutput, type ExportResult, DEFAULT_EXPORT, exportModel } from './export/export-model.js';
+export { type HfDType, type HfExportOptions, type HfExportResult, DEFAULT_HF_EXPORT, exportHfModel } from './export/hf.js';
+export { plainLlama } from './export/fold.js';
+export { byteTokenizerJson } from './export/tokenizer-files.js';
 
 // export to llama.cpp (GGUF)
 export { type GgufDtype, type GgufExportOptions, type GgufExportResult, DEFAULT_GGUF_EXPORT, exportGguf } from './export/gguf.js';

@@ -22,8 +22,12 @@ lm_head is model.embed_tokens.weight (no lm_head.weight tensor). rope_scaling of
 inverse frequencies as transformers' _compute_llama3_parameters computes them.
 Loss: mean cross-entropy over targets != ignore_index.
 
+With --hf the model is a Hugging Face Llama folder instead (what `growlm export --format hf`
+writes: multipliers folded to 1, grouped-query attention, tied embeddings, F16/BF16 tensors,
+shards), computed by tools/llama_torch.py.
+
 Usage:
-    /usr/bin/python3 tools/reference.py --model DIR --tokens FILE --out OUT.json
+    /usr/bin/python3 tools/reference.py --model DIR --tokens FILE --out OUT.json [--hf]
         [--batch B] [--seq S] [--targets T.json] [--ignore-index -100]
         [--grads] [--adamw-steps N --lr X --weight-decay 0.1 --betas 0.9,0.95 --eps 1e-8]
         [--logits-subset K] [--float64]
@@ -267,14 +271,32 @@ def parse_args(argv):
     ap.add_argument("--adamw-head", type=int, default=16, help="entries per tensor reported after AdamW")
     ap.add_argument("--logits-subset", type=int, default=None, help="only first K positions per row")
     ap.add_argument("--float64", action="store_true")
+    ap.add_argument("--hf", action="store_true", help="DIR is a Hugging Face Llama folder (tools/llama_torch.py)")
     return ap.parse_args(argv)
+
+
+def load_hf(model_dir, dtype):
+    """config, params and forward of a Hugging Face Llama folder (tools/llama_torch.py)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import llama_torch
+    try:
+        c = llama_torch.load_config(model_dir)
+        tensors = llama_torch.load_tensors(model_dir, c)
+    except llama_torch.LlamaError as e:
+        raise RefError(str(e))
+    params = {n: torch.tensor(np.array(t), dtype=dtype, requires_grad=True) for n, t in tensors.items()}
+    return c, params, llama_torch.forward
 
 
 def main(argv):
     args = parse_args(argv)
     dtype = torch.float64 if args.float64 else torch.float32
-    c = load_config(args.model)
-    params = load_params(args.model, c, dtype)
+    if args.hf:
+        c, params, fwd = load_hf(args.model, dtype)
+    else:
+        c = load_config(args.model)
+        params = load_params(args.model, c, dtype)
+        fwd = forward
     ids = read_tokens(args.tokens, c["vocab_size"])
     B = args.batch
     S = args.seq if args.seq is not None else ids.size // max(B, 1) - 1
@@ -294,7 +316,7 @@ def main(argv):
         if bad.any():
             raise RefError(f"{args.targets}: target ids out of range")
 
-    logits = forward(params, c, inputs)
+    logits = fwd(params, c, inputs)
     loss = loss_fn(logits, targets, args.ignore_index)
     K = S if args.logits_subset is None else max(0, min(S, args.logits_subset))
     out = {"config": c, "dtype": "float64" if args.float64 else "float32", "batch": B, "seq": S,
@@ -317,12 +339,12 @@ def main(argv):
         losses = []
         for _ in range(args.adamw_steps):
             opt.zero_grad()
-            step_loss = loss_fn(forward(params, c, inputs), targets, args.ignore_index)
+            step_loss = loss_fn(fwd(params, c, inputs), targets, args.ignore_index)
             step_loss.backward()
             losses.append(step_loss.item())  # loss before this step's update
             opt.step()
         with torch.no_grad():
-            final = loss_fn(forward(params, c, inputs), targets, args.ignore_index).item()
+            final = loss_fn(fwd(params, c, inputs), targets, args.ignore_index).item()
         out["adamw"] = {"steps": args.adamw_steps, "lr": args.lr, "weight_decay": args.weight_decay,
                         "betas": list(betas), "eps": args.eps,
                         "decayed": [n for n, p in params.items() if p.dim() == 2],

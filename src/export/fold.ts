@@ -1,5 +1,5 @@
 /**
- * A growlm model as a plain Llama (docs/export.md#folding): the same function with no μP multipliers
+ * A growlm model as a plain Llama (docs/hf-export.md#folding): the same function with no μP multipliers
  * and no MSG masks, so that any Llama implementation (transformers, llama.cpp, a distributed trainer)
  * computes it.
  *
@@ -27,8 +27,6 @@ import { GrowlmError } from '../util/errors.js';
 
 /** A model that has no plain-Llama equivalent. */
 export class FoldError extends GrowlmError {}
-
-type Config = ModelConfig & { tieWordEmbeddings?: boolean };
 
 /** W' = rows[r] · cols[c] · W (a missing side is 1; a number is the same for every row or column). */
 export interface Scale {
@@ -65,7 +63,7 @@ function times(a: Float64Array | number | undefined, b: Float64Array | number | 
 
 /** How each tensor of `config`'s model becomes a tensor of the plain Llama (see the file comment). */
 export function foldPlan(config: ModelConfig): FoldPlan {
-  const c = config as Config;
+  const c = config;
   const m = c.growth.masks;
   if (m?.vocab && m.vocab.value < 1) {
     throw new FoldError(`the vocabulary mask is at ${m.vocab.value} (< 1): a plain Llama cannot add log m to the new tokens' logits; train until the masks have reached 1`);
@@ -100,14 +98,13 @@ export function foldPlan(config: ModelConfig): FoldPlan {
     tensors.set(n.down, { source: n.down, scale: { rows, cols: ffn } });
   }
   tensors.set(FINAL_NORM, { source: FINAL_NORM, scale: { rows: gain } });
-  const tiedIn = c.tieWordEmbeddings === true;
+  const tiedIn = c.tieWordEmbeddings;
   const uniform = (v: Float64Array | number | undefined) => (v === undefined ? 1 : typeof v === 'number' ? v : undefined);
   const tied = tiedIn && uniform(embedScale.cols) !== undefined && uniform(embedScale.cols) === uniform(headScale.rows);
   if (!tied) tensors.set(LM_HEAD, { source: tiedIn ? EMBED : LM_HEAD, scale: headScale });
 
   const { masks: _, ...growth } = c.growth;
-  const plain: Config = { ...c, inputMult: 1, outputMult: 1, mupScaleFactor: 1, rmsEps: c.rmsEps * epsScale, growth };
-  if (tiedIn) plain.tieWordEmbeddings = tied;
+  const plain: ModelConfig = { ...c, inputMult: 1, outputMult: 1, mupScaleFactor: 1, rmsEps: c.rmsEps * epsScale, tieWordEmbeddings: tied, growth };
   return { config: plain, tensors };
 }
 
@@ -124,7 +121,7 @@ export function applyScale(data: Float32Array, dims: readonly number[], s: Scale
 }
 
 /**
- * The plain Llama of a growlm model (docs/export.md#folding): μP multipliers folded into the
+ * The plain Llama of a growlm model (docs/hf-export.md#folding): μP multipliers folded into the
  * weights (they become 1), MSG masks baked at their current values, tied embeddings kept tied only
  * when both uses get the same scale. The result computes the same logits.
  */

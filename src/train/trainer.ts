@@ -13,7 +13,7 @@ import type { Batch } from '../data/batch.js';
 import { DecoderRunner, evaluateLoss } from '../runtime/forward.js';
 import type { SessionOptions } from '../runtime/session.js';
 import { GrowlmError } from '../util/errors.js';
-import type { AdamWOptions } from './adamw.js';
+import { type AdamWOptions, DEFAULT_ADAMW } from './adamw.js';
 import { type Checkpoint, CheckpointError, listCheckpoints, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { SafetensorsError } from '../model/safetensors.js';
 import { trainingFlopsPerToken } from './flops.js';
@@ -188,7 +188,11 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
     }
     if ((o.checkpointEvery > 0 && s % o.checkpointEvery === 0) || s === end) {
       saveCheckpoint(modelDir, config, step.weights(), step.optimizerState(),
-        { step: s, data: data.sampler.state(), trainer: { tokens: tokensSeen, flops } }, o.keepCheckpoints);
+        {
+          step: s, data: data.sampler.state(),
+          // the schedule and AdamW settings too, so that another trainer can continue (export's optimizer handoff)
+          trainer: { tokens: tokensSeen, flops, schedule: o.schedule, adamw: { ...DEFAULT_ADAMW, ...o.optimizer }, accumulate: o.accumulate },
+        }, o.keepCheckpoints);
     }
   }
   const stepsRun = end - start;

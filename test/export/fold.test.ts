@@ -7,7 +7,7 @@ import { growModel } from '../../src/growth/grow-model.js';
 import { DecoderRunner } from '../../src/runtime/forward.js';
 import type { Batch } from '../../src/data/batch.js';
 import { FoldError, plainLlama } from '../../src/export/fold.js';
-import { LM_HEAD } from '../../src/model/params.js';
+import { EMBED, LM_HEAD } from '../../src/model/params.js';
 import { Rng } from '../../src/util/rng.js';
 
 function config(o: { d: number; f: number; L: number; V?: number }): ModelConfig {
@@ -72,6 +72,21 @@ describe('plainLlama', () => {
     }
     // the hidden mask changes eps: eps·M/d with M = 32 + 16·0.37
     expect(plainLlama(atValue(grown.config, 0.37), grown.weights).config.rmsEps).toBeCloseTo(1e-3 * (32 + 16 * 0.37) / 48, 12);
+  });
+
+  it('keeps tied embeddings tied only when the embedding and the head get the same factor', () => {
+    const tied = (inputMult: number) => parseConfig({ vocab_size: 64, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 1, num_attention_heads: 4, max_position_embeddings: 16, tie_word_embeddings: true, input_mult: inputMult, output_mult: 0.5, mup_scale_factor: 2 });
+    const same = tied(0.25);
+    const w = initWeights(same, 4);
+    expect(w.has(LM_HEAD)).toBe(false);
+    const a = plainLlama(same, w);
+    expect(a.config.tieWordEmbeddings).toBe(true);
+    expect(a.weights.has(LM_HEAD)).toBe(false);
+    expect(a.weights.get(EMBED)!.data[3]).toBe(Math.fround((w.get(EMBED)!.data[3] as number) * 0.25));
+    const b = plainLlama(tied(3), w);
+    expect(b.config.tieWordEmbeddings).toBe(false);
+    expect(b.weights.get(EMBED)!.data[3]).toBe(Math.fround((w.get(EMBED)!.data[3] as number) * 3));
+    expect(b.weights.get(LM_HEAD)!.data[3]).toBe(Math.fround((w.get(EMBED)!.data[3] as number) * 0.25));
   });
 
   it('refuses a vocabulary mask below 1', () => {

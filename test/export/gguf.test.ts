@@ -235,7 +235,7 @@ describe('GGUF file', () => {
     saveModelDir(join(dir, 'cli'), { config: c, weights: initWeights(c, 6) });
     const out = join(dir, 'cli.gguf');
     expectOneLineError(growlm('export', '--model', join(dir, 'missing'), '--format', 'gguf', '--out', out), /not a model directory/);
-    expectOneLineError(growlm('export', '--model', join(dir, 'cli'), '--format', 'gguf', '--out', out, '--dtype', 'bf16'), /--dtype must be f32 or f16/, 2);
+    expectOneLineError(growlm('export', '--model', join(dir, 'cli'), '--format', 'gguf', '--out', out, '--dtype', 'bf16'), /--dtype must be f32 or f16 for --format gguf, got "bf16"/, 2);
     await expect(exportGguf(join(dir, 'cli'), dir)).rejects.toThrow(/is a directory/);
     initModelDir(join(dir, 'untrained'), parseConfig({ vocab_size: 256, hidden_size: 16, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, max_position_embeddings: 16 }));
     expectOneLineError(growlm('export', '--model', join(dir, 'untrained'), '--format', 'gguf', '--out', out), /no recorded tokenizer: train it first or pass --tokenizer/);

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ByteTokenizer } from '../../src/data/tokenizer.js';
-import { byteToUnicode, byteTokenizerConfig, byteTokenizerJson } from '../../src/export/tokenizer-files.js';
+import { ByteTokenizer, loadTokenizer } from '../../src/data/tokenizer.js';
+import { byteToUnicode, byteTokenizerConfig, byteTokenizerJson, gpt2TokenizerConfig, gpt2TokenizerJson } from '../../src/export/tokenizer-files.js';
 
 const growlm = new ByteTokenizer();
 
@@ -66,5 +66,33 @@ describe('byteTokenizerJson', () => {
     for (const text of ['Hello, world!', 'naïve café 日本語 🎉', 'x\ud800y', '  two  spaces\n']) {
       expect(Array.from(tok.encode(text, { add_special_tokens: false }))).toEqual(growlm.encode(text));
     }
+  });
+});
+
+describe('gpt2TokenizerJson', () => {
+  it("@huggingface/tokenizers gives growlm's GPT-2 ids (gpt-tokenizer's r50k) on text and random strings", async () => {
+    const gpt2 = await loadTokenizer('gpt2');
+    const t0 = performance.now();
+    const json = gpt2TokenizerJson() as { model: { vocab: Record<string, number>; merges: unknown[] } };
+    const ms = performance.now() - t0;
+    expect(Object.keys(json.model.vocab)).toHaveLength(50257);
+    // every merge joins two vocabulary tokens into a third (Rust tokenizers refuse the file otherwise;
+    // a lookup on a plain object once let "constructor" through)
+    const own = (t: string) => Object.prototype.hasOwnProperty.call(json.model.vocab, t);
+    expect((json.model.merges as [string, string][]).filter(([a, b]) => !own(a) || !own(b) || !own(a + b))).toEqual([]);
+    const { Tokenizer } = await import('@huggingface/tokenizers');
+    const tok = new Tokenizer(json as any, gpt2TokenizerConfig(1024) as any);
+    console.log(`GPT-2 tokenizer.json: ${json.model.merges.length} merges, built in ${ms.toFixed(0)} ms`);
+    const corpus = 'It was the best of times, it was the worst of times; naïve cafés — 日本語, emoji 🎉🎉, numbers 1234567 and   spaces\n\n\tTabs. Don\'t we\'ll they\'re I\'m ';
+    expect(tok.encode(corpus, { add_special_tokens: false }).ids).toEqual(gpt2.encode(corpus));
+    fc.assert(
+      fc.property(anyText, (text) => {
+        const ids = tok.encode(text, { add_special_tokens: false }).ids;
+        expect(ids).toEqual(gpt2.encode(text));
+        if (ids.length > 0) expect(tok.decode(ids as number[], { skip_special_tokens: false })).toBe(gpt2.decode(ids as number[]));
+      }),
+      { numRuns: 300, seed: 14 },
+    );
+    expect(tok.encode('a<|endoftext|>b', { add_special_tokens: false }).ids).toEqual([64, 50256, 65]);
   });
 });
