@@ -4,16 +4,16 @@
  * "left right" strings, a type per token, the pre-tokenizer as one of the names llama.cpp knows,
  * the special-token ids and the chat template.
  *
- * Every tokenizer growlm uses becomes a byte-level BPE described like a Hugging Face tokenizer.json:
- * growlm's byte tokenizer is `byteTokenizerJson()` (256 byte tokens, no merges), GPT-2's comes from
- * the ranks `gpt-tokenizer` ships (merges recovered from the ranks), and an imported model's
- * tokenizer.json is read as it is.
+ * Every tokenizer growlm uses becomes a byte-level BPE described by a Hugging Face tokenizer.json, the
+ * ones the Hugging Face export writes: growlm's byte tokenizer is `byteTokenizerJson()` (256 byte
+ * tokens, no merges), GPT-2's `gpt2TokenizerJson()` (from the ranks `gpt-tokenizer` ships), and an
+ * imported model's tokenizer.json is read as it is.
  */
 import { readFileSync } from 'node:fs';
 import { type Tokenizer, HfTokenizer, Gpt2Tokenizer } from '../data/tokenizer.js';
 import { GrowlmError } from '../util/errors.js';
 import { type GgufValue, gguf } from './gguf-file.js';
-import { byteToUnicode, byteTokenizerJson } from './tokenizer-files.js';
+import { byteTokenizerJson, gpt2TokenizerConfig, gpt2TokenizerJson } from './tokenizer-files.js';
 
 /** A tokenizer that has no faithful GGUF (llama.cpp) form. */
 export class GgufTokenizerError extends GrowlmError {}
@@ -178,56 +178,6 @@ export function bpeFromTokenizerJson(json: Json, config: Json = {}, eotId?: numb
   };
 }
 
-// ------------------------------------------------------------------ GPT-2 from its ranks
-
-/**
- * The merges of a byte-level BPE given by ranks (token id = rank, as tiktoken and gpt-tokenizer
- * store GPT-2): the token of rank r is the merge of the two parts that BPE with the ranks below r
- * leaves of its bytes.
- */
-export function mergesFromRanks(ranks: Uint8Array[]): string[] {
-  const b2u = byteToUnicode();
-  const key = (b: Uint8Array) => Buffer.from(b).toString('latin1');
-  const rankOf = new Map(ranks.map((b, r) => [key(b), r]));
-  if (ranks.length < 256 || ranks.slice(0, 256).some((b) => b.length !== 1)) throw new GgufTokenizerError('BPE ranks must start with the 256 single bytes');
-  const merges: string[] = [];
-  for (let r = 256; r < ranks.length; r++) {
-    let parts = Array.from(ranks[r]!, (b) => String.fromCharCode(b));
-    for (;;) {
-      let best = -1, bestRank = r;
-      for (let i = 0; i + 1 < parts.length; i++) {
-        const rk = rankOf.get(parts[i]! + parts[i + 1]!);
-        if (rk !== undefined && rk < bestRank) { bestRank = rk; best = i; }
-      }
-      if (best < 0) break;
-      parts = [...parts.slice(0, best), parts[best]! + parts[best + 1]!, ...parts.slice(best + 2)];
-    }
-    if (parts.length !== 2) throw new GgufTokenizerError(`token ${r} of the BPE ranks is not the merge of two earlier tokens`);
-    merges.push(parts.map((p) => Array.from(p, (ch) => b2u[ch.charCodeAt(0)]).join('')).join(' '));
-  }
-  return merges;
-}
-
-/** GPT-2's tokens as bytes, by id (= rank), as gpt-tokenizer ships them (r50k_base, without `<|endoftext|>`). */
-export async function gpt2Ranks(): Promise<Uint8Array[]> {
-  const m = (await import('gpt-tokenizer/esm/bpeRanks/r50k_base')) as unknown as { default: (string | number[])[] };
-  return m.default.map((t) => (typeof t === 'string' ? new Uint8Array(Buffer.from(t, 'utf8')) : Uint8Array.from(t)));
-}
-
-/** GPT-2 (r50k_base) as a tokenizer.json-like description. */
-async function gpt2Json(eotId: number): Promise<Json> {
-  const ranks = await gpt2Ranks();
-  const b2u = byteToUnicode();
-  const vocab: Record<string, number> = {};
-  ranks.forEach((b, id) => { vocab[Array.from(b, (x) => b2u[x]).join('')] = id; });
-  return {
-    model: { type: 'BPE', vocab, merges: mergesFromRanks(ranks) },
-    normalizer: null,
-    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, use_regex: true },
-    added_tokens: [{ id: eotId, content: '<|endoftext|>', special: true }],
-  };
-}
-
 /** The byte-level BPE of the tokenizer a model uses. */
 export async function byteLevelBpe(tok: Tokenizer): Promise<ByteLevelBpe> {
   if (tok instanceof HfTokenizer) {
@@ -235,7 +185,7 @@ export async function byteLevelBpe(tok: Tokenizer): Promise<ByteLevelBpe> {
     const config = tok.configPath ? JSON.parse(readFileSync(tok.configPath, 'utf8')) as Json : {};
     return bpeFromTokenizerJson(json, config, tok.eotId);
   }
-  if (tok instanceof Gpt2Tokenizer) return bpeFromTokenizerJson(await gpt2Json(tok.eotId), {}, tok.eotId);
+  if (tok instanceof Gpt2Tokenizer) return bpeFromTokenizerJson(gpt2TokenizerJson() as Json, gpt2TokenizerConfig(0) as Json, tok.eotId);
   if (tok.kind === 'byte') return bpeFromTokenizerJson(byteTokenizerJson() as Json);
   throw new GgufTokenizerError(`the ${tok.kind} tokenizer has no GGUF form`);
 }

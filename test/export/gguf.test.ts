@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FoldError } from '../../src/export/fold.js';
 import { GgufError, encodeGgufHeader, f16Bits, f16Value, gguf, ggufChunks } from '../../src/export/gguf-file.js';
-import { GgufTokenizerError, TOKEN_TYPE, bpeFromTokenizerJson, gpt2Ranks, mergesFromRanks, preTokenizerName, tokenizerMetadata } from '../../src/export/gguf-tokenizer.js';
+import { GgufTokenizerError, TOKEN_TYPE, bpeFromTokenizerJson, preTokenizerName, tokenizerMetadata } from '../../src/export/gguf-tokenizer.js';
 import { exportGguf, ropeFreqFactors, llamaTensors, permuteRope } from '../../src/export/gguf.js';
 import { byteToUnicode, byteTokenizerJson } from '../../src/export/tokenizer-files.js';
 import { growModel } from '../../src/growth/grow-model.js';
@@ -280,14 +280,6 @@ describe('tokenizer metadata', () => {
     // BOS prepended by a TemplateProcessing post-processor (Llama 3) → add_bos_token
     const withBos = bpe({ post_processor: { type: 'TemplateProcessing', single: [{ SpecialToken: { id: '<|endoftext|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }] } });
     expect(bpeFromTokenizerJson(withBos, { bos_token: '<|endoftext|>' }).addBos).toBe(true);
-  });
-
-  it('recovers GPT-2\'s merges from its ranks (merges.txt: 50,000 lines from "Ġ t" to "Ġg azed")', async () => {
-    const merges = mergesFromRanks(await gpt2Ranks());
-    expect(merges.length).toBe(50000);
-    expect(merges.slice(0, 5)).toEqual(['Ġ t', 'Ġ a', 'h e', 'i n', 'r e']);
-    expect(merges.at(-1)).toBe('Ġg azed');
-    expect(() => mergesFromRanks([new Uint8Array([1, 2])])).toThrow(/256 single bytes/);
   });
 
   it('names the pre-tokenizer as llama.cpp does, and refuses what llama.cpp would split differently', () => {
