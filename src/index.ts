@@ -32,6 +32,8 @@ export { ServeError, QueueFullError } from './serve/scheduler.js';
 export { PlanError } from './plan/plan.js';
 export { ExportError } from './export/export-model.js';
 export { HfImportError } from './import/hf-import.js';
+export { GgufError } from './export/gguf-file.js';
+export { GgufTokenizerError } from './export/gguf-tokenizer.js';
 export { FoldError } from './export/fold.js';
 export { HfExportError } from './export/hf.js';
 export { HandoffError } from './export/handoff.js';
@@ -95,6 +97,9 @@ export { type ExportOptions, type ExportOutput, type ExportResult, DEFAULT_EXPOR
 export { type HfDType, type HfExportOptions, type HfExportResult, DEFAULT_HF_EXPORT, exportHfModel } from './export/hf.js';
 export { plainLlama } from './export/fold.js';
 export { byteTokenizerJson } from './export/tokenizer-files.js';
+
+// export to llama.cpp (GGUF)
+export { type GgufDtype, type GgufExportOptions, type GgufExportResult, DEFAULT_GGUF_EXPORT, exportGguf } from './export/gguf.js';
 
 // staged plans and experiments
 export { type Plan, type PlanStage, loadPlan } from './plan/plan.js';

@@ -1,5 +1,6 @@
 import type { Command } from '../command.js';
 import { DEFAULT_EXPORT, type ExportOutput, exportModel } from '../../export/export-model.js';
+import { GGUF_DTYPES, type GgufDtype, exportGguf } from '../../export/gguf.js';
 import { type HfDType, exportHfModel } from '../../export/hf.js';
 import { UsageError } from '../errors.js';
 import { printJson } from '../output.js';
@@ -9,25 +10,37 @@ const HF_DTYPE: Record<string, HfDType> = { f32: 'float32', f16: 'float16', bf16
 
 export const exportCommand: Command = {
   name: 'export',
-  summary: 'Write a model as a self-contained ONNX file (standard opset-17 ops; external data above 1.5 GB) or as a plain Hugging Face Llama folder (--format hf).',
+  summary: 'Write a model as a self-contained ONNX file (standard opset-17 ops; external data above 1.5 GB), as a plain Hugging Face Llama folder (--format hf) or as a llama.cpp GGUF file (--format gguf).',
   options: {
     model: { kind: 'path', arg: 'DIR', description: 'model directory', required: true },
-    format: { kind: 'enum', choices: ['onnx', 'hf'], description: 'onnx: one .onnx file; hf: a LlamaForCausalLM folder transformers loads (μP folded, masks baked, tokenizer files)', default: 'onnx' },
-    out: { kind: 'path', arg: 'PATH', description: 'the .onnx file to write (onnx), or the new folder (hf)', required: true },
+    format: { kind: 'enum', choices: ['onnx', 'hf', 'gguf'], description: 'onnx: one .onnx file; hf: a LlamaForCausalLM folder transformers loads (μP folded, masks baked, tokenizer files); gguf: one llama.cpp file (the same folding, tokenizer included)', default: 'onnx' },
+    out: { kind: 'path', arg: 'PATH', description: 'the .onnx file to write (onnx), the new folder (hf), or the .gguf file (gguf)', required: true },
     outputs: { kind: 'string', arg: 'LIST', description: 'onnx: graph outputs: logits, loss or logits,loss', default: DEFAULT_EXPORT.outputs.join(',') },
     'external-data': { kind: 'boolean', description: 'onnx: always store weights in FILE.data (ONNX external data)' },
-    dtype: { kind: 'enum', choices: ['f32', 'f16', 'bf16'], description: 'hf: the dtype of model.safetensors', default: 'f32' },
+    dtype: { kind: 'enum', choices: ['f32', 'f16', 'bf16'], description: `hf: the dtype of model.safetensors; gguf: of the matrices (${GGUF_DTYPES.join(' or ')})`, default: 'f32' },
+    tokenizer: { kind: 'string', arg: 'SPEC', description: 'gguf: byte, gpt2 or a tokenizer.json, for a model that records none' },
     'shard-size': { kind: 'int', arg: 'MB', description: 'hf: write the weights as HF shards of at most MB megabytes' },
     'with-optimizer': { kind: 'boolean', description: 'hf: also write the AdamW moments, step, LR schedule and data position (optimizer.safetensors + optimizer.json) for another trainer' },
-    force: { kind: 'boolean', description: 'onnx: overwrite an existing FILE' },
+    force: { kind: 'boolean', description: 'onnx, gguf: overwrite an existing FILE' },
     json: { kind: 'boolean', description: 'print JSON' },
   },
   examples: [
     'growlm export --model m --out m.onnx',
     'growlm export --model m --format hf --out m-hf --dtype bf16',
     'growlm export --model m --format hf --out m-hf --with-optimizer',
+    'growlm export --model m --format gguf --out m.gguf --dtype f16',
   ],
   async run(args) {
+    if (args.str('format') === 'gguf') {
+      for (const f of ['external-data', 'with-optimizer', 'shard-size']) if (args.has(f)) throw new UsageError(`--${f} does not apply to --format gguf`);
+      const dtype = args.need('dtype');
+      if (!(GGUF_DTYPES as readonly string[]).includes(dtype)) throw new UsageError(`--dtype must be ${GGUF_DTYPES.join(' or ')} for --format gguf, got "${dtype}"`);
+      const r = await exportGguf(args.need('model'), args.need('out'), { dtype: dtype as GgufDtype, force: args.flag('force'), tokenizer: args.str('tokenizer') });
+      if (args.flag('json')) printJson(r);
+      else console.log(`wrote ${r.out} (GGUF ${r.dtype}, ${r.tensors} tensors, ${(r.bytes / 2 ** 20).toFixed(1)} MiB)`);
+      return 0;
+    }
+    if (args.has('tokenizer')) throw new UsageError('--tokenizer applies to --format gguf only');
     if (args.str('format') === 'hf') {
       for (const f of ['external-data', 'force']) if (args.flag(f)) throw new UsageError(`--${f} applies to --format onnx only`);
       const r = exportHfModel(args.need('model'), args.need('out'), {
