@@ -90,6 +90,8 @@ export { type LongPolicy, type SftRow, type SftTokens, tokenizeConversation } fr
 export type { PackingMode } from './data/sft-pack.js';
 export { type SftDataOptions, type SftDataSummary, DEFAULT_SFT_DATA, prepareSftData } from './sft/prepare.js';
 export { type SftSettings, type SftStart, type SftResult, DEFAULT_SFT, SFT_SUMMARY_FILE, sftModelDir } from './sft/sft-model-dir.js';
+export { type EvaluateSftOptions, type EvaluateSftResult, type SftPrediction, DEFAULT_EVALUATE_SFT, evaluateSft, normalizeAnswer } from './sft/evaluate.js';
+export { type ChatOptions, chatPrompt, generateChat } from './generate/chat.js';
 
 // serving: an OpenAI-compatible server with continuous batching
 export { type ServeOptions, type RunningServer, DEFAULT_SERVE, serveModel } from './serve/server.js';

@@ -7,6 +7,8 @@ import { parseConfig } from '../../src/model/config.js';
 import { initModelDir } from '../../src/model/init-model-dir.js';
 import { readConfigFile, writeConfig } from '../../src/model/model-dir.js';
 import { sftModelDir } from '../../src/sft/sft-model-dir.js';
+import { evaluateSft } from '../../src/sft/evaluate.js';
+import { parseSftJsonl } from '../../src/data/sft-format.js';
 
 let tmp: string, base: string, data: string;
 
@@ -46,5 +48,14 @@ describe('sftModelDir', () => {
     await sftModelDir({ model: base, out: out2, data, steps: 4, resume: true, ...settings });
     const losses = (d: string) => readFileSync(join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss);
     expect(losses(out2)).toEqual(losses(out));
+    // evaluation of the fine-tuned model on held-out conversations
+    const held = parseSftJsonl(readFileSync(data, 'utf8'), 'data.jsonl').samples.slice(0, 4);
+    const ev = await evaluateSft(out, held, { threads: 1 });
+    expect(ev.samples).toBe(4);
+    expect(ev.generated).toBe(4);
+    expect(ev.answer_loss).toBeGreaterThan(0);
+    expect(ev.answer_tokens).toBeGreaterThan(4);
+    expect(ev.exact_match).toBeGreaterThanOrEqual(0);
+    expect(ev.predictions[0]!.expected).toBe('1');
   });
 });
