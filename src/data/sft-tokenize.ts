@@ -6,9 +6,11 @@
  * sends before the model answers) and the conversation through it (F_i); the text F_i − P_i is the
  * answer as the template writes it, including its end-of-turn marker ('<|im_end|>', '<|eot_id|>',
  * '</s>'), so the model learns to stop. Each piece is tokenized on its own, so the prompt part is
- * tokenized exactly as at inference. This works for any template that renders a prefix of a
- * conversation as a prefix of the whole, which real templates do; one that does not is an error
- * naming the sample rather than a silently wrong mask.
+ * tokenized exactly as at inference. When P_i is not a prefix of F_i (a template whose generation
+ * prompt differs from how it writes the turn), the turn is rendered once more with a sentinel as
+ * its content and the answer starts where the sentinel does. This needs a template that renders a
+ * prefix of a conversation as a prefix of the whole, which real templates do; one that does not is
+ * an error naming the sample rather than a silently wrong mask.
  */
 import { IGNORE_INDEX } from '../model/params.js';
 import { GrowlmError } from '../util/errors.js';
@@ -23,6 +25,23 @@ export interface SftTokens {
   source: string;
 }
 
+const SENTINEL = '\u0001GROWLM_ANSWER\u0001';
+
+/**
+ * Where assistant turn i starts in `through` (the render of messages[0..i]): after the generation
+ * prompt when the template renders the conversation before it with add_generation_prompt as a
+ * prefix of `through`; otherwise (a template whose generation prompt differs from how it writes
+ * the turn, e.g. in whitespace) where the turn's content starts, found by rendering the turn with a
+ * sentinel as its content.
+ */
+function answerStart(t: ChatTemplate, messages: readonly ChatMessage[], i: number, through: string): number | undefined {
+  const prompt = t.render(messages.slice(0, i), true);
+  if (through.startsWith(prompt) && through.length > prompt.length) return prompt.length;
+  const marked = t.render([...messages.slice(0, i), { role: 'assistant', content: SENTINEL }], false);
+  const at = marked.indexOf(SENTINEL);
+  return at >= 0 && through.startsWith(marked.slice(0, at)) ? at : undefined;
+}
+
 /** The rendered conversation cut into pieces: prompt pieces (no loss) and answer pieces (loss). */
 export function answerSpans(t: ChatTemplate, messages: readonly ChatMessage[], source: string): { text: string; answer: boolean }[] {
   const pieces: { text: string; answer: boolean }[] = [];
@@ -32,13 +51,13 @@ export function answerSpans(t: ChatTemplate, messages: readonly ChatMessage[], s
     new TemplateError(`${source}: chat template ${t.origin} does not render messages[${i}] ${what}, so its answer tokens cannot be located`);
   messages.forEach((m, i) => {
     if (m.role !== 'assistant') return;
-    const before = t.render(messages.slice(0, i), true);
     const through = t.render(messages.slice(0, i + 1), false);
-    if (!through.startsWith(before) || before.length < done) throw fail(i, 'after the prompt the template renders for it (add_generation_prompt)');
     if (!full.startsWith(through)) throw fail(i, 'as a prefix of the whole conversation');
-    if (through.length === before.length) throw fail(i, 'as any text');
-    if (before.length > done) pieces.push({ text: full.slice(done, before.length), answer: false });
-    pieces.push({ text: full.slice(before.length, through.length), answer: true });
+    const start = answerStart(t, messages, i, through);
+    if (start === undefined || start < done) throw fail(i, 'after its prompt');
+    if (through.length === start) throw fail(i, 'as any text');
+    if (start > done) pieces.push({ text: full.slice(done, start), answer: false });
+    pieces.push({ text: full.slice(start, through.length), answer: true });
     done = through.length;
   });
   if (full.length > done) pieces.push({ text: full.slice(done), answer: false });
