@@ -27,10 +27,18 @@ import { modelTokenizer } from '../generate/generate.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { acquireDirLock } from '../util/dir-lock.js';
 import { isModelDir } from '../util/dir-kinds.js';
-import { InvalidSettingError, OutputExistsError } from '../util/errors.js';
+import { GrowlmError, InvalidSettingError } from '../util/errors.js';
 import { DEFAULT_SFT_DATA, type SftDataOptions, type SftDataSummary, prepareSftData } from './prepare.js';
 
 export const SFT_SUMMARY_FILE = 'sft.json';
+
+/** The output directory already holds a fine-tuned model, and neither resume nor restart was set. */
+export class SftOutputExistsError extends GrowlmError {
+  override name = 'SftOutputExistsError';
+  constructor(readonly dir: string) {
+    super(`${dir} already holds a model: resume its run or restart from the base (settings resume / restart)`);
+  }
+}
 
 export interface SftSettings extends SftDataOptions {
   /** The base model directory (not modified). */
@@ -128,7 +136,7 @@ export async function sftModelDir(settings: Partial<SftSettings> & Pick<SftSetti
   if (s.resume && !resuming) throw new NoCheckpointError(checkpointsDir(s.out));
   if (!resuming && !s.restart && isModelDir(s.out)) {
     if (listCheckpoints(s.out).length > 0) throw new CheckpointsExistError(checkpointsDir(s.out));
-    throw new OutputExistsError(s.out, 'a model (resume or restart)');
+    throw new SftOutputExistsError(s.out);
   }
   // the base (or, resuming, the output's own weights and config)
   const base = loadModelDir(resuming ? s.out : s.model);
