@@ -5,7 +5,7 @@
  * case, punctuation and whitespace.
  */
 import { resolveTemplate } from '../data/chat-template.js';
-import type { SftSample } from '../data/sft-format.js';
+import { type SftSample, checkConversation } from '../data/sft-format.js';
 import { answerCount, fitRows } from '../data/sft-tokenize.js';
 import { loadModelDir } from '../model/model-dir.js';
 import { DecoderRunner } from '../runtime/forward.js';
@@ -64,6 +64,7 @@ export interface EvaluateSftResult {
 export async function evaluateSft(modelDir: string, samples: readonly SftSample[], options: Partial<EvaluateSftOptions> = {}): Promise<EvaluateSftResult> {
   const o = { ...DEFAULT_EVALUATE_SFT, ...options };
   if (samples.length === 0) throw new InvalidSettingError('samples', 'no samples to evaluate');
+  for (const s of samples) checkConversation(s.messages, s.source);
   const t0 = performance.now();
   const template = resolveTemplate(o.template, modelDir);
   const model = await openModel(modelDir, { threads: o.threads, provider: o.provider });

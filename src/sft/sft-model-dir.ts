@@ -11,7 +11,7 @@ import { type ChatTemplate, resolveTemplate, templateConfig } from '../data/chat
 import { TOKENIZER_CONFIG_FILE } from '../data/meta.js';
 import { type PackingMode, SftSampler, type SftSamplerState, epochBatches } from '../data/sft-pack.js';
 import type { SftRow } from '../data/sft-tokenize.js';
-import type { Tokenizer } from '../data/tokenizer.js';
+import { type Tokenizer, sha256File } from '../data/tokenizer.js';
 import type { ModelConfig } from '../model/config.js';
 import { checkModelOutDir, loadModelDir, saveWeights, writeConfig } from '../model/model-dir.js';
 import type { Weights } from '../model/weights.js';
@@ -111,6 +111,19 @@ export async function rowsLoss(runner: DecoderRunner, rows: readonly SftRow[], b
   return { loss: count > 0 ? total / count : NaN, tokens: count };
 }
 
+/** A resumed run must read the data its checkpoints were trained on (the batches are rebuilt from it). */
+function checkSameData(out: string, sha: string): void {
+  let recorded: unknown;
+  try {
+    recorded = (JSON.parse(readFileSync(join(out, SFT_SUMMARY_FILE), 'utf8')) as { data_sha256?: unknown }).data_sha256;
+  } catch {
+    return; // no record to compare with
+  }
+  if (typeof recorded === 'string' && recorded !== sha) {
+    throw new GrowlmError(`the data file changed since the run in ${out} started (sha256 ${sha.slice(0, 12)}…, recorded ${recorded.slice(0, 12)}…): resuming would train on other batches; restart instead`);
+  }
+}
+
 /** The files a fine-tuned directory starts with: weights, tokenizer files, tokenizer_config.json with the template, config last. */
 function writeBase(out: string, config: ModelConfig, weights: Weights, tokenizer: Tokenizer, template: ChatTemplate, baseDir: string): void {
   mkdirSync(out, { recursive: true });
@@ -169,7 +182,9 @@ export async function sftModelDir(settings: Partial<SftSettings> & Pick<SftSetti
     const resume = point.checkpoint;
     if (resuming && !resume) throw new NoCheckpointError(checkpointsDir(s.out));
     if (resume && resume.state.step >= steps) throw new ResumePastEndError(resume.state.step, steps);
-    writeFileAtomic(join(s.out, SFT_SUMMARY_FILE), [JSON.stringify({ base: s.model, data: data.summary, steps, seq, packing: s.packing }, null, 2) + '\n']);
+    const dataSha = sha256File(s.data);
+    if (resume) checkSameData(s.out, dataSha);
+    writeFileAtomic(join(s.out, SFT_SUMMARY_FILE), [JSON.stringify({ base: s.model, data: data.summary, data_sha256: dataSha, steps, seq, packing: s.packing }, null, 2) + '\n']);
     onStart?.({ summary: data.summary, resumedFrom: resume?.state.step ?? 0, steps, batchesPerEpoch: perEpoch, warnings: [...(lock.note ? [lock.note] : []), ...point.warnings] });
     let runner: DecoderRunner | undefined;
     const validate = async (c: ModelConfig, w: Weights) => {

@@ -48,6 +48,9 @@ describe('sftModelDir', () => {
     await sftModelDir({ model: base, out: out2, data, steps: 4, resume: true, ...settings });
     const losses = (d: string) => readFileSync(join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss);
     expect(losses(out2)).toEqual(losses(out));
+    // resuming on changed data is refused
+    writeFileSync(join(tmp, 'changed.jsonl'), readFileSync(data, 'utf8') + JSON.stringify({ prompt: 'x', completion: 'y' }) + '\n');
+    await expect(sftModelDir({ model: base, out: out2, data: join(tmp, 'changed.jsonl'), steps: 6, resume: true, ...settings })).rejects.toThrow(/the data file changed since the run in .* started/);
     // evaluation of the fine-tuned model on held-out conversations
     const held = parseSftJsonl(readFileSync(data, 'utf8'), 'data.jsonl').samples.slice(0, 4);
     const ev = await evaluateSft(out, held, { threads: 1 });
