@@ -38,7 +38,7 @@ export { TemplateError } from './data/chat-template.js';
 export { SampleTooLongError } from './data/sft-tokenize.js';
 
 // models: configs, presets, model directories, weights
-export { type ModelConfig, type MaskState, type GrowthState, parseConfig, configToJson, parameterCount } from './model/config.js';
+export { type ModelConfig, type MaskState, type GrowthState, type RopeScaling, parseConfig, configToJson, parameterCount } from './model/config.js';
 export { type LoadedModel, CONFIG_FILE, WEIGHTS_FILE, loadModelDir, saveModelDir, readConfigFile } from './model/model-dir.js';
 export { type Weights, initWeights } from './model/weights.js';
 export { presetNames, loadPreset, configFromSpec } from './model/presets.js';

@@ -38,12 +38,15 @@ export interface TunePoint {
 /** A narrow proxy of `target` at hidden width `width`: same head dim, FFN ratio and multipliers; μP width_mult = width / base. */
 export function proxyConfig(target: ModelConfig, width: number, base: number, layers: number, seq: number, vocab: number, outputMult: number): ModelConfig {
   if (width % target.headDim !== 0) throw new GrowlmError(`width ${width} is not a multiple of head_dim ${target.headDim}`);
+  // grouped-query attention: the proxy keeps the target's query heads per kv head
+  const heads = width / target.headDim, groups = target.numHeads / target.numKvHeads;
+  if (heads % groups !== 0) throw new GrowlmError(`width ${width} gives ${heads} heads, not a multiple of the target's ${groups} query heads per kv head`);
   return {
     ...target,
     vocabSize: vocab,
     hiddenSize: width,
-    numHeads: width / target.headDim,
-    numKvHeads: width / target.headDim,
+    numHeads: heads,
+    numKvHeads: heads / groups,
     intermediateSize: Math.max(8, Math.round((target.intermediateSize / target.hiddenSize) * width)),
     numLayers: layers,
     maxSeqLen: seq,

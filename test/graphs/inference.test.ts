@@ -28,6 +28,19 @@ const MASKED = parseConfig({
     },
   },
 });
+// the architectures of real checkpoints: grouped-query attention (2 query heads per kv head) with tied
+// embeddings and llama3 rope scaling; multi-query attention
+const GQA = parseConfig({
+  ...BASE, num_key_value_heads: 2, tie_word_embeddings: true,
+  rope_scaling: { rope_type: 'llama3', factor: 4, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 },
+});
+const MQA = parseConfig({ ...BASE, num_key_value_heads: 1 });
+// a GQA model growing: a new kv group (2 query heads + 1 kv head) behind the heads mask, new layer and hidden dims
+const GQA_MASKED = parseConfig({
+  ...BASE, num_key_value_heads: 2, tie_word_embeddings: true, growlm: {
+    masks: { hidden: { from: 32, value: 0.3 }, heads: { from: 2, value: 0.4 }, layers: { indices: [1], value: 0.5 }, ramp: { start: 0, steps: 10, stagger: false } },
+  },
+});
 
 /** Logits [seq, V] of the full-window decoder on one sequence. */
 async function fullWindow(session: ort.InferenceSession, c: ModelConfig, feeds: Record<string, ort.Tensor>, ids: number[]): Promise<Float32Array> {
@@ -60,6 +73,9 @@ describe.each([
   ['μP multipliers, standard ops', MUP, false],
   ['MSG masks ramping', MASKED, true],
   ['MSG masks ramping, standard ops', MASKED, false],
+  ['GQA, tied embeddings, llama3 rope scaling', GQA, true],
+  ['MQA, standard ops', MQA, false],
+  ['GQA, tied, MSG masks ramping', GQA_MASKED, true],
 ] as const)('cached graph = full-window decoder: %s', (_name, c, fused) => {
   const V = c.vocabSize;
   const rng = new Rng(3);
@@ -127,6 +143,12 @@ describe('cached graph interface', () => {
     expect(standard.graph.nodes.filter((n) => n.domain !== '' || ['SimplifiedLayerNormalization', 'RotaryEmbedding', 'QuickGelu', 'FusedMatMul'].includes(n.op))).toEqual([]);
     const fusedOps = new Set(buildCachedDecoder(MUP).graph.nodes.map((n) => n.op));
     for (const op of ['SimplifiedLayerNormalization', 'RotaryEmbedding', 'QuickGelu', 'FusedMatMul']) expect(fusedOps.has(op), op).toBe(true);
+  });
+
+  it('the cache of a GQA model holds its kv heads', () => {
+    const g = buildCachedDecoder(MQA).graph;
+    expect(g.inputs.find((i) => i.name === cacheNames(0).pastKey)!.shape).toEqual(['batch', 1, 'past', 12]);
+    expect(g.outputs.find((o) => o.name === cacheNames(0).presentValue)!.shape).toEqual(['batch', 1, 'past+seq', 12]);
   });
 
   it('rejects steps that do not fit the cache', async () => {

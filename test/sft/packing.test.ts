@@ -18,16 +18,22 @@ import { type Weights, initWeights } from '../../src/model/weights.js';
 import { createSession, ortFloat, ortInt64 } from '../../src/runtime/session.js';
 import { lowerCrossEntropy } from '../../src/passes/lower-cross-entropy.js';
 import type { Batch } from '../../src/data/batch.js';
+import { TrainStep } from '../../src/train/step.js';
 
 const C: ModelConfig = parseConfig({
   vocab_size: 256, hidden_size: 48, intermediate_size: 80, num_hidden_layers: 2, num_attention_heads: 4, max_position_embeddings: 64,
   initializer_range: 0.15, input_mult: 2.5, output_mult: 3, mup_scale_factor: 1.5,
 });
-const W: Weights = initWeights(C, 3);
+// grouped-query attention (2 query heads per kv head) with tied embeddings
+const GQA: ModelConfig = parseConfig({
+  vocab_size: 256, hidden_size: 48, intermediate_size: 80, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 64,
+  initializer_range: 0.15, tie_word_embeddings: true,
+});
+const WEIGHTS = new Map<ModelConfig, Weights>([[C, initWeights(C, 3)], [GQA, initWeights(GQA, 3)]]);
 
-function feeds(b: Batch): Record<string, ort.Tensor> {
+function feeds(b: Batch, c: ModelConfig = C): Record<string, ort.Tensor> {
   const f: Record<string, ort.Tensor> = { input_ids: ortInt64(b.inputs, [b.batch, b.seq]) };
-  for (const p of paramSpecs(C)) f[p.name] = ortFloat(W.get(p.name)!);
+  for (const p of paramSpecs(c)) f[p.name] = ortFloat(WEIGHTS.get(c)!.get(p.name)!);
   if (b.packing) {
     f.position_ids = ortInt64(b.packing.positions, [b.batch, b.seq]);
     f.segment_ids = ortInt64(b.packing.segments, [b.batch, b.seq]);
@@ -42,15 +48,16 @@ const row = (len: number, seed: number): SftRow => {
 };
 
 describe('packed rows', () => {
-  for (const fused of [true, false]) {
-    it(`give each sample the logits it has alone (${fused ? 'fused kernels' : 'standard ops'})`, async () => {
+  for (const [name, cfg, fused] of [['MHA', C, true], ['MHA', C, false], ['GQA, tied', GQA, true], ['GQA, tied', GQA, false]] as const) {
+    const C = cfg;
+    it(`give each sample the logits it has alone (${name}, ${fused ? 'fused kernels' : 'standard ops'})`, async () => {
       const packed = await createSession(buildDecoder(C, { outputs: ['logits'], packed: true, fusedKernels: fused }));
       const alone = await createSession(buildDecoder(C, { outputs: ['logits'], fusedKernels: fused }));
       const rows = [row(5, 1), row(9, 2), row(7, 3), row(12, 4), row(20, 5)];
       const seq = 24;
       const bins = [[0, 1, 2], [3], [4]]; // 21 positions (3 padding), 12 (12 padding), 20 (4 padding)
       const b = packedBatch(rows, bins, seq);
-      const out = (await packed.run(feeds(b))).logits!.data as Float32Array;
+      const out = (await packed.run(feeds(b, C))).logits!.data as Float32Array;
       const V = C.vocabSize;
       let worst = 0, scale = 0;
       for (let r = 0; r < bins.length; r++) {
@@ -58,7 +65,7 @@ describe('packed rows', () => {
         for (const i of bins[r]!) {
           const x = rows[i]!;
           const one: Batch = { inputs: BigInt64Array.from(x.inputs.map(BigInt)), batch: 1, seq: x.inputs.length };
-          const ref = (await alone.run(feeds(one))).logits!.data as Float32Array;
+          const ref = (await alone.run(feeds(one, C))).logits!.data as Float32Array;
           for (let t = 0; t < x.inputs.length; t++) {
             for (let v = 0; v < V; v++) {
               const got = out[((r * seq) + at + t) * V + v]!, want = ref[t * V + v]!;
@@ -73,7 +80,7 @@ describe('packed rows', () => {
       expect(worst / scale).toBeLessThan(2e-6);
       // and attention does cross samples without the segment ids (the test would catch a missing mask)
       const leaky = { ...b, packing: { positions: b.packing!.positions, segments: new BigInt64Array(b.inputs.length).fill(1n) } };
-      const crossed = (await packed.run(feeds(leaky))).logits!.data as Float32Array;
+      const crossed = (await packed.run(feeds(leaky, C))).logits!.data as Float32Array;
       const second = 5 * V; // the first token of sample 2 in row 0
       let moved = 0;
       for (let v = 0; v < V; v++) moved = Math.max(moved, Math.abs(crossed[second + v]! - out[second + v]!));
@@ -82,6 +89,22 @@ describe('packed rows', () => {
       await alone.release();
     });
   }
+
+  it('train: a packed step of a GQA model with tied embeddings has the loss of its samples alone', async () => {
+    const rows = [row(5, 1), row(9, 2), row(7, 3)];
+    const packedStep = await TrainStep.create(GQA, initWeights(GQA, 3), { packed: true, session: { threads: 1 } });
+    const plainStep = await TrainStep.create(GQA, initWeights(GQA, 3), { session: { threads: 1 } });
+    const packedLoss = (await packedStep.gradients([packedBatch(rows, [[0, 1, 2]], 24)])).loss;
+    let total = 0, count = 0;
+    for (const r of rows) {
+      const g = await plainStep.gradients([{ inputs: BigInt64Array.from(r.inputs.map(BigInt)), targets: BigInt64Array.from(r.targets.map(BigInt)), batch: 1, seq: r.inputs.length }]);
+      total += g.loss * g.tokens;
+      count += g.tokens;
+    }
+    expect(Math.abs(packedLoss - total / count) / (total / count)).toBeLessThan(1e-6);
+    await packedStep.release();
+    await plainStep.release();
+  });
 
   it('first fit keeps rows within the context, and an epoch covers every sample once', () => {
     const lengths = [10, 3, 7, 8, 2, 5, 9, 1];

@@ -14,6 +14,10 @@ describe('growlm tune', () => {
     const p = proxyConfig(target, 64, 32, 2, 128, 256, 2);
     expect(p).toMatchObject({ hiddenSize: 64, numHeads: 4, headDim: 16, intermediateSize: 307, numLayers: 2, mupScaleFactor: 2, outputMult: 2, maxSeqLen: 128 });
     expect(() => proxyConfig(target, 50, 32, 2, 128, 256, 2)).toThrow(/not a multiple of head_dim 16/);
+    // a GQA target with tied embeddings: its proxies keep the ratio and the tying
+    const gqa = parseConfig({ vocab_size: 256, hidden_size: 160, intermediate_size: 768, num_hidden_layers: 9, num_attention_heads: 10, num_key_value_heads: 5, head_dim: 16, max_position_embeddings: 256, tie_word_embeddings: true });
+    expect(proxyConfig(gqa, 64, 32, 2, 128, 256, 2)).toMatchObject({ numHeads: 4, numKvHeads: 2, tieWordEmbeddings: true });
+    expect(() => proxyConfig(gqa, 48, 32, 2, 128, 256, 2)).toThrow(/^width 48 gives 3 heads, not a multiple of the target's 2 query heads per kv head$/);
   });
 
   it('sweeps learning rates over widths and records every run', () => {

@@ -31,7 +31,7 @@ export const growCommand: Command = {
     hidden: { kind: 'int', description: 'target hidden_size (more heads at the same head dim when attention width = hidden)' },
     ffn: { kind: 'int', description: 'target intermediate_size' },
     layers: { kind: 'int', description: 'target num_hidden_layers' },
-    heads: { kind: 'int', description: 'target num_attention_heads' },
+    heads: { kind: 'int', description: 'target num_attention_heads (a GQA model keeps its heads per kv head: kv heads grow along)' },
     vocab: { kind: 'int', description: 'target vocab_size (padding; msg only)' },
     method: { kind: 'enum', choices: [...GROWTH_METHODS], description: 'growth method (clone: integer width factors)', default: 'msg' },
     placement: { kind: 'enum', choices: [...PLACEMENTS], description: 'where new layers go', default: 'interleave' },
