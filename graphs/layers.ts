@@ -116,7 +116,10 @@ export interface AttentionShapes {
   heads: string;
   /** int64 [2]: B·S, H·hd — to merge heads back. */
   flat: string;
-  /** float32 [S, S] (grouped-query attention: [g·S, S], see groupedPositions): 0 on and below the diagonal, -inf above. */
+  /**
+   * float32 [S, S] (grouped-query attention: [g·S, S], see groupedPositions): 0 on and below the
+   * diagonal, -inf above; packed rows: [B, 1, S, S] (or [B, 1, g·S, S]), -inf across samples too.
+   */
   causalMask: string;
   rope: Rope;
   /** onnxruntime's FusedMatMul for the two attention products (transposes and scale as flags). */
