@@ -30,10 +30,16 @@ export interface DecoderOptions {
    * ONNX ops only, for other runtimes (`growlm export`).
    */
   fusedKernels?: boolean;
+  /**
+   * Packed sequences (several samples in one row): extra inputs `position_ids` [B, S] (positions
+   * restart at 0 per sample) and `segment_ids` [B, S] (a query sees only earlier keys of its own
+   * segment: a block-diagonal causal mask). Default false: positions 0, 1, … and one causal mask.
+   */
+  packed?: boolean;
 }
 
 /** Shape helpers and RoPE tables computed once per graph from input_ids [B, S]. */
-function attentionShapes(b: GraphBuilder, c: ModelConfig, ids: string, fused: boolean): AttentionShapes {
+function attentionShapes(b: GraphBuilder, c: ModelConfig, ids: string, fused: boolean, packed?: { positions: string; segments: string }): AttentionShapes {
   const bs = b.op('Shape', [ids]); // [B, S]
   const seq = b.op('Slice', [bs, b.int64([1]), b.int64([2]), b.int64([0])]); // [S]
   const heads = b.op('Concat', [bs, b.int64([c.numHeads, c.headDim])], { axis: 0 });
@@ -42,14 +48,20 @@ function attentionShapes(b: GraphBuilder, c: ModelConfig, ids: string, fused: bo
   // causal mask: -inf where key position > query position
   const pos = b.op('Range', [b.int64(0), b.op('Squeeze', [seq, b.int64([0])]), b.int64(1)]);
   const future = b.op('Less', [b.op('Unsqueeze', [pos, b.int64([1])]), b.op('Unsqueeze', [pos, b.int64([0])])]);
-  const causalMask = b.op('Where', [future, b.float32(-Infinity), b.float32(0)]);
+  // packed: also -inf between different segments, [B, 1, S, S]
+  const hidden = packed
+    ? b.op('Or', [future, b.op('Unsqueeze', [b.op('Not', [b.op('Equal', [b.op('Unsqueeze', [packed.segments, b.int64([2])]), b.op('Unsqueeze', [packed.segments, b.int64([1])])])]), b.int64([1])])])
+    : future;
+  const causalMask = b.op('Where', [hidden, b.float32(-Infinity), b.float32(0)]);
   const dims = [c.maxSeqLen, c.headDim / 2];
   const cosTable = b.initializer('rope.cos', { dtype: 'float32', dims, data: cos });
   const sinTable = b.initializer('rope.sin', { dtype: 'float32', dims, data: sin });
   // decomposed: [S, hd] (both halves of a head share the angles)
-  const perPosition = (t: string) => b.op('Slice', [b.op('Concat', [t, t], { axis: 1 }), b.int64([0]), seq, b.int64([0])]);
+  const perPosition = (t: string) => packed
+    ? b.op('Unsqueeze', [b.op('Gather', [b.op('Concat', [t, t], { axis: 1 }), packed.positions]), b.int64([1])]) // [B, 1, S, hd]
+    : b.op('Slice', [b.op('Concat', [t, t], { axis: 1 }), b.int64([0]), seq, b.int64([0])]);
   const rope: Rope = fused
-    ? { fused: true, cos: cosTable, sin: sinTable }
+    ? { fused: true, cos: cosTable, sin: sinTable, ...(packed ? { positions: packed.positions } : {}) }
     : { fused: false, cos: perPosition(cosTable), sin: perPosition(sinTable) };
   return { heads, flat, causalMask, rope, fusedMatMul: fused };
 }
@@ -60,7 +72,8 @@ export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: [
   for (const p of paramSpecs(c)) b.input(p.name, 'float32', p.shape);
 
   const fused = opts.fusedKernels ?? true;
-  const shapes = attentionShapes(b, c, ids, fused);
+  const packed = opts.packed ? { positions: b.input('position_ids', 'int64', ['batch', 'seq']), segments: b.input('segment_ids', 'int64', ['batch', 'seq']) } : undefined;
+  const shapes = attentionShapes(b, c, ids, fused, packed);
   // MSG masks (docs/growth.md#msg-masked-structural-growth), present while a growth is ramping: inputs, 1 on old structure
   const mk = msgMasks(b, c, fused);
   const norm = mk.norm;

@@ -92,7 +92,7 @@ export interface AttentionShapes {
   heads: string;
   /** int64 [2]: B·S, H·hd — to merge heads back. */
   flat: string;
-  /** float32 [S, S]: 0 on and below the diagonal, -inf above. */
+  /** float32 [S, S]: 0 on and below the diagonal, -inf above ([B, 1, S, S] for packed rows: -inf across samples too). */
   causalMask: string;
   rope: Rope;
   /** onnxruntime's FusedMatMul for the two attention products (transposes and scale as flags). */

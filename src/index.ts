@@ -33,6 +33,9 @@ export { PlanError } from './plan/plan.js';
 export { ExportError } from './export/export-model.js';
 export { RunRecordError } from './report/run-record.js';
 export { OnnxFormatError } from './onnx/serialize.js';
+export { SftDataError } from './data/sft-format.js';
+export { TemplateError } from './data/chat-template.js';
+export { SampleTooLongError } from './data/sft-tokenize.js';
 
 // models: configs, presets, model directories, weights
 export { type ModelConfig, type MaskState, type GrowthState, parseConfig, configToJson, parameterCount } from './model/config.js';
@@ -78,6 +81,17 @@ export {
   DEFAULT_MAX_TOKENS, generate, generateText, openModel, sampleContinuations,
 } from './generate/generate.js';
 export { type SamplingOptions, DEFAULT_SAMPLING } from './generate/sample.js';
+
+// supervised fine-tuning: chat data, chat templates, loss on answers only
+export { type ChatMessage, type ChatRole, type SftSample, type SftReadResult, parseSftJsonl, readSftFile } from './data/sft-format.js';
+export { type ChatTemplate, BUILTIN_TEMPLATES, DEFAULT_TEMPLATE, resolveTemplate } from './data/chat-template.js';
+export { type SelectMode, type SelectOptions, type SelectSummary, selectSamples } from './data/sft-select.js';
+export { type LongPolicy, type SftRow, type SftTokens, tokenizeConversation } from './data/sft-tokenize.js';
+export type { PackingMode } from './data/sft-pack.js';
+export { type SftDataOptions, type SftDataSummary, DEFAULT_SFT_DATA, prepareSftData } from './sft/prepare.js';
+export { type SftSettings, type SftStart, type SftResult, DEFAULT_SFT, SFT_SUMMARY_FILE, sftModelDir } from './sft/sft-model-dir.js';
+export { type EvaluateSftOptions, type EvaluateSftResult, type SftPrediction, DEFAULT_EVALUATE_SFT, evaluateSft, normalizeAnswer } from './sft/evaluate.js';
+export { type ChatOptions, chatPrompt, generateChat } from './generate/chat.js';
 
 // serving: an OpenAI-compatible server with continuous batching
 export { type ServeOptions, type RunningServer, DEFAULT_SERVE, serveModel } from './serve/server.js';

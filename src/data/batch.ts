@@ -12,6 +12,11 @@ export interface Batch {
   targets?: BigInt64Array;
   batch: number;
   seq: number;
+  /**
+   * Packed rows (several samples per row), both [batch, seq]: each token's position within its
+   * sample (restarting at 0) and its sample's segment id (tokens attend only within a segment).
+   */
+  packing?: { positions: BigInt64Array; segments: BigInt64Array };
 }
 
 export function validateBatch(c: ModelConfig, b: Batch): void {
@@ -19,6 +24,13 @@ export function validateBatch(c: ModelConfig, b: Batch): void {
   if (b.seq > c.maxSeqLen) throw new BatchError(`sequence length ${b.seq} exceeds the model's max_position_embeddings ${c.maxSeqLen}`);
   if (b.inputs.length !== b.batch * b.seq) throw new BatchError(`batch of ${b.inputs.length} tokens is not ${b.batch}×${b.seq}`);
   if (b.targets && b.targets.length !== b.inputs.length) throw new BatchError(`targets have ${b.targets.length} entries for ${b.inputs.length} inputs`);
+  if (b.packing) {
+    const { positions, segments } = b.packing;
+    if (positions.length !== b.inputs.length || segments.length !== b.inputs.length) throw new BatchError(`packing has ${positions.length} positions and ${segments.length} segment ids for ${b.inputs.length} inputs`);
+    for (let i = 0; i < positions.length; i++) {
+      if (positions[i]! < 0n || positions[i]! >= BigInt(c.maxSeqLen)) throw new BatchError(`position ${positions[i]} is outside the model's max_position_embeddings ${c.maxSeqLen}`);
+    }
+  }
   const V = BigInt(c.vocabSize);
   for (let i = 0; i < b.inputs.length; i++) {
     const t = b.inputs[i]!;

@@ -18,8 +18,9 @@ export class DecoderRunner {
     private readonly weightFeeds: Record<string, ort.Tensor>,
   ) {}
 
-  static async create(config: ModelConfig, weights: Weights, outputs: Array<'logits' | 'loss' | 'hidden_states'>, opts: SessionOptions = {}): Promise<DecoderRunner> {
-    const model = buildDecoder(config, { outputs });
+  /** `graph.packed`: the runner takes packed rows (Batch.packing). */
+  static async create(config: ModelConfig, weights: Weights, outputs: Array<'logits' | 'loss' | 'hidden_states'>, opts: SessionOptions = {}, graph: { packed?: boolean } = {}): Promise<DecoderRunner> {
+    const model = buildDecoder(config, { outputs, packed: graph.packed });
     const session = await createSession({ ...model, graph: lowerCrossEntropy(model.graph) }, opts);
     const feeds: Record<string, ort.Tensor> = {};
     for (const p of paramSpecs(config)) feeds[p.name] = ortFloat(weights.get(p.name)!);
@@ -36,7 +37,7 @@ export class DecoderRunner {
 
   async run(b: Batch): Promise<{ logits?: Float32Array; loss?: number; tokenCount?: number; hiddenStates?: Float32Array }> {
     validateBatch(this.config, b);
-    const feeds: Record<string, ort.Tensor> = { ...this.weightFeeds, input_ids: ortInt64(b.inputs, [b.batch, b.seq]) };
+    const feeds: Record<string, ort.Tensor> = { ...this.weightFeeds, input_ids: ortInt64(b.inputs, [b.batch, b.seq]), ...packingFeeds(this.session, b) };
     if (this.session.inputNames.includes('targets')) {
       if (!b.targets) throw new RuntimeError('this runner computes the loss: targets are required');
       feeds.targets = ortInt64(b.targets, [b.batch, b.seq]);
@@ -53,6 +54,14 @@ export class DecoderRunner {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** The position_ids / segment_ids feeds of a packed graph (none for a plain one); a plain batch fed to a packed graph, or the reverse, is an error. */
+export function packingFeeds(session: ort.InferenceSession, b: Batch): Record<string, ort.Tensor> {
+  const packed = session.inputNames.includes('segment_ids');
+  if (packed !== (b.packing !== undefined)) throw new RuntimeError(packed ? 'this graph takes packed rows: the batch needs positions and segment ids' : 'this graph does not take packed rows');
+  if (!b.packing) return {};
+  return { position_ids: ortInt64(b.packing.positions, [b.batch, b.seq]), segment_ids: ortInt64(b.packing.segments, [b.batch, b.seq]) };
 }
 
 /** Token-weighted mean loss of a model over a token stream. */

@@ -14,6 +14,7 @@ import { paramSpecs } from '../model/params.js';
 import type { Weights } from '../model/weights.js';
 import { type Batch, validateBatch } from '../data/batch.js';
 import { type SessionOptions, createSession, ortFloat, ortInt64 } from '../runtime/session.js';
+import { packingFeeds } from '../runtime/forward.js';
 import { GrowlmError } from '../util/errors.js';
 import { AdamWPool } from './adamw-pool.js';
 import { type AdamWOptions, DEFAULT_ADAMW, type ParamState, adamwStep, clipFactor, paramGroup } from './adamw.js';
@@ -37,6 +38,8 @@ export interface TrainStepOptions {
   mupLr?: boolean;
   /** Threads for the AdamW update (default: the session's threads, else the available cores). */
   optimizerThreads?: number;
+  /** Batches are packed rows (Batch.packing): build the graph with position and segment inputs. */
+  packed?: boolean;
 }
 
 export type { OptimizerState } from '../model/training-state.js';
@@ -59,7 +62,7 @@ export class TrainStep {
   ) {}
 
   static async create(config: ModelConfig, weights: Weights, opts: TrainStepOptions = {}): Promise<TrainStep> {
-    const session = await createSession(buildTrainGraph(config), { ...TRAIN_SESSION, ...opts.session });
+    const session = await createSession(buildTrainGraph(config, { packed: opts.packed }), { ...TRAIN_SESSION, ...opts.session });
     const params = paramSpecs(config).map((spec) => {
       const t = weights.get(spec.name);
       if (!t) throw new TrainingError(`missing weight ${spec.name}`);
@@ -113,6 +116,7 @@ export class TrainStep {
       ...this.maskFeeds,
       input_ids: ortInt64(b.inputs, [b.batch, b.seq]),
       targets: ortInt64(b.targets, [b.batch, b.seq]),
+      ...packingFeeds(this.session, b),
     };
     for (const p of this.params) feeds[p.name] = ortFloat({ dtype: 'float32', dims: this.dims(p.name), data: p.data });
     return this.session.run(feeds);

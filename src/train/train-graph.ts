@@ -25,8 +25,9 @@ export const gradOutputName = (param: string) => `grad:${param}`;
  */
 export const TRAIN_SESSION: SessionOptions = { memPattern: false, disabledOptimizers: ['GemmTransposeFusion', 'CommonSubexpressionElimination'] };
 
-export function buildTrainGraph(c: ModelConfig): Model {
-  const forward = buildDecoder(c, { outputs: ['loss'] });
+/** `packed`: the graph takes packed rows (position_ids and segment_ids inputs, see DecoderOptions.packed). */
+export function buildTrainGraph(c: ModelConfig, opts: { packed?: boolean } = {}): Model {
+  const forward = buildDecoder(c, { outputs: ['loss'], packed: opts.packed });
   const params = paramSpecs(c).map((p) => p.name);
   const { graph, grads } = addGradients(forward.graph, 'loss', params);
   const b = new GraphBuilder(graph);

@@ -36,6 +36,11 @@ export interface TrainingData {
   val: ArrayLike<number>;
   /** UTF-8 bytes of text per validation token (for bits per byte). */
   valBytesPerToken: number;
+  /**
+   * Validation other than the loss over `val` windows (e.g. fine-tuning's answer loss on held-out
+   * samples): the loss of the current weights (views of the trained arrays); no bits per byte.
+   */
+  validate?: (config: ModelConfig, weights: Weights) => Promise<number>;
 }
 
 export interface TrainerOptions {
@@ -60,6 +65,8 @@ export interface TrainerOptions {
    * written and the result says `interrupted`.
    */
   signal?: AbortSignal;
+  /** The sampler gives packed rows (Batch.packing). */
+  packed?: boolean;
 }
 
 export type Logger = (entry: MetricsEntry) => void;
@@ -136,10 +143,10 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
   } else {
     writeFileSync(metricsPath, '');
   }
-  const step = await TrainStep.create(config, weights, { optimizer: o.optimizer, session: o.session, maxNonFinite: o.maxNonFinite });
+  const step = await TrainStep.create(config, weights, { optimizer: o.optimizer, session: o.session, maxNonFinite: o.maxNonFinite, packed: o.packed });
   if (resume) step.loadOptimizerState(resume.optimizer);
   else if (existsSync(join(modelDir, OPTIMIZER_FILE))) step.loadOptimizerState(loadOptimizerState(join(modelDir, OPTIMIZER_FILE))); // e.g. grown moments
-  const evalRunner = await DecoderRunner.create(config, step.weights(), ['loss'], o.session); // views the trained arrays
+  const evalRunner = data.validate ? undefined : await DecoderRunner.create(config, step.weights(), ['loss'], o.session); // views the trained arrays
   const t0 = performance.now();
   let tokensSeen = (resume?.state.trainer.tokens as number | undefined) ?? 0;
   let flops = (resume?.state.trainer.flops as number | undefined) ?? 0;
@@ -147,8 +154,12 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
   let tokensThisRun = 0;
   let valLoss: number | undefined, valBpb: number | undefined;
   const evaluate = async () => {
+    if (data.validate) {
+      valLoss = await data.validate(current, step.weights());
+      return;
+    }
     const seq = Math.min(o.evalSeq, data.val.length - 1);
-    const r = await evaluateLoss(evalRunner, data.val, o.evalBatchSize, seq, o.evalBatches);
+    const r = await evaluateLoss(evalRunner!, data.val, o.evalBatchSize, seq, o.evalBatches);
     valLoss = r.loss;
     valBpb = (r.loss / Math.LN2) / data.valBytesPerToken;
   };
@@ -160,7 +171,7 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
       // MSG: masks ramp with the optimizer step; the mask inputs are fed, the graph stays the same
       current = { ...config, growth: { ...config.growth, masks: maskValuesAt(config.growth.masks, s) } };
       step.setMasks(current);
-      evalRunner.setMasks(current);
+      evalRunner?.setMasks(current);
     }
     const micro = Array.from({ length: o.accumulate }, () => data.sampler.next());
     const lr = lrAt(o.schedule, s);
@@ -193,7 +204,7 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
   }
   const stepsRun = end - start;
   if (stepsRun > 0 && step.skippedSteps === stepsRun) {
-    await evalRunner.release();
+    await evalRunner?.release();
     await step.release();
     throw new NonFiniteRunError(`every step of the run (${stepsRun}) had a non-finite loss or gradient; weights unchanged (lower the learning rate, or check the model's weights)`);
   }
@@ -201,7 +212,7 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
   saveOptimizerState(join(modelDir, OPTIMIZER_FILE), step.weights(), step.optimizerState());
   // masks at 1 equal the plain graph: drop them so the checkpoint is a plain decoder again
   const finalConfig = masksComplete(current.growth.masks) ? removeMasks({ config: current, weights }).config : current;
-  await evalRunner.release();
+  await evalRunner?.release();
   await step.release();
   return {
     config: finalConfig,

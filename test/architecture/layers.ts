@@ -21,6 +21,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['src/growth'],
   ['src/train'],
   ['src/generate'],
+  ['src/sft'],
   ['src/serve'],
   ['src/export'],
   ['src/report'],

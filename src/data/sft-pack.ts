@@ -1,0 +1,147 @@
+/**
+ * Fine-tuning rows into batches, two ways:
+ *
+ * - `pack`: several samples per row of `seq` positions (first fit in shuffled order); each token
+ *   carries its position within its sample (restarting at 0) and its sample's segment id, so the
+ *   packed graph (DecoderOptions.packed) keeps attention inside each sample. The rest of a row is
+ *   padding in segment 0 with ignored targets.
+ * - `pad`: one sample per row, padded to the longest row of its batch; the plain graph (padding at
+ *   the end does not change the earlier positions under the causal mask).
+ *
+ * An epoch is a shuffle of the samples (seeded by seed and epoch number), so the sampler's state is
+ * just (epoch, batch index) and resumes exactly.
+ */
+import { IGNORE_INDEX } from '../model/params.js';
+import { Rng } from '../util/rng.js';
+import type { Batch } from './batch.js';
+import type { SftRow } from './sft-tokenize.js';
+
+export type PackingMode = 'pack' | 'pad';
+
+function shuffled(n: number, seed: number): number[] {
+  const order = Array.from({ length: n }, (_, i) => i);
+  const rng = new Rng(seed);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+}
+
+/** Group row indices (in the given order) into bins of at most `seq` positions: first fit over the open bins. */
+export function packBins(lengths: readonly number[], order: readonly number[], seq: number): number[][] {
+  const bins: number[][] = [];
+  const free: number[] = [];
+  // only the most recent bins stay open: first fit is O(rows × open bins)
+  const OPEN = 64;
+  let firstOpen = 0;
+  for (const i of order) {
+    const len = lengths[i]!;
+    let placed = false;
+    for (let b = firstOpen; b < bins.length; b++) {
+      if (free[b]! >= len) { bins[b]!.push(i); free[b]! -= len; placed = true; break; }
+    }
+    if (!placed) {
+      bins.push([i]);
+      free.push(seq - len);
+      if (bins.length - firstOpen > OPEN) firstOpen++;
+    }
+  }
+  return bins;
+}
+
+/** One packed row per bin: inputs, targets, positions and segment ids, padded to `seq`. */
+export function packedBatch(rows: readonly SftRow[], bins: readonly number[][], seq: number): Batch {
+  const n = bins.length;
+  const inputs = new BigInt64Array(n * seq);
+  const targets = new BigInt64Array(n * seq).fill(BigInt(IGNORE_INDEX));
+  const positions = new BigInt64Array(n * seq);
+  const segments = new BigInt64Array(n * seq);
+  bins.forEach((bin, r) => {
+    let at = r * seq;
+    bin.forEach((i, k) => {
+      const row = rows[i]!;
+      for (let t = 0; t < row.inputs.length; t++, at++) {
+        inputs[at] = BigInt(row.inputs[t]!);
+        targets[at] = BigInt(row.targets[t]!);
+        positions[at] = BigInt(t);
+        segments[at] = BigInt(k + 1);
+      }
+    });
+  });
+  return { inputs, targets, batch: n, seq, packing: { positions, segments } };
+}
+
+/** One row per sample, padded to the longest (at most `seq`). */
+export function paddedBatch(rows: readonly SftRow[], indices: readonly number[]): Batch {
+  const seq = Math.max(...indices.map((i) => rows[i]!.inputs.length));
+  const n = indices.length;
+  const inputs = new BigInt64Array(n * seq);
+  const targets = new BigInt64Array(n * seq).fill(BigInt(IGNORE_INDEX));
+  indices.forEach((i, r) => {
+    const row = rows[i]!;
+    for (let t = 0; t < row.inputs.length; t++) {
+      inputs[r * seq + t] = BigInt(row.inputs[t]!);
+      targets[r * seq + t] = BigInt(row.targets[t]!);
+    }
+  });
+  return { inputs, targets, batch: n, seq };
+}
+
+/** The batches of one pass over `rows` in the given order. */
+export function epochBatches(rows: readonly SftRow[], order: readonly number[], batch: number, seq: number, mode: PackingMode): Batch[] {
+  const out: Batch[] = [];
+  if (mode === 'pack') {
+    const bins = packBins(rows.map((r) => r.inputs.length), order, seq);
+    for (let b = 0; b < bins.length; b += batch) out.push(packedBatch(rows, bins.slice(b, b + batch), seq));
+  } else {
+    for (let b = 0; b < order.length; b += batch) out.push(paddedBatch(rows, order.slice(b, b + batch)));
+  }
+  return out;
+}
+
+export interface SftSamplerState {
+  epoch: number;
+  index: number;
+}
+
+/** Endless batches over shuffled epochs of the rows; state() / restore() for exact resumption. */
+export class SftSampler {
+  private epoch = 0;
+  private index = 0;
+  private batches: Batch[] = [];
+  private batchesEpoch = -1;
+
+  constructor(private readonly rows: readonly SftRow[], private readonly o: { batch: number; seq: number; seed: number; mode: PackingMode }) {}
+
+  private load(): void {
+    if (this.batchesEpoch === this.epoch) return;
+    this.batches = epochBatches(this.rows, shuffled(this.rows.length, this.o.seed * 1000003 + this.epoch), this.o.batch, this.o.seq, this.o.mode);
+    this.batchesEpoch = this.epoch;
+  }
+
+  /** Batches in one epoch (the first epoch's count; packing may differ by a batch between epochs). */
+  batchesPerEpoch(): number {
+    this.load();
+    return this.batches.length;
+  }
+
+  next(): Batch {
+    this.load();
+    if (this.index >= this.batches.length) {
+      this.epoch++;
+      this.index = 0;
+      this.load();
+    }
+    return this.batches[this.index++]!;
+  }
+
+  state(): SftSamplerState {
+    return { epoch: this.epoch, index: this.index };
+  }
+
+  restore(s: SftSamplerState): void {
+    this.epoch = s.epoch;
+    this.index = s.index;
+  }
+}
