@@ -8,6 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { normalizeText } from '../../src/data/sft-select.js';
+import { DEMO_DATA_FILES } from '../../src/plan/sft-size.js';
 import { type QaItem, QUIZ_DIR, countryItems, definitionItems, quizItems } from './sources.js';
 
 export interface DemoOptions {
@@ -95,13 +96,13 @@ export function sftLine(it: QaItem): string {
   return JSON.stringify({ messages: [{ role: 'user', content: it.question }, { role: 'assistant', content: it.answer }], source: it.source });
 }
 
-export const DEMO_FILES = { train: 'train.jsonl', heldout: 'heldout.jsonl', facts: 'facts.txt', manifest: 'manifest.json' } as const;
+export const MANIFEST_FILE = 'manifest.json';
 
 /** Write DIR/train.jsonl, heldout.jsonl, facts.txt and manifest.json. */
 export function writeDemoSet(dir: string, d: DemoSet): void {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, DEMO_FILES.train), d.train.map(sftLine).join('\n') + '\n');
-  writeFileSync(join(dir, DEMO_FILES.heldout), d.heldout.map(sftLine).join('\n') + '\n');
-  writeFileSync(join(dir, DEMO_FILES.facts), d.facts.join('\n') + '\n');
-  writeFileSync(join(dir, DEMO_FILES.manifest), JSON.stringify(d.manifest, null, 2) + '\n');
+  writeFileSync(join(dir, DEMO_DATA_FILES.train), d.train.map(sftLine).join('\n') + '\n');
+  writeFileSync(join(dir, DEMO_DATA_FILES.heldout), d.heldout.map(sftLine).join('\n') + '\n');
+  writeFileSync(join(dir, DEMO_DATA_FILES.facts), d.facts.join('\n') + '\n');
+  writeFileSync(join(dir, MANIFEST_FILE), JSON.stringify(d.manifest, null, 2) + '\n');
 }
