@@ -117,7 +117,7 @@ export interface SftSizeResult {
 
 function checkData(dir: string): void {
   for (const f of Object.values(DEMO_DATA_FILES)) {
-    if (!existsSync(join(dir, f))) throw new SftSizeError(`${dir} has no ${f}: build the SFT demo set first (node dist/tools/sft-demo-data.js --out ${dir})`);
+    if (!existsSync(join(dir, f))) throw new SftSizeError(`${dir} has no ${f}: build the SFT demo set first (with tools/sft-demo-data.ts)`);
   }
 }
 
