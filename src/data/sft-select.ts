@@ -132,9 +132,11 @@ const HASH_SEEDS = Uint32Array.from({ length: NUM_HASHES }, (_, i) => mix32(0x9e
 export function minhash(shingles: Uint32Array): Uint32Array {
   const sig = new Uint32Array(NUM_HASHES).fill(0xffffffff);
   for (let k = 0; k < shingles.length; k++) {
-    const x = shingles[k]!;
+    const x = mix32(shingles[k]!);
     for (let i = 0; i < NUM_HASHES; i++) {
-      const h = mix32(x ^ HASH_SEEDS[i]!);
+      // one multiply-xorshift per hash function on the mixed shingle: ≈ 3× cheaper than a full mix each
+      let h = Math.imul(x ^ HASH_SEEDS[i]!, 0x85ebca6b);
+      h = (h ^ (h >>> 15)) >>> 0;
       if (h < sig[i]!) sig[i] = h;
     }
   }
@@ -146,16 +148,17 @@ export function minhash(shingles: Uint32Array): Uint32Array {
  * earlier sample that is kept; input order decides which of a pair stays.
  */
 export function nearDuplicates(shingles: readonly Uint32Array[], threshold: number): Set<number> {
-  const buckets: Map<string, number[]>[] = Array.from({ length: MINHASH_BANDS }, () => new Map());
+  // a band's key: its rows hashed to one number (a collision only adds a candidate, which is checked)
+  const buckets: Map<number, number[]>[] = Array.from({ length: MINHASH_BANDS }, () => new Map());
   const dropped = new Set<number>();
   for (let s = 0; s < shingles.length; s++) {
     const sig = minhash(shingles[s]!);
-    const keys: string[] = [];
+    const keys: number[] = [];
     const seen = new Set<number>();
     let dup = false;
     for (let b = 0; b < MINHASH_BANDS; b++) {
-      let key = '';
-      for (let r = 0; r < MINHASH_ROWS; r++) key += sig[b * MINHASH_ROWS + r]!.toString(36) + ',';
+      let key = 0x811c9dc5;
+      for (let r = 0; r < MINHASH_ROWS; r++) key = mix32(key ^ sig[b * MINHASH_ROWS + r]!);
       keys.push(key);
       for (const t of buckets[b]!.get(key) ?? []) {
         if (seen.has(t)) continue;
