@@ -32,7 +32,7 @@ export function parseSftSize(raw: unknown): { pool: number; points: SftSizePoint
 const COLORS: Record<string, string> = { random: '#d1495b', diverse: '#1f6fd1', base: '#555' };
 
 /** One panel: y against log10(size) for each mode's line, the base as a dashed level. */
-function panel(points: SftSizePoint[], y: (p: SftSizePoint) => number, title: string, fmt: (v: number) => string): string {
+function panel(points: SftSizePoint[], y: (p: SftSizePoint) => number, title: string, fmt: (v: number) => string, floor = -Infinity): string {
   const W = 520, H = 260, L = 60, R = 14, T = 26, B = 40;
   const trained = points.filter((p) => p.mode !== 'base');
   const base = points.find((p) => p.mode === 'base');
@@ -43,7 +43,7 @@ function panel(points: SftSizePoint[], y: (p: SftSizePoint) => number, title: st
   let y0 = Math.min(...ys), y1 = Math.max(...ys);
   if (y1 === y0) { y0 -= 0.5; y1 += 0.5; }
   const pad = (y1 - y0) * 0.08;
-  y0 -= pad; y1 += pad;
+  y0 = Math.max(floor, y0 - pad); y1 += pad;
   const px = (v: number) => L + ((v - x0) / (x1 - x0)) * (W - L - R);
   const py = (v: number) => T + (1 - (v - y0) / (y1 - y0)) * (H - T - B);
   const all = trained.find((p) => p.mode === 'all');
@@ -57,10 +57,10 @@ function panel(points: SftSizePoint[], y: (p: SftSizePoint) => number, title: st
   const baseLine = base ? `<line x1="${L}" x2="${W - R}" y1="${py(y(base)).toFixed(1)}" y2="${py(y(base)).toFixed(1)}" stroke="${COLORS.base}" stroke-dasharray="6 4"/><text x="${W - R - 4}" y="${(py(y(base)) - 4).toFixed(1)}" text-anchor="end" fill="${COLORS.base}">base ${escapeHtml(fmt(y(base)))}</text>` : '';
   const sizes = [...new Set(trained.map((p) => p.size))].sort((a, b) => a - b);
   const xt = sizes.map((s) => `<text x="${px(Math.log10(s)).toFixed(1)}" y="${H - B + 16}" text-anchor="middle">${s.toLocaleString('en-US')}</text>`).join('');
-  const yt = [y0 + pad, (y0 + y1) / 2, y1 - pad].map((v) => `<text x="${L - 6}" y="${(py(v) + 4).toFixed(1)}" text-anchor="end">${escapeHtml(fmt(v))}</text>`).join('');
-  const legend = ['random', 'diverse'].map((m, i) => `<rect x="${L + 8 + i * 90}" y="8" width="10" height="10" fill="${COLORS[m]}"/><text x="${L + 22 + i * 90}" y="17">${m}</text>`).join('');
+  const yt = [y0, (y0 + y1) / 2, y1 - pad].map((v) => `<text x="${L - 6}" y="${(py(v) + 4).toFixed(1)}" text-anchor="end">${escapeHtml(fmt(v))}</text>`).join('');
+  const legend = ['random', 'diverse'].map((m, i) => `<rect x="${W - R - 150 + i * 75}" y="6" width="10" height="10" fill="${COLORS[m]}"/><text x="${W - R - 136 + i * 75}" y="15">${m}</text>`).join('');
   return `<svg viewBox="0 0 ${W} ${H}" width="100%" style="max-width:${W}px;font:11px sans-serif" role="img" aria-label="${escapeHtml(title)}">`
-    + `<text x="${W / 2}" y="${H - 4}" text-anchor="middle">fine-tuning samples (log scale)</text><text x="12" y="${T - 8}">${escapeHtml(title)}</text>`
+    + `<text x="${W / 2}" y="${H - 4}" text-anchor="middle">fine-tuning samples (log scale)</text><text x="4" y="15" font-weight="600">${escapeHtml(title)}</text>`
     + `<line x1="${L}" x2="${L}" y1="${T}" y2="${H - B}" stroke="#bbb"/><line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="#bbb"/>`
     + `${baseLine}${lines}${xt}${yt}${legend}</svg>`;
 }
@@ -78,6 +78,6 @@ export function sftSizeSection(d: { pool: number; points: SftSizePoint[] } | nul
   }).join('');
   return `<section id="sft-size"><h2>Held-out answers against fine-tuning set size</h2>
 <p class="caption">Each point is the same base fine-tuned for the same number of steps on a subset of the ${d.pool.toLocaleString('en-US')} training questions, chosen at random or for diversity (both lines end at the whole pool), then scored on held-out questions it never saw: answer loss (mean cross-entropy over answer tokens, nats; lower is better) and exact match of the greedy answer after normalising case, punctuation and spaces. Dashed: the base before fine-tuning, with the same chat template.</p>
-<div class="grid2">${panel(d.points, (p) => p.answer_loss, 'held-out answer loss (nats/token)', (v) => v.toFixed(3))}${panel(d.points, (p) => p.exact_match, 'held-out exact match', pct)}</div>
+<div class="grid2">${panel(d.points, (p) => p.answer_loss, 'held-out answer loss (nats/token)', (v) => v.toFixed(3))}${panel(d.points, (p) => p.exact_match, 'held-out exact match', pct, 0)}</div>
 <div class="scroll"><table><thead><tr><th>model</th><th>selection</th><th>train samples</th><th>answer loss</th><th>exact match</th>${sources.map((s) => `<th>${escapeHtml(s)}: exact · loss</th>`).join('')}</tr></thead><tbody>${rows}</tbody></table></div></section>`;
 }
