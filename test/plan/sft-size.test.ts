@@ -8,13 +8,32 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDemoSet, writeDemoSet } from '../../tools/sft-demo/build.js';
 import { QUIZ_DIR } from '../../tools/sft-demo/sources.js';
-import { sftRuns } from '../../src/plan/sft-size.js';
+import { sftRuns, sftSizePoints } from '../../src/plan/sft-size.js';
+import { parseSftSize, sftSizeSection } from '../../src/report/sft-size-chart.js';
 import { expectOneLineError, growlm } from '../cli/run.js';
 
 describe('sftRuns', () => {
   it('every mode at each size below the pool, then the whole pool once', () => {
     expect(sftRuns([300, 100, 100, 5000], ['random', 'diverse'], 1000).map((r) => r.name)).toEqual(['sft-random-100', 'sft-diverse-100', 'sft-random-300', 'sft-diverse-300', 'sft-all']);
     expect(sftRuns([10], ['diverse'], 5).map((r) => r.name)).toEqual(['sft-all']);
+  });
+});
+
+describe('the report\'s size curve', () => {
+  const result = (model: string, mode: 'random' | 'diverse' | 'all' | null, size: number | null, loss: number, em: number) => ({
+    model, mode, size, train_samples: size ?? 500, steps: 10, epochs: 1, answer_loss: loss, exact_match: em, selection: null, train_seconds: 1, eval_seconds: 1, examples: [],
+    sources: [{ source: 'quiz', samples: 4, answer_loss: loss, answer_tokens: 20, exact_match: em, generated: 4 }],
+  });
+  it('a line per mode ending at the pool, the base as a dashed level; bad records draw nothing', () => {
+    const pts = sftSizePoints([result('base', null, null, 4, 0), result('sft-random-10', 'random', 10, 3, 0.25), result('sft-diverse-10', 'diverse', 10, 2.5, 0.5), result('sft-all', 'all', null, 2.8, 0.25)], 500);
+    expect(pts.map((p) => [p.mode, p.size])).toEqual([['base', 0], ['random', 10], ['diverse', 10], ['all', 500]]);
+    const html = sftSizeSection(parseSftSize({ pool: 500, points: pts }));
+    expect(html.match(/<path d="M[^"]+"/g)).toHaveLength(4); // random and diverse, each panel, each with two points
+    expect(html).toContain('stroke-dasharray'); // the base
+    expect(html).toContain('<td>sft-diverse-10</td><td>diverse</td><td>10</td><td>2.5000</td><td>50.0%</td>');
+    expect(parseSftSize({ pool: 'x', points: [] })).toBeNull();
+    expect(sftSizeSection(parseSftSize(null))).toBe('');
+    expect(sftSizeSection(parseSftSize({ pool: 5, points: [{ model: 'x' }] }))).toBe('');
   });
 });
 
