@@ -15,6 +15,10 @@ import fc from 'fast-check';
 import { buildDecoder } from '../graphs/decoder.js';
 import { encodeTokenFile, readTokenFile } from '../src/data/token-file.js';
 import { jsonlDocument } from '../src/data/prepare.js';
+import { parseSftLine } from '../src/data/sft-format.js';
+import { resolveTemplate } from '../src/data/chat-template.js';
+import { tokenizeConversation } from '../src/data/sft-tokenize.js';
+import { ByteTokenizer } from '../src/data/tokenizer.js';
 import { parseConfig } from '../src/model/config.js';
 import { readConfigFile } from '../src/model/model-dir.js';
 import { encodeHeader, loadSafetensors } from '../src/model/safetensors.js';
@@ -235,6 +239,13 @@ export function fuzzTargets(workDir: string): FuzzTarget[] {
   const configSeeds = [SMALL_CONFIG, GROWN_CONFIG, JSON.parse(readFileSync(join(modelsDir(), 'demo-52b.json'), 'utf8'))];
   const planSeeds = ['growth-demo.plan.json', 'tele-flm-analog.plan.json'].map((f) => JSON.parse(readFileSync(join(modelsDir(), f), 'utf8')) as unknown);
   const jsonlSeeds = [{ text: 'Hello, world.' }, { text: '', id: 3 }, { text: 'é ✓ 𝄞', meta: { a: [1, 2] } }];
+  const sftSeeds = [
+    { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Capital of Peru?' }, { role: 'assistant', content: 'Lima' }] },
+    { prompt: 'Say hi', completion: 'hi' },
+    { instruction: 'Double it', input: '21', output: '42' },
+  ];
+  const chatml = resolveTemplate('chatml');
+  const bytes = new ByteTokenizer();
   const bytesOf = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
   const onnxBase = onnxSeeds();
   mkdirSync(file('onnx'), { recursive: true });
@@ -275,6 +286,12 @@ export function fuzzTargets(workDir: string): FuzzTarget[] {
       name: 'jsonl line',
       inputs: fc.oneof(randomBytes(64), mutated(jsonlSeeds.map(bytesOf)), jsonMutated(jsonlSeeds), fc.string({ unit: 'binary', maxLength: 40 }).map((s) => new TextEncoder().encode(s))),
       parse: (b) => jsonlDocument(b, 'fuzz.jsonl', 1, 0, 'text'),
+    },
+    {
+      name: 'sft line',
+      inputs: fc.oneof(randomBytes(64), mutated(sftSeeds.map(bytesOf)), jsonMutated(sftSeeds)),
+      // a line, then its conversation rendered with ChatML and tokenized with its answer mask
+      parse: (b) => tokenizeConversation(chatml, bytes, parseSftLine(new TextDecoder().decode(b), 'fuzz.jsonl:1').messages, 'fuzz.jsonl:1'),
     },
   ];
 }

@@ -8,6 +8,9 @@ import { NoTokenizerError, TokenizerMismatchError } from '../generate/generate.j
 import { ProviderUnavailableError } from '../runtime/session.js';
 import { StreamingCheckError } from '../growth/model-dir.js';
 import { CheckpointsExistError, NoCheckpointError, ResumePastEndError } from '../train/train-model-dir.js';
+import { SftDataError } from '../data/sft-format.js';
+import { SampleTooLongError } from '../data/sft-tokenize.js';
+import { SftOutputExistsError } from '../sft/sft-model-dir.js';
 
 /** Wrong command-line usage: exit code 2. */
 export class UsageError extends GrowlmError {
@@ -26,6 +29,11 @@ export function describeError(e: GrowlmError): { code: number; message: string }
   if (e instanceof MissingTextFieldError) return fail(`${e.message} (set --text-field)`);
   if (e instanceof TokenizerMismatchError) return fail(e.message.replace(/^tokenizer /, '--tokenizer '));
   if (e instanceof NoTokenizerError) return fail(`${e.dir} has no recorded tokenizer: train it first or pass --tokenizer byte|gpt2|PATH`);
+  if (e instanceof SftOutputExistsError) return fail(`${e.dir} already holds a model: pass --resume to continue its run or --restart to fine-tune it again from the base`);
+  if (e instanceof SampleTooLongError) return fail(e.message.replace(/: drop or truncate them \(setting long\)$/, ': pass --drop-long to leave them out or --truncate to cut them'));
+  if (e instanceof SftDataError && ['malformed JSON', 'not an object', 'unknown format', 'missing role', 'unknown role', 'bad messages', 'bad content', 'bad prompt', 'bad completion', 'bad instruction', 'bad input', 'bad output', 'empty assistant turn', 'no assistant turn'].includes(e.reason)) {
+    return fail(`${e.message} (--skip-bad-lines skips and counts such lines)`);
+  }
   if (e instanceof ProviderUnavailableError) return fail(`--device ${e.provider}: ${e.message}`);
   return fail(e.message);
 }

@@ -1,7 +1,7 @@
 /**
  * Fine-tuning rows into batches, two ways:
  *
- * - `pack`: several samples per row of `seq` positions (first fit in shuffled order); each token
+ * - `pack`: several samples per row of `seq` positions (first fit decreasing); each token
  *   carries its position within its sample (restarting at 0) and its sample's segment id, so the
  *   packed graph (DecoderOptions.packed) keeps attention inside each sample. The rest of a row is
  *   padding in segment 0 with ignored targets.
@@ -28,26 +28,24 @@ function shuffled(n: number, seed: number): number[] {
   return order;
 }
 
-/** Group row indices (in the given order) into bins of at most `seq` positions: first fit over the open bins. */
-export function packBins(lengths: readonly number[], order: readonly number[], seq: number): number[][] {
+/**
+ * Group row indices into bins of at most `seq` positions: first fit decreasing (longest first, ties
+ * in the given order), then the bins in a shuffled order (`seed`). Which samples share a row does
+ * not matter (they do not see each other); which rows share a batch does, and the shuffle decides it.
+ */
+export function packBins(lengths: readonly number[], order: readonly number[], seq: number, seed = 0): number[][] {
+  const sorted = [...order].sort((a, b) => lengths[b]! - lengths[a]!); // stable: ties keep the shuffled order
   const bins: number[][] = [];
   const free: number[] = [];
-  // only the most recent bins stay open: first fit is O(rows × open bins)
-  const OPEN = 64;
-  let firstOpen = 0;
-  for (const i of order) {
+  for (const i of sorted) {
     const len = lengths[i]!;
-    let placed = false;
-    for (let b = firstOpen; b < bins.length; b++) {
-      if (free[b]! >= len) { bins[b]!.push(i); free[b]! -= len; placed = true; break; }
-    }
-    if (!placed) {
-      bins.push([i]);
-      free.push(seq - len);
-      if (bins.length - firstOpen > OPEN) firstOpen++;
-    }
+    let b = 0;
+    while (b < bins.length && free[b]! < len) b++;
+    if (b === bins.length) { bins.push([]); free.push(seq); }
+    bins[b]!.push(i);
+    free[b]! -= len;
   }
-  return bins;
+  return shuffled(bins.length, seed).map((k) => bins[k]!);
 }
 
 /** One packed row per bin: inputs, targets, positions and segment ids, padded to `seq`. */
@@ -89,10 +87,10 @@ export function paddedBatch(rows: readonly SftRow[], indices: readonly number[])
 }
 
 /** The batches of one pass over `rows` in the given order. */
-export function epochBatches(rows: readonly SftRow[], order: readonly number[], batch: number, seq: number, mode: PackingMode): Batch[] {
+export function epochBatches(rows: readonly SftRow[], order: readonly number[], batch: number, seq: number, mode: PackingMode, seed = 0): Batch[] {
   const out: Batch[] = [];
   if (mode === 'pack') {
-    const bins = packBins(rows.map((r) => r.inputs.length), order, seq);
+    const bins = packBins(rows.map((r) => r.inputs.length), order, seq, seed);
     for (let b = 0; b < bins.length; b += batch) out.push(packedBatch(rows, bins.slice(b, b + batch), seq));
   } else {
     for (let b = 0; b < order.length; b += batch) out.push(paddedBatch(rows, order.slice(b, b + batch)));
@@ -116,7 +114,8 @@ export class SftSampler {
 
   private load(): void {
     if (this.batchesEpoch === this.epoch) return;
-    this.batches = epochBatches(this.rows, shuffled(this.rows.length, this.o.seed * 1000003 + this.epoch), this.o.batch, this.o.seq, this.o.mode);
+    const seed = this.o.seed * 1000003 + this.epoch;
+    this.batches = epochBatches(this.rows, shuffled(this.rows.length, seed), this.o.batch, this.o.seq, this.o.mode, seed + 1);
     this.batchesEpoch = this.epoch;
   }
 

@@ -4,7 +4,8 @@
  * (every question's answer as a sentence, held-out questions included: the base can know the
  * facts, fine-tuning has to teach it to answer), then fine-tuned on subsets of increasing size of the
  * demo set's training questions, chosen at random and by the diversity-aware selection, each run
- * with the same number of optimizer steps (the same compute: a small set is seen for more epochs).
+ * with the same number of optimizer steps of packed rows (the same compute: a small set is seen for
+ * more epochs; packing, which the measured runs used, is kept so that they stay reproducible).
  * Every model, the base included, is scored on the same held-out questions — questions never seen
  * in fine-tuning — by answer loss and greedy exact match, per source.
  *
@@ -291,7 +292,7 @@ export async function runSftSize(o: SftSizeOptions): Promise<{ results: SftSizeR
     let perEpoch = 1;
     const r = await sftModelDir({
       model: baseDir, out: dir, data: trainFile, valFraction: 0, select: run.mode === 'all' ? 'random' : run.mode, maxSamples: run.size ?? undefined,
-      seed: o.seed, steps: o.sftSteps, batch: o.sftBatch, lr: o.sftLr, long: 'drop', checkpointEvery: 0, session: { threads: o.threads },
+      seed: o.seed, steps: o.sftSteps, batch: o.sftBatch, packing: 'pack', lr: o.sftLr, long: 'drop', checkpointEvery: 0, session: { threads: o.threads },
     }, () => {}, (st) => { perEpoch = st.batchesPerEpoch; });
     const trainSeconds = (performance.now() - t1) / 1000;
     const s = await scoreModel(dir, groups, o.threads);

@@ -24,14 +24,10 @@ function errorType(status: number): string {
   return 'invalid_request_error';
 }
 
+/** A chat turn as a request gives it (the chat template decides which roles it accepts). */
 export interface ChatMessage {
   role: string;
   content: string;
-}
-
-/** A chat rendered as one prompt: "role: content" lines, ending with "assistant: " for the reply. */
-export function renderChat(messages: readonly ChatMessage[]): string {
-  return messages.map((m) => `${m.role}: ${m.content}\n`).join('') + 'assistant: ';
 }
 
 export interface ApiRequest {
@@ -113,14 +109,16 @@ export function completionRequest(b: Body): ApiRequest {
   return common(b, prompt);
 }
 
-export function chatRequest(b: Body): ApiRequest {
+/** A chat request; `render` turns the messages into the prompt (the model's chat template with the generation prompt), `stops` adds its end-of-turn marker to the stop strings. */
+export function chatRequest(b: Body, render: (messages: ChatMessage[]) => string, stops: (stop: string[]) => string[]): ApiRequest {
   const m = b.messages;
   if (!Array.isArray(m) || m.length === 0) throw bad('messages', 'messages must be a non-empty array');
   const messages = m.map((x, i): ChatMessage => {
     if (!isObject(x) || typeof x.role !== 'string' || x.role === '') throw bad(`messages[${i}].role`, `messages[${i}] must be an object with a string role`);
     return { role: x.role, content: content(x.content, i) };
   });
-  return common(b, renderChat(messages));
+  const r = common(b, '');
+  return { ...r, prompt: render(messages), stop: stops(r.stop) };
 }
 
 export type FinishReason = 'stop' | 'length';

@@ -5,7 +5,8 @@
  *   GET  /metrics              Prometheus text format (metrics.ts)
  *   GET  /v1/models            the one model, named after its directory
  *   POST /v1/completions       prompt → text; `stream: true` as server-sent events ending with [DONE]
- *   POST /v1/chat/completions  messages rendered by `renderChat`, same options
+ *   POST /v1/chat/completions  messages rendered with the model's chat template (its tokenizer_config.json,
+ *                              else ChatML) and the generation prompt; stops at the end of the turn; same options
  *
  * Generation goes through one Scheduler (continuous batching). Bounds: request bodies (413), the
  * context (400), slots + queue (429 with Retry-After). With an API key every route but /health
@@ -17,6 +18,9 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from 'node:net';
 import { basename, resolve } from 'node:path';
 import { DEFAULT_MAX_TOKENS, type GenerationModel, type OpenOptions, encodePrompt, openModel } from '../generate/generate.js';
+import { type ChatTemplate, resolveTemplate } from '../data/chat-template.js';
+import type { ChatMessage as TemplateMessage } from '../data/sft-format.js';
+import { chatPrompt, chatStops } from '../generate/chat.js';
 import { GrowlmError, InvalidSettingError } from '../util/errors.js';
 import { Metrics } from './metrics.js';
 import { type ApiRequest, ApiError, chatRequest, completionObject, completionRequest, parseBody, usage } from './openai.js';
@@ -36,6 +40,8 @@ export interface ServeOptions extends OpenOptions {
   ctx?: number;
   /** Largest request body in bytes (beyond: 413). */
   maxBodyBytes?: number;
+  /** Chat template for /v1/chat/completions: a builtin name or a file (default: the model directory's, else ChatML). */
+  template?: string;
 }
 
 export const DEFAULT_SERVE = { host: '127.0.0.1', port: 8080, maxConcurrent: 8, maxQueue: 32, maxBodyBytes: 1 << 20 } as const;
@@ -71,6 +77,7 @@ export function authorized(header: string | undefined, apiKey: string): boolean 
 export async function serveModel(dir: string, opts: ServeOptions = {}): Promise<RunningServer> {
   const o = { ...DEFAULT_SERVE, ...stripUndefined(opts) };
   if (o.apiKey === '') throw new InvalidSettingError('apiKey', 'the API key is empty');
+  const template = resolveTemplate(o.template, dir);
   const model = await openModel(dir, opts);
   const ctx = o.ctx ?? model.config.maxSeqLen;
   if (!(Number.isSafeInteger(ctx) && ctx >= 2 && ctx <= model.config.maxSeqLen)) {
@@ -80,7 +87,7 @@ export async function serveModel(dir: string, opts: ServeOptions = {}): Promise<
   const scheduler = new Scheduler(model, { maxConcurrent: o.maxConcurrent, maxQueue: o.maxQueue });
   const modelId = basename(resolve(dir));
   const metrics = new Metrics();
-  const app: App = { model, modelId, ctx, scheduler, metrics, apiKey: o.apiKey, maxBodyBytes: o.maxBodyBytes, created: Math.floor(Date.now() / 1000) };
+  const app: App = { model, template, modelId, ctx, scheduler, metrics, apiKey: o.apiKey, maxBodyBytes: o.maxBodyBytes, created: Math.floor(Date.now() / 1000) };
   const server = createServer((req, res) => void handle(app, req, res));
   try {
     await new Promise<void>((ok, fail) => {
@@ -111,6 +118,7 @@ async function closeServer(server: Server, app: App): Promise<void> {
 
 interface App {
   model: GenerationModel;
+  template: ChatTemplate;
   modelId: string;
   ctx: number;
   scheduler: Scheduler;
@@ -152,7 +160,8 @@ async function handle(app: App, req: IncomingMessage, res: ServerResponse): Prom
     }
     const body = parseBody(await readBody(req, app.maxBodyBytes));
     const kind = route === '/v1/completions' ? 'completion' : 'chat';
-    await complete(app, kind, kind === 'completion' ? completionRequest(body) : chatRequest(body), res);
+    await complete(app, kind, kind === 'completion' ? completionRequest(body)
+      : chatRequest(body, (messages) => chatPrompt(app.template, messages as TemplateMessage[]), (stop) => chatStops(app.template, stop)), res);
   } catch (e) {
     const err = e instanceof ApiError ? e
       : e instanceof QueueFullError ? new ApiError(429, `the server is busy: ${e.message}; retry later`, null, 'rate_limit_exceeded')

@@ -70,8 +70,8 @@ export async function evaluateSft(modelDir: string, samples: readonly SftSample[
   try {
     const fit = fitRows(conversationRows(samples, template, model.tokenizer), model.config.maxSeqLen, 'drop');
     const { config, weights } = loadModelDir(modelDir);
-    const runner = await DecoderRunner.create(config, weights, ['loss'], { threads: o.threads, provider: o.provider }, { packed: true });
-    const loss = await rowsLoss(runner, fit.rows, o.batch, config.maxSeqLen).finally(() => runner.release());
+    const runner = await DecoderRunner.create(config, weights, ['loss'], { threads: o.threads, provider: o.provider });
+    const loss = await rowsLoss(runner, fit.rows, o.batch, config.maxSeqLen, 'pad').finally(() => runner.release());
     const toGenerate = samples.slice(0, o.maxGenerate ?? samples.length);
     const predictions: SftPrediction[] = [];
     let matches = 0;

@@ -27,10 +27,18 @@ import { modelTokenizer } from '../generate/generate.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { acquireDirLock } from '../util/dir-lock.js';
 import { isModelDir } from '../util/dir-kinds.js';
-import { InvalidSettingError, OutputExistsError } from '../util/errors.js';
+import { GrowlmError, InvalidSettingError } from '../util/errors.js';
 import { DEFAULT_SFT_DATA, type SftDataOptions, type SftDataSummary, prepareSftData } from './prepare.js';
 
 export const SFT_SUMMARY_FILE = 'sft.json';
+
+/** The output directory already holds a fine-tuned model, and neither resume nor restart was set. */
+export class SftOutputExistsError extends GrowlmError {
+  override name = 'SftOutputExistsError';
+  constructor(readonly dir: string) {
+    super(`${dir} already holds a model: resume its run or restart from the base (settings resume / restart)`);
+  }
+}
 
 export interface SftSettings extends SftDataOptions {
   /** The base model directory (not modified). */
@@ -47,7 +55,11 @@ export interface SftSettings extends SftDataOptions {
   batch: number;
   /** Context of a training row (default: the model's max_position_embeddings). */
   seq?: number;
-  /** pack: several samples per row without attention across them; pad: one per row. */
+  /**
+   * pad (default): one sample per row, padded to the longest of its batch; pack: several samples per
+   * row without attention across them. Measured on short question/answer samples, padding trained
+   * 1.7× faster (docs/sft.md#packing-or-padding).
+   */
   packing: PackingMode;
   lr: number;
   schedule: ScheduleKind;
@@ -69,7 +81,7 @@ export interface SftSettings extends SftDataOptions {
 
 export const DEFAULT_SFT: Omit<SftSettings, 'model' | 'out' | 'data'> = {
   ...DEFAULT_SFT_DATA,
-  epochs: 3, batch: 8, packing: 'pack', lr: 3e-4, schedule: 'cosine', minLrRatio: 0.1, optimizer: {},
+  epochs: 3, batch: 8, packing: 'pad', lr: 3e-4, schedule: 'cosine', minLrRatio: 0.1, optimizer: {},
   checkpointEvery: 100, keep: 3, session: {}, maxNonFinite: 10, resume: false, restart: false,
 };
 
@@ -88,10 +100,10 @@ export interface SftResult extends TrainResult {
   out: string;
 }
 
-/** Answer loss (token-weighted) of rows in batches, with a packed runner. */
-export async function rowsLoss(runner: DecoderRunner, rows: readonly SftRow[], batch: number, seq: number): Promise<{ loss: number; tokens: number }> {
+/** Answer loss (token-weighted) of rows in batches (`mode` as the runner's graph: packed or plain). */
+export async function rowsLoss(runner: DecoderRunner, rows: readonly SftRow[], batch: number, seq: number, mode: PackingMode): Promise<{ loss: number; tokens: number }> {
   let total = 0, count = 0;
-  for (const b of epochBatches(rows, rows.map((_, i) => i), batch, seq, 'pack')) {
+  for (const b of epochBatches(rows, rows.map((_, i) => i), batch, seq, mode)) {
     const r = await runner.run(b);
     total += r.loss! * r.tokenCount!;
     count += r.tokenCount!;
@@ -128,7 +140,7 @@ export async function sftModelDir(settings: Partial<SftSettings> & Pick<SftSetti
   if (s.resume && !resuming) throw new NoCheckpointError(checkpointsDir(s.out));
   if (!resuming && !s.restart && isModelDir(s.out)) {
     if (listCheckpoints(s.out).length > 0) throw new CheckpointsExistError(checkpointsDir(s.out));
-    throw new OutputExistsError(s.out, 'a model (resume or restart)');
+    throw new SftOutputExistsError(s.out);
   }
   // the base (or, resuming, the output's own weights and config)
   const base = loadModelDir(resuming ? s.out : s.model);
@@ -161,9 +173,9 @@ export async function sftModelDir(settings: Partial<SftSettings> & Pick<SftSetti
     onStart?.({ summary: data.summary, resumedFrom: resume?.state.step ?? 0, steps, batchesPerEpoch: perEpoch, warnings: [...(lock.note ? [lock.note] : []), ...point.warnings] });
     let runner: DecoderRunner | undefined;
     const validate = async (c: ModelConfig, w: Weights) => {
-      runner ??= await DecoderRunner.create(c, w, ['loss'], s.session, { packed: true }); // views the trained arrays
+      runner ??= await DecoderRunner.create(c, w, ['loss'], s.session, { packed: s.packing === 'pack' }); // views the trained arrays
       runner.setMasks(c);
-      return (await rowsLoss(runner, data.valRows, s.batch, seq)).loss;
+      return (await rowsLoss(runner, data.valRows, s.batch, seq, s.packing)).loss;
     };
     const hasVal = data.valRows.length > 0;
     try {

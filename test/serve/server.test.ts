@@ -11,7 +11,8 @@ import { generateText } from '../../src/generate/generate.js';
 import { parseConfig } from '../../src/model/config.js';
 import { saveModelDir } from '../../src/model/model-dir.js';
 import { initWeights } from '../../src/model/weights.js';
-import { renderChat } from '../../src/serve/openai.js';
+import { resolveTemplate } from '../../src/data/chat-template.js';
+import { chatPrompt } from '../../src/generate/chat.js';
 import { type RunningServer, authorized, exposureWarning, serveModel } from '../../src/serve/server.js';
 
 const KEY = 'sk-test-key';
@@ -76,8 +77,11 @@ describe('the OpenAI client', () => {
     const messages = [{ role: 'system' as const, content: 'Be brief.' }, { role: 'user' as const, content: 'Hi!' }];
     const whole = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 12, temperature: 0 });
     expect(whole.choices[0]!.message.role).toBe('assistant');
-    expect(whole.usage!.prompt_tokens).toBe(Buffer.byteLength(renderChat(messages)));
-    const alone = await generateText(dir, renderChat(messages), { temperature: 0, maxTokens: 12 });
+    // no template in the model directory: ChatML with the generation prompt, stopping at <|im_end|>
+    const prompt = chatPrompt(resolveTemplate('chatml'), messages);
+    expect(prompt.endsWith('<|im_start|>assistant\n')).toBe(true);
+    expect(whole.usage!.prompt_tokens).toBe(Buffer.byteLength(prompt));
+    const alone = await generateText(dir, prompt, { temperature: 0, maxTokens: 12, stop: ['<|im_end|>'] });
     expect(whole.choices[0]!.message.content).toBe(alone.text);
 
     const stream = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 12, temperature: 0, stream: true, stream_options: { include_usage: true } });

@@ -27,10 +27,10 @@ beforeAll(() => {
   writeFileSync(data, lines.join('\n') + '\n');
 });
 
-const settings = { batch: 4, lr: 1e-2, session: { threads: 1 }, checkpointEvery: 2 };
+const settings = { batch: 4, lr: 1e-2, session: { threads: 1 }, checkpointEvery: 2, packing: 'pack' as const };
 
 describe('sftModelDir', () => {
-  it('fine-tunes into a new directory that carries the template, and resumes exactly', async () => {
+  it('fine-tunes (packed rows) into a new directory that carries the template, resumes exactly, and evaluates', async () => {
     const out = join(tmp, 'out');
     const r = await sftModelDir({ model: base, out, data, steps: 4, ...settings });
     expect(r.finalStep).toBe(4);

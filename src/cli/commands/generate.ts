@@ -1,5 +1,8 @@
 import type { Command } from '../command.js';
 import { DEFAULT_MAX_TOKENS, generateText } from '../../generate/generate.js';
+import { chatPrompt, chatStops } from '../../generate/chat.js';
+import { resolveTemplate } from '../../data/chat-template.js';
+import type { ChatMessage } from '../../data/sft-format.js';
 import { DEFAULT_SAMPLING } from '../../generate/sample.js';
 import { UsageError } from '../errors.js';
 import { DEVICE_OPTION, device } from '../device.js';
@@ -13,7 +16,10 @@ export const generateCommand: Command = {
     '--max-tokens tokens, at the tokenizer\'s end-of-text token or at --stop. --temperature 0 is greedy decoding.',
   options: {
     model: { kind: 'path', arg: 'DIR', description: 'model directory', required: true },
-    prompt: { kind: 'string', arg: 'TEXT', description: 'text to continue', required: true },
+    prompt: { kind: 'string', arg: 'TEXT', description: 'text to continue (with --chat: the user\'s message)', required: true },
+    chat: { kind: 'boolean', description: 'chat: render the prompt as a user turn with the model\'s chat template and print the reply (stops at the end of the turn)' },
+    system: { kind: 'string', arg: 'TEXT', description: 'with --chat: a system prompt' },
+    template: { kind: 'string', arg: 'NAME|FILE', description: 'with --chat: chat template (chatml, llama3, mistral or a file)', defaultText: 'the model\'s, else chatml' },
     'max-tokens': { kind: 'int', description: 'tokens to generate at most', default: DEFAULT_MAX_TOKENS },
     temperature: { kind: 'number', arg: 'T', min: 0, description: 'softmax temperature (0 = greedy)', default: DEFAULT_SAMPLING.temperature },
     'top-k': { kind: 'int', arg: 'K', min: 0, description: 'sample from the K most likely tokens (0 = all)', default: DEFAULT_SAMPLING.topK },
@@ -29,6 +35,7 @@ export const generateCommand: Command = {
   examples: [
     'growlm generate --model m --prompt "It was a dark and stormy night"',
     'growlm generate --model m --prompt "Once" --temperature 0 --max-tokens 50 --json',
+    'growlm generate --model m-chat --chat --prompt "What is the capital of Peru?" --temperature 0',
   ],
   async run(args) {
     const maxTokens = args.int('max-tokens'), temperature = args.num('temperature'), topK = args.int('top-k'), topP = args.num('top-p');
@@ -40,25 +47,35 @@ export const generateCommand: Command = {
     if (prompt === '') throw new UsageError('--prompt is empty: give some text to continue');
     const json = args.flag('json');
     const dir = args.need('model');
+    const chat = args.flag('chat');
+    if (!chat && (args.has('system') || args.has('template'))) throw new UsageError('--system and --template go with --chat');
+    let text = prompt, stops = stop, shown = prompt;
+    if (chat) {
+      const template = resolveTemplate(args.str('template'), dir);
+      const messages: ChatMessage[] = [...(args.has('system') ? [{ role: 'system' as const, content: args.str('system')! }] : []), { role: 'user', content: prompt }];
+      text = chatPrompt(template, messages);
+      stops = chatStops(template, stop);
+      shown = ''; // a chat prints the reply only
+    }
     let started = false;
-    const r = await generateText(dir, prompt, {
+    const r = await generateText(dir, text, {
       tokenizer: args.str('tokenizer'), threads: args.optInt('threads'), provider: device(args),
-      maxTokens, temperature, topK, topP, seed, stop, repetitionPenalty,
+      maxTokens, temperature, topK, topP, seed, stop: stops, repetitionPenalty,
       onText: json ? undefined : (piece) => {
-        if (!started) { process.stdout.write(prompt); started = true; }
+        if (!started) { process.stdout.write(shown); started = true; }
         process.stdout.write(piece);
       },
     });
     if (json) {
       printJson({
-        model: dir, prompt, text: r.text, tokens: r.tokens, prompt_tokens: r.promptTokens, generated_tokens: r.tokens.length,
+        model: dir, prompt, ...(chat ? { chat_prompt: text } : {}), text: r.text, tokens: r.tokens, prompt_tokens: r.promptTokens, generated_tokens: r.tokens.length,
         stop_reason: r.stopReason, tokens_per_s: r.tokensPerS, seconds: r.seconds,
         seed, temperature, top_k: topK, top_p: topP, tokenizer: r.tokenizer,
       });
     } else {
-      if (!started) process.stdout.write(prompt);
+      if (!started) process.stdout.write(shown);
       process.stdout.write('\n');
-      note(`[${r.tokens.length} tokens${r.stopReason === 'eot' ? ', stopped at end-of-text' : r.stopReason === 'stop' ? ', stopped at --stop' : ''}, ${r.tokensPerS.toFixed(1)} tokens/s, seed ${seed}]`);
+      note(`[${r.tokens.length} tokens${r.stopReason === 'eot' ? ', stopped at end-of-text' : r.stopReason === 'stop' ? (chat ? ', stopped at the end of the turn' : ', stopped at --stop') : ''}, ${r.tokensPerS.toFixed(1)} tokens/s, seed ${seed}]`);
     }
     return 0;
   },

@@ -13,11 +13,12 @@ import { inspectCommand } from './inspect.js';
 import { planRunCommand, planShowCommand } from './plan.js';
 import { reportCommand } from './report.js';
 import { serveCommand } from './serve.js';
+import { sftCommand } from './sft.js';
 import { sftSizeCommand } from './sft-size.js';
 import { trainCommand } from './train.js';
 import { tuneCommand } from './tune.js';
 
 export const COMMANDS: Command[] = [
-  initCommand, dataPrepareCommand, trainCommand, tuneCommand, growCommand, planShowCommand, planRunCommand, experimentCommand, growthPracticesCommand, sftSizeCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand,
+  initCommand, dataPrepareCommand, trainCommand, sftCommand, tuneCommand, growCommand, planShowCommand, planRunCommand, experimentCommand, growthPracticesCommand, sftSizeCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand,
   generateCommand, serveCommand, reportCommand,
 ];

@@ -17,6 +17,7 @@ export const serveCommand: Command = {
     'api-key': { kind: 'string', arg: 'KEY', description: 'require this bearer key' },
     'max-concurrent': { kind: 'int', description: 'sequences decoded together at most', default: DEFAULT_SERVE.maxConcurrent },
     'max-queue': { kind: 'int', min: 0, description: 'requests waiting for a slot at most', default: DEFAULT_SERVE.maxQueue },
+    template: { kind: 'string', arg: 'NAME|FILE', description: 'chat template for /v1/chat/completions (chatml, llama3, mistral or a file)', defaultText: "the model's, else chatml" },
     ctx: { kind: 'int', min: 2, description: 'context length per request (prompt + max_tokens)', defaultText: "the model's max_position_embeddings" },
     tokenizer: { kind: 'string', arg: 'SPEC', description: 'byte, gpt2 or a tokenizer.json path, for a model with no recorded tokenizer' },
     threads: { kind: 'int', description: 'intra-op threads' },
@@ -32,7 +33,7 @@ export const serveCommand: Command = {
     if (warning) note(`warning: ${warning} (set --api-key)`);
     const server = await serveModel(args.need('model'), {
       host, port: args.int('port'), apiKey, maxConcurrent: args.int('max-concurrent'), maxQueue: args.int('max-queue'),
-      ctx: args.optInt('ctx'), tokenizer: args.str('tokenizer'), threads: args.optInt('threads'), provider: device(args),
+      ctx: args.optInt('ctx'), template: args.str('template'), tokenizer: args.str('tokenizer'), threads: args.optInt('threads'), provider: device(args),
     });
     note(`serving ${server.modelId} on ${server.url}/v1 (context ${server.ctx}; Ctrl-C stops)`);
     await new Promise<void>((done) => {
