@@ -41,7 +41,7 @@ export const sftSizeCommand: Command = {
     json: { kind: 'boolean', description: 'print JSON' },
   },
   examples: [
-    'node dist/tools/sft-demo-data.js --out runs/sft-demo-data --definitions 3000 --max-answer-chars 80 && growlm experiment sft-size',
+    'growlm experiment sft-size --json',
     'growlm experiment sft-size --quick --data runs/sft-demo-data --out runs/sft-quick',
     'growlm experiment sft-size --sizes 50,200,800 --modes diverse --steps 300',
   ],
