@@ -30,6 +30,7 @@ export { GenerateError, NoTokenizerError, TokenizerMismatchError } from './gener
 export { SamplingError } from './generate/sample.js';
 export { ServeError, QueueFullError } from './serve/scheduler.js';
 export { PlanError } from './plan/plan.js';
+export { SftSizeError } from './plan/sft-size.js';
 export { ExportError } from './export/export-model.js';
 export { HfImportError } from './import/hf-import.js';
 export { GgufError } from './export/gguf-file.js';
@@ -91,7 +92,7 @@ export { type SamplingOptions, DEFAULT_SAMPLING } from './generate/sample.js';
 // supervised fine-tuning: chat data, chat templates, loss on answers only
 export { type ChatMessage, type ChatRole, type SftSample, type SftReadResult, parseSftJsonl, readSftFile } from './data/sft-format.js';
 export { type ChatTemplate, BUILTIN_TEMPLATES, DEFAULT_TEMPLATE, resolveTemplate } from './data/chat-template.js';
-export { type SelectMode, type SelectOptions, type SelectSummary, selectSamples } from './data/sft-select.js';
+export { type SelectMode, type SelectOptions, type SelectSummary, type Selection, formatSelectSummary, selectSamples } from './data/sft-select.js';
 export { type LongPolicy, type SftRow, type SftTokens, tokenizeConversation } from './data/sft-tokenize.js';
 export type { PackingMode } from './data/sft-pack.js';
 export { type SftDataOptions, type SftDataSummary, DEFAULT_SFT_DATA, prepareSftData } from './sft/prepare.js';
@@ -120,6 +121,7 @@ export { type Plan, type PlanStage, loadPlan } from './plan/plan.js';
 export { type StageSummary, summarizePlan, formatPlanSummary } from './plan/show.js';
 export type { PlanHooks, PlanState } from './plan/run.js';
 export { type PlanRunHooks, type PlanRunSummary, type ExperimentOptions, DEFAULT_EXPERIMENT, runPlanDir, runExperimentDir } from './plan/execute.js';
+export { type SftSizeOptions, type SftSizeResult, SFT_SIZE_DEFAULTS, SFT_SIZE_QUICK, runSftSize, sftBaseConfig } from './plan/sft-size.js';
 
 // reports
 export { type ReportResult, writeReport } from './report/report.js';

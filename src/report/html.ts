@@ -4,6 +4,7 @@
  * JSON.
  */
 import { parseSettings, settingsSection } from './settings-chart.js';
+import { parseSftSize, sftSizeSection } from './sft-size-chart.js';
 import type { ReportData, SeriesData, StageSummary } from './report-data.js';
 
 const COLORS = ['#1f6fd1', '#d1495b', '#2a9d5c', '#e08a1e', '#7b4fc9', '#3d8f99', '#8c564b', '#c2419c'];
@@ -340,6 +341,7 @@ ${header(d)}
 ${warnings(d)}
 ${summary(d)}
 ${settingsSection(parseSettings(d.run.settings))}
+${sftSizeSection(parseSftSize(d.run.sft_size))}
 ${charts()}
 ${growthTable(d)}
 ${stageTable(d)}

@@ -90,6 +90,8 @@ export interface RunRecord {
   samples: RunSample[];
   /** Experiments over settings and seeds: final validation loss per setting (see settings-chart.ts). */
   settings?: unknown;
+  /** experiment sft-size: held-out scores per fine-tuning set size (see sft-size-chart.ts). */
+  sft_size?: unknown;
 }
 
 export class RunRecordError extends GrowlmError {}
@@ -167,6 +169,7 @@ export function parseRunRecord(raw: unknown): RunRecord {
     ...(typeof r.description === 'string' ? { description: r.description } : {}),
     series, growth, samples,
     ...(r.settings !== undefined ? { settings: r.settings } : {}),
+    ...(r.sft_size !== undefined ? { sft_size: r.sft_size } : {}),
   };
 }
 

@@ -15,10 +15,11 @@ import { planRunCommand, planShowCommand } from './plan.js';
 import { reportCommand } from './report.js';
 import { serveCommand } from './serve.js';
 import { sftCommand } from './sft.js';
+import { sftSizeCommand } from './sft-size.js';
 import { trainCommand } from './train.js';
 import { tuneCommand } from './tune.js';
 
 export const COMMANDS: Command[] = [
-  initCommand, importCommand, dataPrepareCommand, trainCommand, sftCommand, tuneCommand, growCommand, planShowCommand, planRunCommand, experimentCommand, growthPracticesCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand,
+  initCommand, importCommand, dataPrepareCommand, trainCommand, sftCommand, tuneCommand, growCommand, planShowCommand, planRunCommand, experimentCommand, growthPracticesCommand, sftSizeCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand,
   generateCommand, serveCommand, reportCommand,
 ];

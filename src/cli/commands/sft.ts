@@ -1,5 +1,6 @@
 import type { Command } from '../command.js';
 import { BUILTIN_TEMPLATES } from '../../data/chat-template.js';
+import { formatSelectSummary } from '../../data/sft-select.js';
 import { DEFAULT_ADAMW } from '../../train/adamw.js';
 import type { MetricsEntry } from '../../train/metrics.js';
 import type { ScheduleKind } from '../../train/schedule.js';
@@ -16,8 +17,7 @@ const counts = (r: Record<string, number>) => Object.entries(r).map(([k, n]) => 
 export function describeSftData(s: SftDataSummary): string[] {
   const lines = [`${s.file}: ${s.lines} lines, ${s.samples} samples${Object.keys(s.skipped).length ? ` (skipped: ${counts(s.skipped)})` : ''}`];
   for (const e of s.skipped_examples) lines.push(`  skipped ${e}`);
-  const removed = Object.keys(s.selection.removed).length ? `, removed: ${counts(s.selection.removed)}` : '';
-  lines.push(`held out ${s.held_out}; selected ${s.selection.selected} of ${s.selection.input} (${s.selection.mode}${removed})`);
+  lines.push(`held out ${s.held_out}; ${formatSelectSummary(s.selection)}`);
   if (s.too_long) lines.push(`longer than the context: ${s.too_long} (${s.truncated} truncated, ${s.dropped} dropped)`);
   lines.push(`training on ${s.train_samples} samples: ${s.train_tokens} tokens, ${s.answer_tokens} answer tokens; template ${s.template} (end of turn ${JSON.stringify(s.end_of_turn)})`);
   return lines;
