@@ -44,6 +44,10 @@ export interface ModelConfig {
   maxSeqLen: number;
   rmsEps: number;
   ropeTheta: number;
+  /** RoPE frequency scaling (HF `rope_scaling`); absent: plain θ^(−2i/hd) frequencies. */
+  ropeScaling?: RopeScaling;
+  /** HF `tie_word_embeddings`: the head is the embedding matrix (one tensor, no `lm_head.weight`). */
+  tieWordEmbeddings: boolean;
   inputMult: number;
   outputMult: number;
   mupScaleFactor: number;
@@ -51,6 +55,18 @@ export interface ModelConfig {
   growth: GrowthState;
   /** The tokenizer the model was trained with (recorded by `train`, checked against datasets). */
   tokenizer?: Record<string, unknown>;
+}
+
+/**
+ * Llama 3's RoPE frequency scaling (HF `rope_scaling` with `rope_type: "llama3"`, docs/decoder.md#rotary-position-embeddings):
+ * low frequencies divided by `factor`, high ones kept, the band between interpolated.
+ */
+export interface RopeScaling {
+  type: 'llama3';
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalMaxPositionEmbeddings: number;
 }
 
 /** A configuration that is not valid; the message names the problem. */
@@ -73,6 +89,36 @@ function posNum(j: Json, key: string, fallback: number): number {
     throw new ConfigError(`config: "${key}" must be a positive number, got ${JSON.stringify(v)}`);
   }
   return v;
+}
+
+/** HF `rope_scaling`: null, absent or rope_type "default" → none; "llama3" → its four fields; any other type → error. */
+function parseRopeScaling(raw: unknown): RopeScaling | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('config: "rope_scaling" must be an object or null');
+  const r = raw as Json;
+  const type = r.rope_type ?? r.type;
+  if (type === 'default') return undefined;
+  if (type !== 'llama3') throw new ConfigError(`config: rope_scaling type ${JSON.stringify(type)} is not supported (supported: "llama3")`);
+  const num = (k: string): number => {
+    const v = r[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ConfigError(`config: rope_scaling.${k} must be a positive number, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const s: RopeScaling = {
+    type: 'llama3', factor: num('factor'), lowFreqFactor: num('low_freq_factor'), highFreqFactor: num('high_freq_factor'),
+    originalMaxPositionEmbeddings: num('original_max_position_embeddings'),
+  };
+  if (s.factor < 1) throw new ConfigError(`config: rope_scaling.factor must be ≥ 1, got ${s.factor}`);
+  if (!(s.highFreqFactor > s.lowFreqFactor)) throw new ConfigError(`config: rope_scaling.high_freq_factor ${s.highFreqFactor} must exceed low_freq_factor ${s.lowFreqFactor}`);
+  return s;
+}
+
+/** The HF `rope_scaling` object of a scaling. */
+export function ropeScalingToJson(s: RopeScaling): Json {
+  return {
+    rope_type: s.type, factor: s.factor, low_freq_factor: s.lowFreqFactor, high_freq_factor: s.highFreqFactor,
+    original_max_position_embeddings: s.originalMaxPositionEmbeddings,
+  };
 }
 
 function parseMasks(raw: unknown): MaskState | undefined {
@@ -118,10 +164,12 @@ export function parseConfig(j: unknown): ModelConfig {
   }
   if (headDim % 2 !== 0) throw new ConfigError(`config: head_dim ${headDim} must be even for rotary embeddings`);
   const numKvHeads = posInt(c, 'num_key_value_heads', numHeads);
-  if (numKvHeads !== numHeads) {
-    throw new ConfigError(`config: num_key_value_heads ${numKvHeads} != num_attention_heads ${numHeads}: grouped-query attention is not supported`);
+  if (numHeads % numKvHeads !== 0) {
+    throw new ConfigError(`config: num_key_value_heads ${numKvHeads} does not divide num_attention_heads ${numHeads}`);
   }
-  if (c.tie_word_embeddings === true) throw new ConfigError('config: tie_word_embeddings must be false (growlm models have an untied head)');
+  const tie = c.tie_word_embeddings ?? false;
+  if (typeof tie !== 'boolean') throw new ConfigError(`config: "tie_word_embeddings" must be true or false, got ${JSON.stringify(tie)}`);
+  const ropeScaling = parseRopeScaling(c.rope_scaling);
   for (const k of ['attention_bias', 'mlp_bias']) {
     if (c[k] === true) throw new ConfigError(`config: ${k} must be false (growlm models have no biases)`);
   }
@@ -139,6 +187,8 @@ export function parseConfig(j: unknown): ModelConfig {
     maxSeqLen: posInt(c, 'max_position_embeddings'),
     rmsEps: posNum(c, 'rms_norm_eps', 1e-5),
     ropeTheta: posNum(c, 'rope_theta', 10000),
+    ...(ropeScaling ? { ropeScaling } : {}),
+    tieWordEmbeddings: tie,
     inputMult: posNum(c, 'input_mult', 1),
     outputMult: posNum(c, 'output_mult', 1),
     mupScaleFactor: posNum(c, 'mup_scale_factor', 1),
@@ -163,10 +213,11 @@ export function configToJson(c: ModelConfig, extra: Json = {}): Json {
     max_position_embeddings: c.maxSeqLen,
     rms_norm_eps: c.rmsEps,
     rope_theta: c.ropeTheta,
+    ...(c.ropeScaling ? { rope_scaling: ropeScalingToJson(c.ropeScaling) } : {}),
     hidden_act: 'silu',
     attention_bias: false,
     mlp_bias: false,
-    tie_word_embeddings: false,
+    tie_word_embeddings: c.tieWordEmbeddings,
     initializer_range: c.initStd,
     torch_dtype: 'float32',
     input_mult: c.inputMult,
@@ -179,8 +230,8 @@ export function configToJson(c: ModelConfig, extra: Json = {}): Json {
   };
 }
 
-/** Parameter count (docs/decoder.md#parameter-count): L·(2·d·H·hd + 2·d·kv·hd + 3·d·f + 2·d) + 2·V·d + d. */
+/** Parameter count (docs/decoder.md#parameter-count): L·(2·d·H·hd + 2·d·kv·hd + 3·d·f + 2·d) + 2·V·d + d (V·d once when tied). */
 export function parameterCount(c: ModelConfig): number {
   const { hiddenSize: d, numHeads: H, numKvHeads: kv, headDim: hd, intermediateSize: f, vocabSize: V, numLayers: L } = c;
-  return L * (2 * d * H * hd + 2 * d * kv * hd + 3 * d * f + 2 * d) + 2 * V * d + d;
+  return L * (2 * d * H * hd + 2 * d * kv * hd + 3 * d * f + 2 * d) + (c.tieWordEmbeddings ? 1 : 2) * V * d + d;
 }

@@ -28,6 +28,11 @@ export const EMBED = 'model.embed_tokens.weight';
 export const FINAL_NORM = 'model.norm.weight';
 export const LM_HEAD = 'lm_head.weight';
 
+/** The tensor the head multiplies by: lm_head.weight, or the embedding matrix when tied. */
+export function headWeightName(c: ModelConfig): string {
+  return c.tieWordEmbeddings ? EMBED : LM_HEAD;
+}
+
 /** The target id the loss ignores (a batch's padding; PyTorch's default ignore_index). */
 export const IGNORE_INDEX = -100;
 
@@ -48,6 +53,8 @@ export function paramSpecs(c: ModelConfig): ParamSpec[] {
       { name: n.down, shape: [d, f], kind: 'matrix' },
     );
   }
-  specs.push({ name: FINAL_NORM, shape: [d], kind: 'norm' }, { name: LM_HEAD, shape: [c.vocabSize, d], kind: 'head' });
+  specs.push({ name: FINAL_NORM, shape: [d], kind: 'norm' });
+  // tied embeddings: the head is model.embed_tokens.weight itself (no lm_head.weight)
+  if (!c.tieWordEmbeddings) specs.push({ name: LM_HEAD, shape: [c.vocabSize, d], kind: 'head' });
   return specs;
 }

@@ -104,7 +104,7 @@ describe('bad input: one-line error, non-zero exit, nothing written', () => {
     initFails(['--config', cfg({ vocab_size: -5 })], /"vocab_size" must be a positive integer, got -5/);
     initFails(['--config', cfg({ intermediate_size: 1.5 })], /"intermediate_size" must be a positive integer/);
     initFails(['--config', cfg({ head_dim: 7 })], /head_dim 7 must be even/);
-    initFails(['--config', cfg({ num_key_value_heads: 2 })], /grouped-query attention is not supported/);
+    initFails(['--config', cfg({ num_key_value_heads: 3 })], /num_key_value_heads 3 does not divide num_attention_heads 4/);
     initFails(['--preset', 'giant'], /unknown preset "giant" \(known: .*tiny/);
     initFails(['--preset', 'tele-flm-1t'], /1083\.8B parameters .* GiB/);
     const notJson = join(tmp, 'bad.json');
