@@ -1,14 +1,19 @@
 import type { Command } from '../command.js';
 import { DEFAULT_EXPORT, type ExportOutput, exportModel } from '../../export/export-model.js';
+import { exportOnnxLayout } from '../../export/onnx-layout.js';
 import { UsageError } from '../errors.js';
-import { printJson } from '../output.js';
+import { note, printJson } from '../output.js';
 
 export const exportCommand: Command = {
   name: 'export',
   summary: 'Write a self-contained ONNX file of a model (standard opset-17 ops; weights as initializers; external data above 1.5 GB).',
+  details: '--format onnx with --out FILE.onnx writes one ONNX file of the full-window decoder (logits and/or loss); with --out DIR\n' +
+    '(a path not ending in .onnx) the folder transformers.js and Optimum load: config.json, generation_config.json,\n' +
+    'tokenizer.json, tokenizer_config.json and onnx/model.onnx, the KV-cache graph (past_key_values.* in, present.* out), μP folded.',
   options: {
     model: { kind: 'path', arg: 'DIR', description: 'model directory', required: true },
-    out: { kind: 'path', arg: 'FILE', description: 'the .onnx file to write', required: true },
+    out: { kind: 'path', arg: 'PATH', description: 'the .onnx file to write, or the folder of the transformers.js layout', required: true },
+    format: { kind: 'enum', choices: ['onnx'], description: 'output format', default: 'onnx' },
     outputs: { kind: 'string', arg: 'LIST', description: 'graph outputs: logits, loss or logits,loss', default: DEFAULT_EXPORT.outputs.join(',') },
     'external-data': { kind: 'boolean', description: 'always store weights in FILE.data (ONNX external data)' },
     force: { kind: 'boolean', description: 'overwrite an existing FILE' },
@@ -17,11 +22,21 @@ export const exportCommand: Command = {
   examples: [
     'growlm export --model m --out m.onnx',
     'growlm export --model m --out m.onnx --outputs logits,loss --external-data --force',
+    'growlm export --model m --format onnx --out m-onnx',
   ],
   async run(args) {
+    const out = args.need('out');
+    if (!/\.onnx$/i.test(out)) {
+      if (args.str('outputs') !== DEFAULT_EXPORT.outputs.join(',')) throw new UsageError('--outputs applies to a single .onnx file; the folder layout\'s graph outputs logits and the present cache');
+      const r = await exportOnnxLayout(args.need('model'), out, { externalData: args.flag('external-data'), force: args.flag('force') });
+      for (const w of r.warnings) note(`warning: ${w}`);
+      if (args.flag('json')) printJson(r);
+      else console.log(`wrote ${r.out}: ${r.files.join(', ')}`);
+      return 0;
+    }
     const outputs = args.need('outputs').split(',');
     if (!outputs.every((o) => o === 'logits' || o === 'loss')) throw new UsageError(`--outputs must list logits and/or loss, got "${args.str('outputs')}"`);
-    const r = exportModel(args.need('model'), args.need('out'), { outputs: outputs as ExportOutput[], externalData: args.flag('external-data'), force: args.flag('force') });
+    const r = exportModel(args.need('model'), out, { outputs: outputs as ExportOutput[], externalData: args.flag('external-data'), force: args.flag('force') });
     if (args.flag('json')) printJson(r);
     else console.log(`wrote ${r.out}${r.external_data ? ` + ${r.external_data}` : ''}`);
     return 0;
