@@ -1,6 +1,6 @@
 /** The registry of subcommands, in the order `growlm --help` lists them. */
 import type { Command } from '../command.js';
-import { benchTrainCommand } from './bench.js';
+import { benchGenerateCommand, benchTrainCommand } from './bench.js';
 import { dataPrepareCommand } from './data.js';
 import { evalCommand } from './eval.js';
 import { experimentCommand } from './experiment.js';
@@ -17,6 +17,6 @@ import { trainCommand } from './train.js';
 import { tuneCommand } from './tune.js';
 
 export const COMMANDS: Command[] = [
-  initCommand, dataPrepareCommand, trainCommand, tuneCommand, growCommand, planShowCommand, planRunCommand, experimentCommand, growthPracticesCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand,
+  initCommand, dataPrepareCommand, trainCommand, tuneCommand, growCommand, planShowCommand, planRunCommand, experimentCommand, growthPracticesCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand, benchGenerateCommand,
   generateCommand, serveCommand, reportCommand,
 ];
