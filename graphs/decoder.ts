@@ -6,13 +6,15 @@
  *   h0 = input_mult · E[tokens]
  *   h += W_o · Attn(RoPE(W_q a), RoPE(W_k a), W_v a),  a = RMSNorm(h)     (causal, 1/sqrt(hd))
  *   h += W_down · (silu(W_gate b) ⊙ W_up b),           b = RMSNorm(h)
- *   logits = (output_mult / mup_scale_factor) · W_lm · RMSNorm_final(h)
+ *   logits = (output_mult / mup_scale_factor) · W_lm · RMSNorm_final(h)     (W_lm = E when tied)
+ *
+ * Grouped-query attention: k and v have kv ≤ H heads, query head h reads kv head ⌊h·kv/H⌋.
  */
 import { GraphBuilder } from '../src/onnx/builder.js';
 import { type Model, MS_DOMAIN } from '../src/onnx/ir.js';
 import type { ModelConfig } from '../src/model/config.js';
-import { EMBED, FINAL_NORM, LM_HEAD, layerParamNames, paramSpecs } from '../src/model/params.js';
-import { type AttentionShapes, type Rope, causalAttention, fusedLinear, linear, msgMasks, ropeTables, swiglu } from './layers.js';
+import { EMBED, FINAL_NORM, headWeightName, layerParamNames, paramSpecs } from '../src/model/params.js';
+import { type AttentionShapes, type Rope, causalAttention, fusedLinear, groupedPositions, linear, msgMasks, ropeTables, swiglu } from './layers.js';
 import { crossEntropy } from './loss.js';
 
 export const OPSET = 17;
@@ -38,10 +40,11 @@ function attentionShapes(b: GraphBuilder, c: ModelConfig, ids: string, fused: bo
   const seq = b.op('Slice', [bs, b.int64([1]), b.int64([2]), b.int64([0])]); // [S]
   const heads = b.op('Concat', [bs, b.int64([c.numHeads, c.headDim])], { axis: 0 });
   const flat = b.int64([-1, c.numHeads * c.headDim]);
-  const { cos, sin } = ropeTables(c.maxSeqLen, c.headDim, c.ropeTheta);
-  // causal mask: -inf where key position > query position
+  const { cos, sin } = ropeTables(c.maxSeqLen, c.headDim, c.ropeTheta, c.ropeScaling);
+  // causal mask: -inf where key position > query position (rows: the grouped queries under GQA)
   const pos = b.op('Range', [b.int64(0), b.op('Squeeze', [seq, b.int64([0])]), b.int64(1)]);
-  const future = b.op('Less', [b.op('Unsqueeze', [pos, b.int64([1])]), b.op('Unsqueeze', [pos, b.int64([0])])]);
+  const groups = c.numHeads / c.numKvHeads;
+  const future = b.op('Less', [b.op('Unsqueeze', [groupedPositions(b, pos, groups), b.int64([1])]), b.op('Unsqueeze', [pos, b.int64([0])])]);
   const causalMask = b.op('Where', [future, b.float32(-Infinity), b.float32(0)]);
   const dims = [c.maxSeqLen, c.headDim / 2];
   const cosTable = b.initializer('rope.cos', { dtype: 'float32', dims, data: cos });
@@ -51,7 +54,9 @@ function attentionShapes(b: GraphBuilder, c: ModelConfig, ids: string, fused: bo
   const rope: Rope = fused
     ? { fused: true, cos: cosTable, sin: sinTable }
     : { fused: false, cos: perPosition(cosTable), sin: perPosition(sinTable) };
-  return { heads, flat, causalMask, rope, fusedMatMul: fused };
+  const kv = groups === 1 ? undefined
+    : { heads: b.op('Concat', [bs, b.int64([c.numKvHeads, c.headDim])], { axis: 0 }), numHeads: c.numHeads, numKvHeads: c.numKvHeads };
+  return { heads, flat, causalMask, rope, fusedMatMul: fused, ...(kv ? { kv } : {}) };
 }
 
 export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: ['logits'] }): Model {
@@ -91,7 +96,8 @@ export function buildDecoder(c: ModelConfig, opts: DecoderOptions = { outputs: [
     b.output(stacked, 'hidden_states', 'float32', [c.numLayers + 1, 'batch*seq', c.hiddenSize]);
   }
   const y = norm(h, FINAL_NORM);
-  let logits = linear(b, y, LM_HEAD, c.outputMult / c.mupScaleFactor); // [B·S, V]
+  // tied embeddings: the head is E itself, and autodiff sums its two gradients (gather and head)
+  let logits = linear(b, y, headWeightName(c), c.outputMult / c.mupScaleFactor); // [B·S, V]
   // padded vocabulary: new tokens' logits get log m (−∞ at m = 0), so the softmax over old tokens is unchanged
   if (vocabMask) logits = b.op('Add', [logits, b.op('Log', [vocabMask])]);
 

@@ -17,8 +17,8 @@
 import { GraphBuilder } from '../src/onnx/builder.js';
 import type { Model } from '../src/onnx/ir.js';
 import type { ModelConfig } from '../src/model/config.js';
-import { EMBED, FINAL_NORM, LM_HEAD, layerParamNames, paramSpecs } from '../src/model/params.js';
-import { type Rope, applyRope, attend, fusedLinear, linear, msgMasks, ropeTables, swiglu } from './layers.js';
+import { EMBED, FINAL_NORM, headWeightName, layerParamNames, paramSpecs } from '../src/model/params.js';
+import { type Rope, applyRope, fusedLinear, groupedAttend, groupedPositions, linear, msgMasks, ropeTables, swiglu } from './layers.js';
 import { decoderModel } from './decoder.js';
 
 export interface InferenceOptions {
@@ -69,17 +69,20 @@ export function buildCachedDecoder(c: ModelConfig, opts: InferenceOptions = {}):
   const seq = b.op('Gather', [idsShape, b.int64(1)]); // S
   const total = b.op('Gather', [b.op('Shape', [attentionMask]), b.int64(1)]); // past + S
   const heads = b.op('Concat', [idsShape, b.int64([c.numHeads, c.headDim])], { axis: 0 });
+  const groups = c.numHeads / c.numKvHeads;
+  const kvHeads = groups === 1 ? heads : b.op('Concat', [idsShape, b.int64([c.numKvHeads, c.headDim])], { axis: 0 });
   const flat = b.int64([-1, c.numHeads * c.headDim]);
 
-  // additive attention mask [B, 1, S, past+S]: key k is visible to query j iff k ≤ past + j and attention_mask[k] = 1
-  const queryPos = b.op('Add', [b.op('Range', [b.int64(0), seq, b.int64(1)]), b.op('Sub', [total, seq])]);
+  // additive attention mask [B, 1, S, past+S] ([B, 1, g·S, past+S] for grouped queries): key k is
+  // visible to query j iff k ≤ past + j and attention_mask[k] = 1
+  const queryPos = groupedPositions(b, b.op('Add', [b.op('Range', [b.int64(0), seq, b.int64(1)]), b.op('Sub', [total, seq])]), groups);
   const keyPos = b.op('Range', [b.int64(0), total, b.int64(1)]);
   const causal = b.op('LessOrEqual', [b.op('Unsqueeze', [keyPos, b.int64([0])]), b.op('Unsqueeze', [queryPos, b.int64([1])])]); // [S, T]
   const real = b.op('Unsqueeze', [b.op('Cast', [attentionMask], { to: 9 }), b.int64([1, 2])]); // [B, 1, 1, T] bool
   const mask = b.op('Where', [b.op('And', [causal, real]), b.float32(0), b.float32(MASKED)]);
 
   // RoPE at the given positions
-  const { cos, sin } = ropeTables(c.maxSeqLen, c.headDim, c.ropeTheta);
+  const { cos, sin } = ropeTables(c.maxSeqLen, c.headDim, c.ropeTheta, c.ropeScaling);
   const dims = [c.maxSeqLen, c.headDim / 2];
   const cosTable = b.initializer('rope.cos', { dtype: 'float32', dims, data: cos });
   const sinTable = b.initializer('rope.sin', { dtype: 'float32', dims, data: sin });
@@ -89,8 +92,8 @@ export function buildCachedDecoder(c: ModelConfig, opts: InferenceOptions = {}):
     ? { fused: true, cos: cosTable, sin: sinTable, positions }
     : { fused: false, cos: atPositions(cosTable), sin: atPositions(sinTable) };
 
-  const width = c.numHeads * c.headDim;
-  const toHeads = (x: string) => b.op('Transpose', [b.op('Reshape', [x, heads])], { perm: [0, 2, 1, 3] }); // [B, H, S, hd]
+  const width = c.numHeads * c.headDim, kvWidth = c.numKvHeads * c.headDim;
+  const toHeads = (x: string, shape = heads) => b.op('Transpose', [b.op('Reshape', [x, shape])], { perm: [0, 2, 1, 3] }); // [B, H, S, hd]
 
   let h = b.op('Gather', [EMBED, b.op('Reshape', [ids, b.int64([-1])])]); // [B·S, d]
   if (c.inputMult !== 1) h = b.op('Mul', [h, b.float32(c.inputMult)]);
@@ -101,8 +104,8 @@ export function buildCachedDecoder(c: ModelConfig, opts: InferenceOptions = {}):
     const branch = mk.branch(i);
     h = b.scope(`layer${i}`, () => {
       const a = mk.norm(h, w.inputNorm);
-      const [q, k, v] = b.node('Split', [fusedLinear(b, a, [w.q, w.k, w.v]), b.int64([width, width, width])], { axis: 1 }, { outputs: 3 }) as [string, string, string];
-      const newKeys = applyRope(b, toHeads(k), rope, c.headDim), newValues = toHeads(v);
+      const [q, k, v] = b.node('Split', [fusedLinear(b, a, [w.q, w.k, w.v]), b.int64([width, kvWidth, kvWidth])], { axis: 1 }, { outputs: 3 }) as [string, string, string];
+      const newKeys = applyRope(b, toHeads(k, kvHeads), rope, c.headDim), newValues = toHeads(v, kvHeads);
       const keys = b.op('Concat', [n.pastKey, newKeys], { axis: 2 });
       const values = b.op('Concat', [n.pastValue, newValues], { axis: 2 });
       if (opts.newCacheOutputs) {
@@ -111,7 +114,7 @@ export function buildCachedDecoder(c: ModelConfig, opts: InferenceOptions = {}):
       }
       b.output(keys, n.presentKey, 'float32', cacheShape('past+seq'));
       b.output(values, n.presentValue, 'float32', cacheShape('past+seq'));
-      const out = attend(b, applyRope(b, toHeads(q), rope, c.headDim), n.presentKey, () => n.presentValue, mask, c.headDim, fused);
+      const out = groupedAttend(b, applyRope(b, toHeads(q), rope, c.headDim), n.presentKey, () => n.presentValue, mask, c.headDim, fused, c.numHeads, c.numKvHeads);
       const attn = mk.apply(b.op('Reshape', [b.op('Transpose', [out], { perm: [0, 2, 1, 3] }), flat]), mk.heads);
       const h1 = b.op('Add', [h, mk.apply(mk.apply(linear(b, attn, w.o), mk.hidden), branch)]);
       const x = mk.norm(h1, w.postNorm);
@@ -122,7 +125,7 @@ export function buildCachedDecoder(c: ModelConfig, opts: InferenceOptions = {}):
   const last = opts.logits === 'last';
   // [B·S, d] → [B, S, d] → position S − 1 of each row, [B, d]
   if (last) h = b.op('Gather', [b.op('Reshape', [h, b.op('Concat', [idsShape, b.int64([-1])], { axis: 0 })]), b.op('Sub', [seq, b.int64(1)])], { axis: 1 });
-  let logits = linear(b, mk.norm(h, FINAL_NORM), LM_HEAD, c.outputMult / c.mupScaleFactor); // [B·S or B, V]
+  let logits = linear(b, mk.norm(h, FINAL_NORM), headWeightName(c), c.outputMult / c.mupScaleFactor); // [B·S or B, V]
   if (mk.vocab) logits = b.op('Add', [logits, b.op('Log', [mk.vocab])]);
   const shaped = b.op('Reshape', [logits, last ? b.int64([-1, 1, c.vocabSize]) : b.op('Concat', [idsShape, b.int64([c.vocabSize])], { axis: 0 })]);
   b.output(shaped, 'logits', 'float32', ['batch', last ? 1 : 'seq', c.vocabSize]);

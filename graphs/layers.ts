@@ -5,7 +5,7 @@
  */
 import { type GraphBuilder, float } from '../src/onnx/builder.js';
 import { MS_DOMAIN } from '../src/onnx/ir.js';
-import type { ModelConfig } from '../src/model/config.js';
+import type { ModelConfig, RopeScaling } from '../src/model/config.js';
 import { MASK_INPUTS } from '../src/model/masks.js';
 
 /** y = x · Wᵀ (· alpha), W stored [out, in]. */
@@ -51,14 +51,38 @@ export function swiglu(b: GraphBuilder, gate: string, up: string, fused: boolean
   return b.op('Mul', [b.op('Mul', [gate, b.op('Sigmoid', [gate])]), up]);
 }
 
+/**
+ * RoPE inverse frequencies ω_i = θ^(−2i/hd), i < hd/2, with Llama 3's scaling when the config has one
+ * (transformers' `_compute_llama3_parameters`, in float64): wavelengths 2π/ω shorter than
+ * original_max_position_embeddings / high_freq_factor are kept, longer than … / low_freq_factor are
+ * divided by factor, and the band between is interpolated with s = (original / wavelength − low) / (high − low):
+ * ω ← (1 − s)·ω/factor + s·ω.
+ */
+export function ropeInverseFrequencies(headDim: number, theta: number, scaling?: RopeScaling): Float64Array {
+  const inv = new Float64Array(headDim / 2);
+  for (let i = 0; i < inv.length; i++) inv[i] = 1 / theta ** ((2 * i) / headDim);
+  if (!scaling) return inv;
+  const { factor, lowFreqFactor: low, highFreqFactor: high, originalMaxPositionEmbeddings: original } = scaling;
+  const lowWavelength = original / low, highWavelength = original / high;
+  for (let i = 0; i < inv.length; i++) {
+    const wavelength = (2 * Math.PI) / inv[i]!;
+    if (wavelength < highWavelength) continue;
+    if (wavelength > lowWavelength) { inv[i] = inv[i]! / factor; continue; }
+    const smooth = (original / wavelength - low) / (high - low);
+    inv[i] = ((1 - smooth) * inv[i]!) / factor + smooth * inv[i]!;
+  }
+  return inv;
+}
+
 /** cos/sin of the rotary angles [maxSeq, headDim/2] (HF Llama frequencies, computed in float64). */
-export function ropeTables(maxSeq: number, headDim: number, theta: number): { cos: Float32Array; sin: Float32Array } {
+export function ropeTables(maxSeq: number, headDim: number, theta: number, scaling?: RopeScaling): { cos: Float32Array; sin: Float32Array } {
   const half = headDim / 2;
   const cos = new Float32Array(maxSeq * half);
   const sin = new Float32Array(maxSeq * half);
+  const inv = scaling ? ropeInverseFrequencies(headDim, theta, scaling) : undefined;
   for (let p = 0; p < maxSeq; p++) {
     for (let i = 0; i < half; i++) {
-      const angle = p / theta ** ((2 * i) / headDim);
+      const angle = inv ? p * inv[i]! : p / theta ** ((2 * i) / headDim);
       cos[p * half + i] = Math.cos(angle);
       sin[p * half + i] = Math.sin(angle);
     }
@@ -92,25 +116,30 @@ export interface AttentionShapes {
   heads: string;
   /** int64 [2]: B·S, H·hd — to merge heads back. */
   flat: string;
-  /** float32 [S, S]: 0 on and below the diagonal, -inf above. */
+  /** float32 [S, S] (grouped-query attention: [g·S, S], see groupedPositions): 0 on and below the diagonal, -inf above. */
   causalMask: string;
   rope: Rope;
   /** onnxruntime's FusedMatMul for the two attention products (transposes and scale as flags). */
   fusedMatMul: boolean;
+  /** Grouped-query attention (kv < H): int64 [4] B, S, kv, hd to split k and v into their heads, and the counts. */
+  kv?: { heads: string; numHeads: number; numKvHeads: number };
 }
 
 /**
- * Causal multi-head attention on the fused projection qkv [B·S, 3·H·hd] → [B·S, H·hd]. q, k and v
- * are split off first and each brought to [B, H, S, hd] by a swap of two axes, whose inverse in the
+ * Causal multi-head attention on the fused projection qkv [B·S, (H + 2·kv)·hd] → [B·S, H·hd]. q, k and v
+ * are split off first and each brought to [B, heads, S, hd] by a swap of two axes, whose inverse in the
  * backward is the same cheap swap. Fused: both products are FusedMatMul with the transpose of k
  * and the 1/sqrt(hd) scale as flags, and their gradients are FusedMatMuls too (no transpose copies).
  */
 export function causalAttention(b: GraphBuilder, qkv: string, s: AttentionShapes, headDim: number, width: number): string {
-  const [q, k, v] = b.node('Split', [qkv, b.int64([width, width, width])], { axis: 1 }, { outputs: 3 }) as [string, string, string];
-  const heads = (x: string) => b.op('Transpose', [b.op('Reshape', [x, s.heads])], { perm: [0, 2, 1, 3] });
+  const kvWidth = s.kv ? s.kv.numKvHeads * headDim : width;
+  const [q, k, v] = b.node('Split', [qkv, b.int64([width, kvWidth, kvWidth])], { axis: 1 }, { outputs: 3 }) as [string, string, string];
+  const heads = (x: string, shape = s.heads) => b.op('Transpose', [b.op('Reshape', [x, shape])], { perm: [0, 2, 1, 3] });
   const qh = applyRope(b, heads(q), s.rope, headDim);
-  const kh = applyRope(b, heads(k), s.rope, headDim);
-  const out = attend(b, qh, kh, () => heads(v), s.causalMask, headDim, s.fusedMatMul);
+  const kh = applyRope(b, heads(k, s.kv?.heads), s.rope, headDim);
+  const out = s.kv
+    ? groupedAttend(b, qh, kh, () => heads(v, s.kv!.heads), s.causalMask, headDim, s.fusedMatMul, s.kv.numHeads, s.kv.numKvHeads)
+    : attend(b, qh, kh, () => heads(v), s.causalMask, headDim, s.fusedMatMul);
   return b.op('Reshape', [b.op('Transpose', [out], { perm: [0, 2, 1, 3] }), s.flat]);
 }
 
@@ -128,6 +157,25 @@ export function attend(b: GraphBuilder, qh: string, kh: string, v: () => string,
   const probs = b.op('Softmax', [b.op('Add', [product, mask])], { axis: -1 });
   const vh = v();
   return fused ? b.op('FusedMatMul', [probs, vh], {}, { domain: MS_DOMAIN }) : b.op('MatMul', [probs, vh]);
+}
+
+/**
+ * Grouped-query attention (docs/decoder.md#grouped-query-attention) for q [B, H, S, hd] and k, v
+ * [B, kv, T, hd]: query head h reads kv head ⌊h / g⌋, g = H / kv (Hugging Face's repeat_kv order).
+ * The g query heads of a group are adjacent, so q is viewed as [B, kv, g·S, hd] (a reshape, no copy)
+ * and attends to its group's keys and values as they are: no key or value is repeated, and the
+ * gradients need no new rule. The mask's rows are the grouped query rows ([g·S, T]: groupedPositions).
+ */
+export function groupedAttend(b: GraphBuilder, qh: string, kh: string, v: () => string, mask: string, headDim: number, fused: boolean, numHeads: number, numKvHeads: number): string {
+  if (numHeads === numKvHeads) return attend(b, qh, kh, v, mask, headDim, fused);
+  const grouped = b.op('Reshape', [qh, b.int64([0, numKvHeads, -1, headDim])]);
+  return b.op('Reshape', [attend(b, grouped, kh, v, mask, headDim, fused), b.int64([0, numHeads, -1, headDim])]);
+}
+
+/** Query positions [S] as the rows of grouped queries [g·S] (each position once per head of a group); as they are when g = 1. */
+export function groupedPositions(b: GraphBuilder, positions: string, groups: number): string {
+  if (groups === 1) return positions;
+  return b.op('Reshape', [b.op('Expand', [b.op('Unsqueeze', [positions, b.int64([0])]), b.int64([groups, 1])]), b.int64([-1])]);
 }
 
 /**

@@ -16,6 +16,10 @@ Forward:
     per layer: h += o_proj(causal_attn(rope(q_proj a), rope(k_proj a), v_proj a)), a = rms1(h)
                h += down_proj(silu(gate_proj b) * up_proj b),                      b = rms2(h)
     logits = (output_mult / mup_scale_factor) * lm_head(rms_final(h))
+Grouped-query attention (num_key_value_heads < num_attention_heads): k and v heads are repeated
+as Hugging Face's repeat_kv does (query head h reads kv head h // (H / kv)). tie_word_embeddings:
+lm_head is model.embed_tokens.weight (no lm_head.weight tensor). rope_scaling of type llama3:
+inverse frequencies as transformers' _compute_llama3_parameters computes them.
 Loss: mean cross-entropy over targets != ignore_index.
 
 Usage:
@@ -63,8 +67,18 @@ def load_config(model_dir):
     c["max_position_embeddings"] = raw.get("max_position_embeddings")
     for k in ("input_mult", "output_mult", "mup_scale_factor"):
         c[k] = float(raw.get(k, 1.0))
-    if c["num_key_value_heads"] != c["num_attention_heads"]:
-        raise RefError("num_key_value_heads != num_attention_heads is not supported")
+    if c["num_attention_heads"] % c["num_key_value_heads"]:
+        raise RefError("num_key_value_heads must divide num_attention_heads")
+    c["tie_word_embeddings"] = bool(raw.get("tie_word_embeddings", False))
+    rs = raw.get("rope_scaling")
+    c["rope_scaling"] = None
+    if rs is not None:
+        kind = rs.get("rope_type", rs.get("type"))
+        if kind == "llama3":
+            c["rope_scaling"] = {k: float(rs[k]) for k in ("factor", "low_freq_factor", "high_freq_factor",
+                                                           "original_max_position_embeddings")}
+        elif kind != "default":
+            raise RefError(f"rope_scaling type {kind!r} is not supported")
     if c["head_dim"] % 2:
         raise RefError(f"head_dim must be even, got {c['head_dim']}")
     return c
@@ -106,12 +120,15 @@ def read_safetensors(path):
 def expected_shapes(c):
     V, d, f = c["vocab_size"], c["hidden_size"], c["intermediate_size"]
     qd = c["num_attention_heads"] * c["head_dim"]
-    s = {"model.embed_tokens.weight": [V, d], "model.norm.weight": [d], "lm_head.weight": [V, d]}
+    kvd = c["num_key_value_heads"] * c["head_dim"]
+    s = {"model.embed_tokens.weight": [V, d], "model.norm.weight": [d]}
+    if not c["tie_word_embeddings"]:
+        s["lm_head.weight"] = [V, d]
     for i in range(c["num_hidden_layers"]):
         p = f"model.layers.{i}."
         s.update({p + "input_layernorm.weight": [d], p + "post_attention_layernorm.weight": [d],
-                  p + "self_attn.q_proj.weight": [qd, d], p + "self_attn.k_proj.weight": [qd, d],
-                  p + "self_attn.v_proj.weight": [qd, d], p + "self_attn.o_proj.weight": [d, qd],
+                  p + "self_attn.q_proj.weight": [qd, d], p + "self_attn.k_proj.weight": [kvd, d],
+                  p + "self_attn.v_proj.weight": [kvd, d], p + "self_attn.o_proj.weight": [d, qd],
                   p + "mlp.gate_proj.weight": [f, d], p + "mlp.up_proj.weight": [f, d],
                   p + "mlp.down_proj.weight": [d, f]})
     return s
@@ -153,8 +170,31 @@ def rms_norm(x, g, eps):
     return g * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
 
 
-def rope_tables(S, hd, theta, dtype):
+def llama3_inv_freq(inv_freq, rs):
+    # transformers' _compute_llama3_parameters, in float64
+    factor, low, high = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
+    old = rs["original_max_position_embeddings"]
+    low_freq_wavelen, high_freq_wavelen = old / low, old / high
+    wavelen = 2 * math.pi / inv_freq
+    inv_freq_llama = torch.where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq)
+    smooth_factor = (old / wavelen - low) / (high - low)
+    smoothed = (1 - smooth_factor) * inv_freq_llama / factor + smooth_factor * inv_freq_llama
+    is_medium = ~(wavelen < high_freq_wavelen) * ~(wavelen > low_freq_wavelen)
+    return torch.where(is_medium, smoothed, inv_freq_llama)
+
+
+def repeat_kv(x, n_rep):
+    # Hugging Face's repeat_kv: [B, kv, S, hd] -> [B, kv * n_rep, S, hd]
+    B, kv, S, hd = x.shape
+    if n_rep == 1:
+        return x
+    return x[:, :, None, :, :].expand(B, kv, n_rep, S, hd).reshape(B, kv * n_rep, S, hd)
+
+
+def rope_tables(S, hd, theta, dtype, scaling=None):
     inv_freq = 1.0 / theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd)
+    if scaling is not None:
+        inv_freq = llama3_inv_freq(inv_freq, scaling)
     freqs = torch.outer(torch.arange(S, dtype=torch.float64), inv_freq)
     emb = torch.cat([freqs, freqs], dim=-1)
     return emb.cos().to(dtype), emb.sin().to(dtype)
@@ -169,17 +209,19 @@ def forward(params, c, tokens):
     """tokens [B,S] int64 -> logits [B,S,V]."""
     B, S = tokens.shape
     H, hd, eps = c["num_attention_heads"], c["head_dim"], c["rms_norm_eps"]
+    kv = c["num_key_value_heads"]
     dtype = params["model.embed_tokens.weight"].dtype
-    cos, sin = rope_tables(S, hd, c["rope_theta"], dtype)  # [S, hd]
+    cos, sin = rope_tables(S, hd, c["rope_theta"], dtype, c["rope_scaling"])  # [S, hd]
     causal = torch.ones(S, S, dtype=torch.bool).triu(1)
     h = c["input_mult"] * params["model.embed_tokens.weight"][tokens]
     for i in range(c["num_hidden_layers"]):
         p = lambda n: params[f"model.layers.{i}.{n}.weight"]
         a = rms_norm(h, p("input_layernorm"), eps)
-        q, k, v = (F.linear(a, p(f"self_attn.{n}_proj")).view(B, S, H, hd).transpose(1, 2)
-                   for n in "qkv")  # [B,H,S,hd]
+        q, k, v = (F.linear(a, p(f"self_attn.{n}_proj")).view(B, S, heads, hd).transpose(1, 2)
+                   for n, heads in (("q", H), ("k", kv), ("v", kv)))  # [B,H|kv,S,hd]
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
+        k, v = repeat_kv(k, H // kv), repeat_kv(v, H // kv)
         scores = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
         att = torch.softmax(scores.masked_fill(causal, float("-inf")), dim=-1)
         o = (att @ v).transpose(1, 2).reshape(B, S, H * hd)
@@ -188,7 +230,8 @@ def forward(params, c, tokens):
         h = h + F.linear(F.silu(F.linear(b, p("mlp.gate_proj"))) * F.linear(b, p("mlp.up_proj")),
                          p("mlp.down_proj"))
     y = rms_norm(h, params["model.norm.weight"], eps)
-    return (c["output_mult"] / c["mup_scale_factor"]) * F.linear(y, params["lm_head.weight"])
+    head = params["model.embed_tokens.weight" if c["tie_word_embeddings"] else "lm_head.weight"]
+    return (c["output_mult"] / c["mup_scale_factor"]) * F.linear(y, head)
 
 
 def loss_fn(logits, targets, ignore_index):

@@ -10,13 +10,14 @@
  */
 import type { MaskState, ModelConfig } from '../model/config.js';
 import { growModel } from './grow-model.js';
+import { withHeads } from './heads.js';
 import { type Fill, type GrowOptions, type GrowableModel, type GrowthMethod, type Role, GrowthError, isNorm } from './types.js';
 
 /** `c` with hidden_size `d` (and the heads that width needs, when attention width equals hidden). */
 export function withHidden(c: ModelConfig, d: number): ModelConfig {
   if (c.numHeads * c.headDim !== c.hiddenSize) return { ...c, hiddenSize: d };
   if (d % c.headDim !== 0) throw new GrowthError(`hidden_size ${d} is not a multiple of head_dim ${c.headDim} (the width grows by whole heads)`);
-  return { ...c, hiddenSize: d, numHeads: d / c.headDim, numKvHeads: d / c.headDim };
+  return withHeads({ ...c, hiddenSize: d }, d / c.headDim);
 }
 
 /** Grow the residual width alone (see the module comment). */

@@ -15,6 +15,12 @@
  * Optimizer moments grow the same way with zeros in new entries; the step count is kept.
  * μP: if output_mult/mup_scale_factor (or input_mult) changes, lm_head (embed_tokens) is rescaled
  * so the logits (embeddings) are unchanged; LR multipliers follow the new config.
+ *
+ * Tied embeddings (docs/growth.md#tied-embeddings): the one matrix E grows as the embedding does (its
+ * rows with the vocabulary, its columns with the hidden size); a change of multipliers is allowed
+ * only when the embedding and the head change by the same factor, and HyperCloning's factor n on
+ * the hidden size, which multiplies every logit of a tied model by n (E's columns are duplicated,
+ * not divided), is taken back by output_mult / n in the grown config.
  */
 import type { MaskState, ModelConfig } from '../model/config.js';
 import { masksComplete } from '../model/masks.js';
@@ -34,12 +40,16 @@ export function checkGrowth(src: ModelConfig, dst: ModelConfig, method: GrowthMe
   const dims: [string, number, number][] = [
     ['vocab_size', src.vocabSize, dst.vocabSize], ['hidden_size', src.hiddenSize, dst.hiddenSize],
     ['intermediate_size', src.intermediateSize, dst.intermediateSize], ['num_hidden_layers', src.numLayers, dst.numLayers],
-    ['num_attention_heads', src.numHeads, dst.numHeads],
+    ['num_attention_heads', src.numHeads, dst.numHeads], ['num_key_value_heads', src.numKvHeads, dst.numKvHeads],
   ];
   for (const [name, a, b] of dims) if (b < a) throw new GrowthError(`cannot shrink ${name} ${a} → ${b}`);
   checkHidden(src, dst, method);
   checkHeads(src, dst);
   checkVocab(src, dst, method);
+  if (dst.tieWordEmbeddings !== src.tieWordEmbeddings) throw new GrowthError(`tie_word_embeddings must stay ${src.tieWordEmbeddings} across growth (the target has ${dst.tieWordEmbeddings})`);
+  if (dst.ropeTheta !== src.ropeTheta || JSON.stringify(dst.ropeScaling) !== JSON.stringify(src.ropeScaling)) {
+    throw new GrowthError('rope_theta and rope_scaling must stay as they are across growth (they change every attention score)');
+  }
   if (dst.tokenizer && src.tokenizer && JSON.stringify(dst.tokenizer) !== JSON.stringify(src.tokenizer)) {
     throw new GrowthError('target config is for another tokenizer (vocabulary family)');
   }
@@ -50,17 +60,32 @@ export function checkGrowth(src: ModelConfig, dst: ModelConfig, method: GrowthMe
   }
 }
 
+/**
+ * The grown output_mult of a tied model: E is scaled once, by the embedding's factor, so the head's
+ * factor must be the same; clone's hidden factor n (E's duplicated columns read a duplicated
+ * residual stream: every logit × n) is divided out of output_mult.
+ */
+function tiedOutputMult(src: ModelConfig, dst: ModelConfig, method: GrowthMethod): number {
+  const embed = src.inputMult / dst.inputMult;
+  const head = (src.outputMult / src.mupScaleFactor) / (dst.outputMult / dst.mupScaleFactor);
+  if (Math.abs(head - embed) > 1e-12 * Math.max(head, embed)) {
+    throw new GrowthError(`tied embeddings: input_mult (${src.inputMult} → ${dst.inputMult}) and output_mult / mup_scale_factor (${src.outputMult / src.mupScaleFactor} → ${dst.outputMult / dst.mupScaleFactor}) must change by the same factor, since one matrix serves both`);
+  }
+  const factor = method === 'clone' ? dst.hiddenSize / src.hiddenSize : 1;
+  return dst.outputMult / factor;
+}
+
 /** True when `a` and `b` have the same sizes along every axis a growth can change. */
 export function sameSizes(a: ModelConfig, b: ModelConfig): boolean {
   return a.vocabSize === b.vocabSize && a.hiddenSize === b.hiddenSize && a.intermediateSize === b.intermediateSize
-    && a.numLayers === b.numLayers && a.numHeads === b.numHeads && a.headDim === b.headDim;
+    && a.numLayers === b.numLayers && a.numHeads === b.numHeads && a.numKvHeads === b.numKvHeads && a.headDim === b.headDim;
 }
 
 /** The operator that owns an axis: how it fills new entries of a tensor of `role` along it. */
 function axisFill(axis: Axis, role: Role, method: GrowthMethod): Fill {
   switch (axis) {
     case 'd': return hiddenFill(role, method);
-    case 'q': return headsFill(role, method);
+    case 'q': case 'kv': return headsFill(role, method);
     case 'f': return ffnFill(role, method);
     case 'V': return vocabFill();
     case '1': return 'one'; // a norm gain's single row never grows
@@ -101,6 +126,8 @@ export class GrowthPlan {
     // μP: keep the logits and embeddings unchanged when the multipliers change
     this.headScale = (src.outputMult / src.mupScaleFactor) / (target.outputMult / target.mupScaleFactor);
     this.embedScale = src.inputMult / target.inputMult;
+    const outputMult = src.tieWordEmbeddings ? tiedOutputMult(src, target, opts.method) : target.outputMult;
+    if (src.tieWordEmbeddings) this.headScale = this.embedScale;
     const norms = opts.method === 'mask-free' ? maskFreeNorms(a.d, b.d) : { gain: 1, eps: 1 };
     this.gainScale = norms.gain;
 
@@ -109,10 +136,12 @@ export class GrowthPlan {
       const from = layerParamNames(l.source), to = layerParamNames(i);
       for (const role of Object.keys(from) as (keyof LayerNames)[]) this.steps.push({ out: to[role], source: from[role], role, newLayer: l.isNew });
     });
-    this.steps.push({ out: FINAL_NORM, source: FINAL_NORM, role: 'finalNorm', newLayer: false }, { out: LM_HEAD, source: LM_HEAD, role: 'head', newLayer: false });
+    this.steps.push({ out: FINAL_NORM, source: FINAL_NORM, role: 'finalNorm', newLayer: false });
+    if (!src.tieWordEmbeddings) this.steps.push({ out: LM_HEAD, source: LM_HEAD, role: 'head', newLayer: false });
 
     const config: ModelConfig = {
       ...target,
+      outputMult,
       tokenizer: src.tokenizer ?? target.tokenizer,
       rmsEps: norms.eps !== 1 ? src.rmsEps * norms.eps : target.rmsEps,
       growth: {

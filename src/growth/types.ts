@@ -54,10 +54,11 @@ export type Role = keyof LayerNames | 'embed' | 'head' | 'finalNorm';
 
 /**
  * The dimensions a tensor's rows and columns run over: d (residual width, growHidden), q (attention
- * width = heads × head_dim, growHeads), f (FFN units, growFfn), V (vocabulary, growVocab), 1 (a
+ * width = heads × head_dim, growHeads), kv (key/value width = kv heads × head_dim, growHeads: it grows
+ * with q at the model's fixed H/kv ratio), f (FFN units, growFfn), V (vocabulary, growVocab), 1 (a
  * norm gain's single row).
  */
-export type Axis = 'd' | 'q' | 'f' | 'V' | '1';
+export type Axis = 'd' | 'q' | 'kv' | 'f' | 'V' | '1';
 
 export type Shapes = Record<Exclude<Axis, '1'>, number>;
 
@@ -71,7 +72,8 @@ export function axesOf(role: Role): [Axis, Axis] {
   switch (role) {
     case 'embed': case 'head': return ['V', 'd'];
     case 'inputNorm': case 'postNorm': case 'finalNorm': return ['1', 'd'];
-    case 'q': case 'k': case 'v': return ['q', 'd'];
+    case 'q': return ['q', 'd'];
+    case 'k': case 'v': return ['kv', 'd'];
     case 'o': return ['d', 'q'];
     case 'gate': case 'up': return ['f', 'd'];
     case 'down': return ['d', 'f'];
@@ -85,5 +87,5 @@ export function shapeOf(role: Role, s: Shapes): [number, number] {
 }
 
 export function shapesOf(c: ModelConfig): Shapes {
-  return { d: c.hiddenSize, q: c.numHeads * c.headDim, f: c.intermediateSize, V: c.vocabSize };
+  return { d: c.hiddenSize, q: c.numHeads * c.headDim, kv: c.numKvHeads * c.headDim, f: c.intermediateSize, V: c.vocabSize };
 }

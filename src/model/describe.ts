@@ -45,9 +45,12 @@ const sizes = (s: Sizes | undefined) => s ? `hidden ${s.hidden_size}, ffn ${s.in
 /** The human-readable lines of a description. */
 export function formatModelDescription(d: ModelDescription): string {
   const c = d.config as Record<string, number>;
+  const kv = c.num_key_value_heads !== c.num_attention_heads ? ` (${c.num_key_value_heads} kv head${c.num_key_value_heads === 1 ? '' : 's'})` : '';
+  const scaling = d.config.rope_scaling as Record<string, number> | undefined;
   const lines = [
     `parameters: ${d.parameters.toLocaleString('en-US')} in ${d.tensors.length} tensors`,
-    `layers ${c.num_hidden_layers}, hidden ${c.hidden_size}, heads ${c.num_attention_heads}×${c.head_dim}, ffn ${c.intermediate_size}, vocab ${c.vocab_size}, seq ${c.max_position_embeddings}`,
+    `layers ${c.num_hidden_layers}, hidden ${c.hidden_size}, heads ${c.num_attention_heads}×${c.head_dim}${kv}, ffn ${c.intermediate_size}, vocab ${c.vocab_size}, seq ${c.max_position_embeddings}`,
+    `embeddings ${d.config.tie_word_embeddings ? 'tied (the head is model.embed_tokens.weight)' : 'untied'}, rope θ ${c.rope_theta}${scaling ? `, llama3 scaling ×${scaling.factor} (low ${scaling.low_freq_factor}, high ${scaling.high_freq_factor}, original ${scaling.original_max_position_embeddings})` : ''}`,
     `μP: input_mult ${c.input_mult}, output_mult ${c.output_mult}, mup_scale_factor ${c.mup_scale_factor}`,
   ];
   const m = d.masks;

@@ -40,7 +40,9 @@ export interface ParamState {
  * μP per-tensor settings (as the `mup` package's MuAdam): hidden matrices, whose fan-in and fan-out
  * both grow with width, learn at lr / width_mult (width_mult = mup_scale_factor); embeddings, the
  * output head (whose logits are already divided by width_mult in the graph) and norm gains at lr.
- * Weight decay on matrices only (embedding and head included), not on norm gains.
+ * Weight decay on matrices only (embedding and head included), not on norm gains. A tied matrix
+ * (tie_word_embeddings) is one parameter, kind 'embedding': one set of moments, its gradient the sum
+ * of the lookup's and the head's, and lr — the rate the embedding and the untied head both get.
  */
 export function paramGroup(spec: ParamSpec, c: ModelConfig): { lrMult: number; decay: boolean } {
   return {

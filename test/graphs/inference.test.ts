@@ -28,6 +28,13 @@ const MASKED = parseConfig({
     },
   },
 });
+// the architectures of real checkpoints: grouped-query attention (2 query heads per kv head) with tied
+// embeddings and llama3 rope scaling; multi-query attention
+const GQA = parseConfig({
+  ...BASE, num_key_value_heads: 2, tie_word_embeddings: true,
+  rope_scaling: { rope_type: 'llama3', factor: 4, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 },
+});
+const MQA = parseConfig({ ...BASE, num_key_value_heads: 1 });
 
 /** Logits [seq, V] of the full-window decoder on one sequence. */
 async function fullWindow(session: ort.InferenceSession, c: ModelConfig, feeds: Record<string, ort.Tensor>, ids: number[]): Promise<Float32Array> {
@@ -60,6 +67,8 @@ describe.each([
   ['μP multipliers, standard ops', MUP, false],
   ['MSG masks ramping', MASKED, true],
   ['MSG masks ramping, standard ops', MASKED, false],
+  ['GQA, tied embeddings, llama3 rope scaling', GQA, true],
+  ['MQA, standard ops', MQA, false],
 ] as const)('cached graph = full-window decoder: %s', (_name, c, fused) => {
   const V = c.vocabSize;
   const rng = new Rng(3);
@@ -155,6 +164,12 @@ describe('cached graph interface', () => {
   it('outputs the last position only under logits: last', () => {
     const g = buildCachedDecoder(MUP, { logits: 'last' }).graph;
     expect(g.outputs[0]).toMatchObject({ name: 'logits', shape: ['batch', 1, 96] });
+  });
+
+  it('the cache of a GQA model holds its kv heads', () => {
+    const g = buildCachedDecoder(MQA).graph;
+    expect(g.inputs.find((i) => i.name === cacheNames(0).pastKey)!.shape).toEqual(['batch', 1, 'past', 12]);
+    expect(g.outputs.find((o) => o.name === cacheNames(0).presentValue)!.shape).toEqual(['batch', 1, 'past+seq', 12]);
   });
 
   it('rejects steps that do not fit the cache', async () => {

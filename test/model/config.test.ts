@@ -1,7 +1,13 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { describeModelDir, formatModelDescription } from '../../src/model/describe.js';
+import { saveModelDir } from '../../src/model/model-dir.js';
 import { ConfigError, configToJson, parameterCount, parseConfig } from '../../src/model/config.js';
 import { EMBED, LM_HEAD, headWeightName, paramSpecs } from '../../src/model/params.js';
 import { checkWeights, initWeights } from '../../src/model/weights.js';
+import { trainingFlopsPerToken } from '../../src/train/flops.js';
 
 const base = { vocab_size: 64, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4, max_position_embeddings: 16 };
 const llama3 = { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
@@ -36,6 +42,8 @@ describe('config: GQA, tied embeddings, rope_scaling', () => {
     w.set(LM_HEAD, w.get(EMBED)!);
     expect(() => checkWeights(tied, w)).toThrow(/unexpected tensor lm_head.weight/);
     expect(() => parseConfig({ ...base, tie_word_embeddings: 'yes' })).toThrow(/"tie_word_embeddings" must be true or false/);
+    // tying shares the matrix, not the work: the head's product costs what it did
+    expect(trainingFlopsPerToken(tied, 16)).toBe(trainingFlopsPerToken(untied, 16));
   });
 
   it('GQA shapes: k and v project to kv·hd rows', () => {
@@ -70,5 +78,22 @@ describe('config: GQA, tied embeddings, rope_scaling', () => {
     expect(parseConfig(j)).toEqual(c);
     expect(configToJson(parseConfig(base))).not.toHaveProperty('rope_scaling');
     expect(configToJson(parseConfig(base)).tie_word_embeddings).toBe(false);
+  });
+
+  it('inspect shows kv heads, tying and rope scaling, and counts the tied matrix once', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'growlm-describe-'));
+    try {
+      const c = parseConfig({ ...base, num_key_value_heads: 1, tie_word_embeddings: true, rope_scaling: llama3 });
+      saveModelDir(dir, { config: c, weights: initWeights(c, 2) });
+      const d = describeModelDir(dir);
+      expect(d.parameters).toBe(parameterCount(c));
+      expect(d.parameters).toBe(d.tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0));
+      expect(d.tensors.map((t) => t.name)).not.toContain(LM_HEAD);
+      const text = formatModelDescription(d);
+      expect(text).toContain('heads 4×8 (1 kv head)');
+      expect(text).toContain('embeddings tied (the head is model.embed_tokens.weight), rope θ 10000, llama3 scaling ×8 (low 1, high 4, original 8192)');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
