@@ -13,11 +13,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { buildDecoder } from '../graphs/decoder.js';
+import { plainLlama } from '../src/export/fold.js';
+import { llamaMetadata, llamaTensors } from '../src/export/gguf.js';
+import { ggufChunks } from '../src/export/gguf-file.js';
+import { bpeFromTokenizerJson, tokenizerMetadata } from '../src/export/gguf-tokenizer.js';
+import { byteTokenizerJson } from '../src/export/tokenizer-files.js';
 import { encodeTokenFile, readTokenFile } from '../src/data/token-file.js';
 import { jsonlDocument } from '../src/data/prepare.js';
-import { parseConfig } from '../src/model/config.js';
+import { type ModelConfig, parameterCount, parseConfig } from '../src/model/config.js';
 import { readConfigFile } from '../src/model/model-dir.js';
 import { encodeHeader, loadSafetensors } from '../src/model/safetensors.js';
+import { initWeights } from '../src/model/weights.js';
 import { decodeModel, encodeModel } from '../src/onnx/serialize.js';
 import { onnx } from '../src/onnx/proto.js';
 import { loadPlan } from '../src/plan/plan.js';
@@ -142,6 +148,31 @@ const GROWN_CONFIG = {
     tokenizer: { kind: 'byte', vocab_size: 256 },
   },
 };
+
+/** Configs of the architectures GGUF export handles: GQA, MQA, tied embeddings, Llama 3 RoPE scaling, μP, masks. */
+const GGUF_CONFIGS = [
+  { ...SMALL_CONFIG, vocab_size: 256, num_key_value_heads: 1, tie_word_embeddings: true, input_mult: 0.5, output_mult: 1, mup_scale_factor: 2 },
+  { ...GROWN_CONFIG, vocab_size: 300, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 4, rope_theta: 500000,
+    rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8 } },
+];
+
+/** Parameters above which a fuzzed config is not exported (each input stays fast). */
+const GGUF_MAX_PARAMETERS = 200_000;
+
+/**
+ * A config through the GGUF path as `exportGguf` takes it (fold, llama metadata with the byte
+ * tokenizer, f16 tensors), in memory; the bytes must add up to the header's own layout.
+ */
+function ggufOfConfig(c: ModelConfig): number {
+  if (parameterCount(c) > GGUF_MAX_PARAMETERS) return 0;
+  const plain = plainLlama(c, initWeights(c, 1));
+  const metadata = [...llamaMetadata(plain.config, 'fuzz', 'f16'), ...tokenizerMetadata(bpeFromTokenizerJson(byteTokenizerJson() as Record<string, unknown>), plain.config.vocabSize)];
+  let bytes = 0, first: Uint8Array | undefined;
+  for (const chunk of ggufChunks(metadata, llamaTensors(plain.config, plain.weights, 'f16'))) { first ??= chunk; bytes += chunk.byteLength; }
+  const view = new DataView(first!.buffer, first!.byteOffset, first!.byteLength);
+  if (view.getUint32(0, true) !== 0x46554747 || view.getUint32(4, true) !== 3 || bytes % 32 !== 0) throw new Error('GGUF header does not describe its file');
+  return bytes;
+}
 
 function safetensorsFile(tensors: [string, { dtype: 'float32' | 'int64' | 'uint8' | 'float16'; dims: number[] }][], metadata: Record<string, string> = {}): Uint8Array {
   const header = encodeHeader(tensors, metadata);
@@ -270,6 +301,11 @@ export function fuzzTargets(workDir: string): FuzzTarget[] {
       name: 'plan',
       inputs: fc.oneof(randomBytes(128), mutated(planSeeds.map(bytesOf)), jsonMutated(planSeeds)),
       parse: writeThen(file('fuzz.plan.json'), loadPlan),
+    },
+    {
+      name: 'GGUF export',
+      inputs: fc.oneof(mutated(GGUF_CONFIGS.map(bytesOf)), jsonMutated(GGUF_CONFIGS)),
+      parse: writeThen(file('gguf-config.json'), (p) => ggufOfConfig(readConfigFile(p))),
     },
     {
       name: 'jsonl line',

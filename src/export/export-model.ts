@@ -39,7 +39,7 @@ export interface ExportResult {
 export class ExportError extends GrowlmError {}
 
 /** Refuse an output path that is a directory, sits under a file, or would overwrite without `force`. */
-function checkOutputFile(path: string, force: boolean): void {
+export function checkOutputFile(path: string, force: boolean): void {
   if (existsSync(path)) {
     if (statSync(path).isDirectory()) throw new ExportError(`${path} is a directory; give the path of a file to write`);
     if (!force) throw new OutputExistsError(path, 'a file');
