@@ -85,6 +85,8 @@ export { type SequenceRequest, type SequenceResult, type SchedulerOptions, Sched
 
 // export to ONNX
 export { type ExportOptions, type ExportOutput, type ExportResult, DEFAULT_EXPORT, exportModel } from './export/export-model.js';
+export { type OnnxLayoutOptions, type OnnxLayoutResult, exportOnnxLayout } from './export/onnx-layout.js';
+export { type GenerateBenchOptions, type GenerateBenchResult, DEFAULT_GENERATE_BENCH, benchGenerate } from './bench/generate.js';
 
 // staged plans and experiments
 export { type Plan, type PlanStage, loadPlan } from './plan/plan.js';

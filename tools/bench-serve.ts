@@ -13,7 +13,7 @@ import { loadPreset } from '../src/model/presets.js';
 import { saveModelDir } from '../src/model/model-dir.js';
 import { initWeights } from '../src/model/weights.js';
 import { needsMallocTuning, relaunchWithTunedMalloc } from '../src/runtime/malloc-tuning.js';
-import { serverRound } from '../src/serve/bench.js';
+import { serverRound } from '../src/bench/generate.js';
 import { serveModel } from '../src/serve/server.js';
 
 const NEW_TOKENS = 64;

@@ -23,6 +23,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['src/generate'],
   ['src/serve'],
   ['src/export'],
+  ['src/bench'],
   ['src/report'],
   ['src/plan'],
   ['src/index.ts'],

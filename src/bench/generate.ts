@@ -5,12 +5,16 @@
  * - the server: aggregate tokens/s of `clients` concurrent greedy requests through `growlm serve`'s
  *   HTTP API on loopback (continuous batching), and of one request alone, with their ratio;
  * - PyTorch eager with a pre-allocated KV cache on the same weights (tools/torch_decode_bench.py
- *   through tools/torch-bench.sh: OpenBLAS + tcmalloc), at 1 thread and at `threads`, the better
- *   counting: on a loaded 2-core machine its OpenMP threads contend.
+ *   through tools/torch-bench.sh: OpenBLAS + tcmalloc);
+ * - llama.cpp (node-llama-cpp's prebuilt CPU library) on the model's f32 GGUF export
+ *   (tools/llama-cpp-decode-bench.mjs, a process of its own; F32 KV cache, no flash attention).
+ *
+ * Both baselines run at 1 thread and at `threads`, the better counting: on a loaded 2-core machine
+ * their worker threads contend (llama.cpp measured ≈ 420 tokens/s with 1 thread, ≈ 75 with 2).
  *
  * Rounds alternate the engines (a shared machine's slow phases then hit all of them) and medians are
  * reported, with the per-round ratios. A preset is measured on random weights (seed 0) with the
- * byte tokenizer; μP and MSG masks are folded for PyTorch (export/fold.ts), which sees a plain Llama.
+ * byte tokenizer; μP and MSG masks are folded for the baselines (export/fold.ts), which see a plain Llama.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -26,7 +30,8 @@ import { baselineEnv } from '../train/bench.js';
 import { GrowlmError, InvalidSettingError } from '../util/errors.js';
 import { packageRoot } from '../util/paths.js';
 import { plainLlama } from '../export/fold.js';
-import { type RunningServer, serveModel } from './server.js';
+import { exportGguf } from '../export/gguf.js';
+import { type RunningServer, serveModel } from '../serve/server.js';
 
 export interface GenerateBenchOptions {
   promptTokens: number;
@@ -37,9 +42,11 @@ export interface GenerateBenchOptions {
   clients: number;
   /** Also run the PyTorch baseline. */
   torch: boolean;
+  /** Also run the llama.cpp baseline. */
+  llamacpp: boolean;
 }
 
-export const DEFAULT_GENERATE_BENCH: GenerateBenchOptions = { promptTokens: 128, newTokens: 64, rounds: 3, threads: 2, clients: 8, torch: true };
+export const DEFAULT_GENERATE_BENCH: GenerateBenchOptions = { promptTokens: 128, newTokens: 64, rounds: 3, threads: 2, clients: 8, torch: true, llamacpp: true };
 
 export interface GenerateBenchResult {
   model: string;
@@ -66,9 +73,17 @@ export interface GenerateBenchResult {
   decode_vs_torch?: number;
   /** Whether PyTorch chose growlm's greedy tokens (near-ties of random weights may flip one). */
   torch_same_greedy_tokens?: boolean;
+  /** The same for llama.cpp. */
+  llamacpp_prefill_ms?: number;
+  llamacpp_decode_tokens_per_s?: number;
+  llamacpp_threads?: number;
+  llamacpp_decode_tokens_per_s_by_threads?: Record<string, number>;
+  decode_vs_llamacpp?: number;
+  llamacpp_same_greedy_tokens?: boolean;
 }
 
-interface TorchRun {
+/** One measured generation of a baseline. */
+interface BaselineRun {
   prefill_ms: number;
   decode_tokens_per_s: number;
   tokens: number[];
@@ -76,14 +91,39 @@ interface TorchRun {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
-/** tools/torch_decode_bench.py through tools/torch-bench.sh, one measured round. */
-function runTorchDecode(plainDir: string, prompt: number[], newTokens: number, threads: number): TorchRun {
-  const r = spawnSync('bash', [join(packageRoot(), 'tools/torch-bench.sh'), '--model', plainDir, '--prompt-ids', prompt.join(','),
-    '--new-tokens', String(newTokens), '--rounds', '1', '--threads', String(threads), '--json'],
-  { encoding: 'utf8', env: { ...baselineEnv(), TORCH_BENCH_SCRIPT: 'torch_decode_bench.py' } });
+/** A baseline's child process; its last stdout line is one JSON object. */
+function runChild(name: string, command: string, args: string[], env: NodeJS.ProcessEnv): BaselineRun {
+  const r = spawnSync(command, args, { encoding: 'utf8', env, timeout: CHILD_TIMEOUT_MS });
   const out = r.stdout ?? '';
-  if (r.status !== 0 || !out.includes('{')) throw new GrowlmError(`the PyTorch baseline failed: ${(r.stderr || out).trim().split('\n').pop()}`);
-  return JSON.parse(out.slice(out.indexOf('{'))) as TorchRun;
+  if (r.error) throw new GrowlmError(`the ${name} baseline failed: ${r.error.message}`);
+  if (r.status !== 0 || !out.includes('{')) throw new GrowlmError(`the ${name} baseline failed: ${(r.stderr || out).trim().split('\n').pop()}`);
+  return JSON.parse(out.slice(out.indexOf('{'))) as BaselineRun;
+}
+
+/** A baseline run slower than this (a pathological thread count on a loaded machine) is an error. */
+const CHILD_TIMEOUT_MS = 600_000;
+
+interface Baseline {
+  key: 'torch' | 'llamacpp';
+  name: string;
+  run(threads: number): BaselineRun;
+}
+
+/** PyTorch: tools/torch_decode_bench.py through tools/torch-bench.sh on the plain model's directory. */
+function torchBaseline(plainDir: string, prompt: number[], newTokens: number): Baseline {
+  return {
+    key: 'torch', name: 'pytorch',
+    run: (threads) => runChild('PyTorch', 'bash', [join(packageRoot(), 'tools/torch-bench.sh'), '--model', plainDir, '--prompt-ids', prompt.join(','),
+      '--new-tokens', String(newTokens), '--rounds', '1', '--threads', String(threads), '--json'], { ...baselineEnv(), TORCH_BENCH_SCRIPT: 'torch_decode_bench.py' }),
+  };
+}
+
+/** llama.cpp: tools/llama-cpp-decode-bench.mjs on the GGUF file. */
+function llamaCppBaseline(gguf: string, prompt: number[], newTokens: number): Baseline {
+  return {
+    key: 'llamacpp', name: 'llama.cpp',
+    run: (threads) => runChild('llama.cpp', process.execPath, [join(packageRoot(), 'tools/llama-cpp-decode-bench.mjs'), gguf, prompt.join(','), String(newTokens), String(threads)], baselineEnv()),
+  };
 }
 
 /** Greedy completions of `n` different prompts at once through the server; completion tokens per second of wall time. */
@@ -123,17 +163,22 @@ export async function benchGenerate(source: { preset: string } | { dir: string }
   try {
     const m = resolveModel(source, tmp);
     const prompt = benchPrompt(m.config, o.promptTokens, o.newTokens);
-    let plainDir: string | undefined;
+    const baselines: Baseline[] = [];
     if (o.torch) {
-      plainDir = join(tmp, 'plain');
+      const plainDir = join(tmp, 'plain');
       saveModelDir(plainDir, plainLlama(m.config, m.weights));
+      baselines.push(torchBaseline(plainDir, prompt, o.newTokens));
+    }
+    if (o.llamacpp) {
+      const gguf = join(tmp, 'model.gguf');
+      await exportGguf(m.dir, gguf, { dtype: 'f32', ...(m.byte ? { tokenizer: 'byte' } : {}) });
+      baselines.push(llamaCppBaseline(gguf, prompt, o.newTokens));
     }
     const kv = await KvSession.create(m.config, m.weights, { threads: o.threads });
     const server = await serveModel(m.dir, { port: 0, host: '127.0.0.1', threads: o.threads, maxConcurrent: o.clients, maxQueue: o.clients, ...(m.byte ? { tokenizer: 'byte' } : {}) });
-    const torchThreads = [...new Set([1, o.threads])];
-    const prefill: number[] = [], decode: number[] = [], single: number[] = [], concurrent: number[] = [], speedup: number[] = [], vsTorch: number[] = [];
-    const torchRuns = new Map<number, TorchRun[]>(torchThreads.map((t) => [t, []]));
-    let same = true;
+    const threadCounts = [...new Set([1, o.threads])];
+    const prefill: number[] = [], decode: number[] = [], single: number[] = [], concurrent: number[] = [], speedup: number[] = [];
+    const runs = new Map(baselines.map((b) => [b.key, { ratios: [] as number[], same: true, byThreads: new Map<number, BaselineRun[]>(threadCounts.map((t) => [t, []])) }]));
     try {
       for (let r = 0; r <= o.rounds; r++) { // round 0 warms up
         const label = r === 0 ? 'warm-up' : `round ${r}/${o.rounds}`;
@@ -142,23 +187,24 @@ export async function benchGenerate(source: { preset: string } | { dir: string }
         const s = await serverRound(server, 1, o.newTokens);
         const c = await serverRound(server, o.clients, o.newTokens);
         note(`${label}: server ${o.clients} concurrent ${c.toFixed(0)} tokens/s, one request ${s.toFixed(0)} tokens/s`);
-        let bestTorch: TorchRun | undefined;
-        if (plainDir && r > 0) {
-          for (const t of torchThreads) {
-            const run = runTorchDecode(plainDir, prompt, o.newTokens, t);
-            note(`${label}: pytorch (${t} thread${t > 1 ? 's' : ''}) prefill ${run.prefill_ms.toFixed(1)} ms, decode ${run.decode_tokens_per_s.toFixed(0)} tokens/s`);
-            torchRuns.get(t)!.push(run);
-            same &&= run.tokens.every((id, i) => id === ours.tokens[i]);
-            if (!bestTorch || run.decode_tokens_per_s > bestTorch.decode_tokens_per_s) bestTorch = run;
+        if (r === 0) continue; // the baselines warm up inside their own processes
+        for (const b of baselines) {
+          const rec = runs.get(b.key)!;
+          let best = 0;
+          for (const t of threadCounts) {
+            const run = b.run(t);
+            note(`${label}: ${b.name} (${t} thread${t > 1 ? 's' : ''}) prefill ${run.prefill_ms.toFixed(1)} ms, decode ${run.decode_tokens_per_s.toFixed(0)} tokens/s`);
+            rec.byThreads.get(t)!.push(run);
+            rec.same &&= run.tokens.every((id, i) => id === ours.tokens[i]);
+            best = Math.max(best, run.decode_tokens_per_s);
           }
+          rec.ratios.push(ours.tokensPerS / best);
         }
-        if (r === 0) continue;
         prefill.push(ours.prefillMs);
         decode.push(ours.tokensPerS);
         single.push(s);
         concurrent.push(c);
         speedup.push(c / s);
-        if (bestTorch) vsTorch.push(ours.tokensPerS / bestTorch.decode_tokens_per_s);
       }
     } finally {
       await server.close();
@@ -169,12 +215,13 @@ export async function benchGenerate(source: { preset: string } | { dir: string }
       prefill_ms: median(prefill), decode_tokens_per_s: median(decode),
       concurrent_tokens_per_s: median(concurrent), single_request_tokens_per_s: median(single), concurrent_speedup: median(speedup),
     };
-    if (plainDir) {
-      const byThreads = Object.fromEntries(torchThreads.map((t) => [String(t), median(torchRuns.get(t)!.map((x) => x.decode_tokens_per_s))]));
-      const best = torchThreads.reduce((a, b) => (byThreads[String(b)]! > byThreads[String(a)]! ? b : a));
+    for (const b of baselines) {
+      const rec = runs.get(b.key)!;
+      const byThreads = Object.fromEntries(threadCounts.map((t) => [String(t), median(rec.byThreads.get(t)!.map((x) => x.decode_tokens_per_s))]));
+      const best = threadCounts.reduce((x, y) => (byThreads[String(y)]! > byThreads[String(x)]! ? y : x));
       Object.assign(result, {
-        torch_prefill_ms: median(torchRuns.get(best)!.map((x) => x.prefill_ms)), torch_decode_tokens_per_s: byThreads[String(best)],
-        torch_threads: best, torch_decode_tokens_per_s_by_threads: byThreads, decode_vs_torch: median(vsTorch), torch_same_greedy_tokens: same,
+        [`${b.key}_prefill_ms`]: median(rec.byThreads.get(best)!.map((x) => x.prefill_ms)), [`${b.key}_decode_tokens_per_s`]: byThreads[String(best)],
+        [`${b.key}_threads`]: best, [`${b.key}_decode_tokens_per_s_by_threads`]: byThreads, [`decode_vs_${b.key}`]: median(rec.ratios), [`${b.key}_same_greedy_tokens`]: rec.same,
       });
     }
     return result;
