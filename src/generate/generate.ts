@@ -64,6 +64,11 @@ export interface OpenOptions {
   threads?: number;
   /** Execution provider (default cpu). */
   provider?: Provider;
+  /**
+   * The KV-cache session's outputs (runtime/kv-session.ts): `present` (default; what `generate`
+   * needs) or `new` (for a caller that keeps its own cache: the server's scheduler).
+   */
+  cacheOutputs?: 'present' | 'new';
 }
 
 export interface GenerateOptions extends Partial<SamplingOptions> {
@@ -116,7 +121,7 @@ export async function modelTokenizer(dir: string, config: ModelConfig, spec?: st
 export async function openModel(dir: string, opts: OpenOptions = {}): Promise<GenerationModel> {
   const { config, weights } = loadModelDir(dir);
   const tokenizer = await modelTokenizer(dir, config, opts.tokenizer);
-  const session = await KvSession.create(config, weights, { threads: opts.threads, provider: opts.provider });
+  const session = await KvSession.create(config, weights, { threads: opts.threads, provider: opts.provider, cacheOutputs: opts.cacheOutputs });
   const V = config.vocabSize;
   let runner: Promise<DecoderRunner> | undefined;
   return {
