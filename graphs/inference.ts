@@ -14,8 +14,8 @@
  * (the embedding scale and the head's Gemm alpha), MSG masks as the same inputs while a growth ramps
  * (`growlm export` bakes weights and masks in as initializers).
  */
-import { GraphBuilder, float } from '../src/onnx/builder.js';
-import { MS_DOMAIN, type Model } from '../src/onnx/ir.js';
+import { GraphBuilder } from '../src/onnx/builder.js';
+import type { Model } from '../src/onnx/ir.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { EMBED, FINAL_NORM, headWeightName, layerParamNames, paramSpecs } from '../src/model/params.js';
 import { type Rope, applyRope, fusedLinear, groupedAttend, groupedPositions, linear, msgMasks, ropeTables, swiglu } from './layers.js';
@@ -28,13 +28,11 @@ export interface InferenceOptions {
    */
   fusedKernels?: boolean;
   /**
-   * `present` (default): the Optimum outputs `present.{i}.key|value` [batch, kv_heads, past+seq,
-   * head_dim], past and new joined. `new`: only the new tokens' keys and values, `new.{i}.key|value`
-   * [batch, kv_heads, seq, head_dim], for a caller that keeps its own cache (src/serve/scheduler.ts):
-   * attention then reads the past and the new keys where they are (attendSplit) and the graph copies
-   * no cache (the Concat of past and new was ≈ 23% of a bench-small decode step at batch 8, past 128).
+   * Also output each layer's keys and values of the new tokens alone, `new.{i}.key|value`
+   * [batch, kv_heads, seq, head_dim], so that a caller that keeps its own cache can fetch them
+   * instead of the whole `present.*` (src/serve/scheduler.ts). Default false.
    */
-  cacheOutputs?: 'present' | 'new';
+  newCacheOutputs?: boolean;
   /**
    * `all` (default): logits [batch, seq, vocab] at every position, as Optimum exports them; `last`:
    * only each row's last position, [batch, 1, vocab] (rows are left-padded, so that is position
@@ -50,26 +48,6 @@ export function cacheNames(i: number): { pastKey: string; pastValue: string; pre
 
 /** Masked scores: float32's lowest rather than -inf, so that a row with no visible key (a padding query) stays finite. */
 const MASKED = -3.4028234663852886e38;
-
-/**
- * Attention of the new tokens' queries qh [B, H, S, hd] over the cache and the new keys and values
- * ([B, kv, past, hd] and [B, kv, S, hd]) without joining them: the scores against each part are
- * concatenated ([B, kv, g·S, past+S], small for a decode step), masked and normalized together, and
- * the two products with the values summed. The same function as attention over the joined cache
- * (the sum over keys in two parts rounds differently, within float32 rounding).
- */
-function attendSplit(b: GraphBuilder, c: ModelConfig, qh: string, [pastK, pastV]: [string, string], [newK, newV]: [string, string], sizes: string, mask: string, fused: boolean): string {
-  const grouped = c.numHeads === c.numKvHeads ? qh : b.op('Reshape', [qh, b.int64([0, c.numKvHeads, -1, c.headDim])]); // [B, kv, g·S, hd]
-  const scale = 1 / Math.sqrt(c.headDim);
-  const scores = (k: string) => fused
-    ? b.op('FusedMatMul', [grouped, k], { transB: 1, alpha: float(scale) }, { domain: MS_DOMAIN })
-    : b.op('MatMul', [b.op('Mul', [grouped, b.float32(scale)]), b.op('Transpose', [k], { perm: [0, 1, 3, 2] })]);
-  const probs = b.op('Softmax', [b.op('Add', [b.op('Concat', [scores(pastK), scores(newK)], { axis: 3 }), mask])], { axis: -1 });
-  const [pastProbs, newProbs] = b.node('Split', [probs, sizes], { axis: 3 }, { outputs: 2 }) as [string, string];
-  const product = (p: string, v: string) => (fused ? b.op('FusedMatMul', [p, v], {}, { domain: MS_DOMAIN }) : b.op('MatMul', [p, v]));
-  const out = b.op('Add', [product(pastProbs, pastV), product(newProbs, newV)]);
-  return c.numHeads === c.numKvHeads ? out : b.op('Reshape', [out, b.int64([0, c.numHeads, -1, c.headDim])]);
-}
 
 export function buildCachedDecoder(c: ModelConfig, opts: InferenceOptions = {}): Model {
   const fused = opts.fusedKernels ?? true;
@@ -102,8 +80,6 @@ export function buildCachedDecoder(c: ModelConfig, opts: InferenceOptions = {}):
   const causal = b.op('LessOrEqual', [b.op('Unsqueeze', [keyPos, b.int64([0])]), b.op('Unsqueeze', [queryPos, b.int64([1])])]); // [S, T]
   const real = b.op('Unsqueeze', [b.op('Cast', [attentionMask], { to: 9 }), b.int64([1, 2])]); // [B, 1, 1, T] bool
   const mask = b.op('Where', [b.op('And', [causal, real]), b.float32(0), b.float32(MASKED)]);
-  // [past, S]: where the key axis splits into the cache and the new tokens (cacheOutputs 'new')
-  const splitSizes = b.op('Concat', [b.op('Unsqueeze', [b.op('Sub', [total, seq]), b.int64([0])]), b.op('Unsqueeze', [seq, b.int64([0])])], { axis: 0 });
 
   // RoPE at the given positions
   const { cos, sin } = ropeTables(c.maxSeqLen, c.headDim, c.ropeTheta, c.ropeScaling);
@@ -130,17 +106,15 @@ export function buildCachedDecoder(c: ModelConfig, opts: InferenceOptions = {}):
       const a = mk.norm(h, w.inputNorm);
       const [q, k, v] = b.node('Split', [fusedLinear(b, a, [w.q, w.k, w.v]), b.int64([width, kvWidth, kvWidth])], { axis: 1 }, { outputs: 3 }) as [string, string, string];
       const newKeys = applyRope(b, toHeads(k, kvHeads), rope, c.headDim), newValues = toHeads(v, kvHeads);
-      const qh = applyRope(b, toHeads(q), rope, c.headDim);
-      let out: string;
-      if (opts.cacheOutputs === 'new') {
+      const keys = b.op('Concat', [n.pastKey, newKeys], { axis: 2 });
+      const values = b.op('Concat', [n.pastValue, newValues], { axis: 2 });
+      if (opts.newCacheOutputs) {
         b.output(newKeys, `new.${i}.key`, 'float32', cacheShape('seq'));
         b.output(newValues, `new.${i}.value`, 'float32', cacheShape('seq'));
-        out = attendSplit(b, c, qh, [n.pastKey, n.pastValue], [`new.${i}.key`, `new.${i}.value`], splitSizes, mask, fused);
-      } else {
-        b.output(b.op('Concat', [n.pastKey, newKeys], { axis: 2 }), n.presentKey, 'float32', cacheShape('past+seq'));
-        b.output(b.op('Concat', [n.pastValue, newValues], { axis: 2 }), n.presentValue, 'float32', cacheShape('past+seq'));
-        out = groupedAttend(b, qh, n.presentKey, () => n.presentValue, mask, c.headDim, fused, c.numHeads, c.numKvHeads);
       }
+      b.output(keys, n.presentKey, 'float32', cacheShape('past+seq'));
+      b.output(values, n.presentValue, 'float32', cacheShape('past+seq'));
+      const out = groupedAttend(b, applyRope(b, toHeads(q), rope, c.headDim), n.presentKey, () => n.presentValue, mask, c.headDim, fused, c.numHeads, c.numKvHeads);
       const attn = mk.apply(b.op('Reshape', [b.op('Transpose', [out], { perm: [0, 2, 1, 3] }), flat]), mk.heads);
       const h1 = b.op('Add', [h, mk.apply(mk.apply(linear(b, attn, w.o), mk.hidden), branch)]);
       const x = mk.norm(h1, w.postNorm);

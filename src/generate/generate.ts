@@ -64,11 +64,6 @@ export interface OpenOptions {
   threads?: number;
   /** Execution provider (default cpu). */
   provider?: Provider;
-  /**
-   * The KV-cache session's outputs (runtime/kv-session.ts): `present` (default; what `generate`
-   * needs) or `new` (for a caller that keeps its own cache: the server's scheduler).
-   */
-  cacheOutputs?: 'present' | 'new';
 }
 
 export interface GenerateOptions extends Partial<SamplingOptions> {
@@ -121,7 +116,7 @@ export async function modelTokenizer(dir: string, config: ModelConfig, spec?: st
 export async function openModel(dir: string, opts: OpenOptions = {}): Promise<GenerationModel> {
   const { config, weights } = loadModelDir(dir);
   const tokenizer = await modelTokenizer(dir, config, opts.tokenizer);
-  const session = await KvSession.create(config, weights, { threads: opts.threads, provider: opts.provider, cacheOutputs: opts.cacheOutputs });
+  const session = await KvSession.create(config, weights, { threads: opts.threads, provider: opts.provider });
   const V = config.vocabSize;
   let runner: Promise<DecoderRunner> | undefined;
   return {

@@ -15,10 +15,8 @@
  * cache at 16 tokens, 4.7 MB at 255), ≈ 0.2 ms per MB, 10–20% of the step. On the CPU provider
  * nothing avoids that copy: pre-allocated `fetches` are filled and then copied again (no faster),
  * `preferredOutputLocation: 'cpu-pinned'` was 4–6× slower, and IO binding needs a GPU provider.
- * A caller that keeps its own cache (the server's scheduler) avoids it: a session created with
- * `cacheOutputs: 'new'` outputs only the new tokens' keys and values (bench-small, batch 8, past 100:
- * 7.1 ms a step against 10.5 fetching the present cache), and its graph does not join the cache
- * either (graphs/inference.ts attendSplit).
+ * A caller that keeps its own cache (the server's scheduler) avoids it: `runWith(…, 'new')` fetches
+ * only the new tokens' keys and values (bench-small, batch 8, past 100: 7.1 ms a step against 10.5).
  */
 import * as ort from 'onnxruntime-node';
 import { buildCachedDecoder, cacheNames } from '../../graphs/inference.js';
@@ -38,12 +36,6 @@ export interface KvSessionOptions extends SessionOptions {
    * full-window decoder).
    */
   logits?: 'all' | 'last';
-  /**
-   * `present` (default): the session keeps the cache (`prefill`, `decode`, `run`); `new`: the graph
-   * outputs only the new tokens' keys and values and copies no cache, for a caller that keeps its
-   * own (`runWith`; the server's scheduler).
-   */
-  cacheOutputs?: 'present' | 'new';
 }
 
 /** The inputs of one run of the cached graph (all row-major, `batch` rows). */
@@ -66,20 +58,23 @@ export class KvSession {
   private mask = new BigInt64Array(0);
   private nextPosition: number[] = [];
 
+  /** The outputs `run` fetches: logits and the present cache (not the `new.*` keys and values). */
+  private readonly fetches: string[];
+
   private constructor(
     readonly config: ModelConfig,
     private readonly session: ort.InferenceSession,
     /** Whether the graph outputs the logits of every position or only of the last. */
     readonly logits: 'all' | 'last',
-    /** Whether the graph outputs the joined cache or the new tokens' keys and values only. */
-    readonly cacheOutputs: 'present' | 'new',
-  ) {}
+  ) {
+    this.fetches = session.outputNames.filter((n) => !n.startsWith('new.'));
+  }
 
   static async create(config: ModelConfig, weights: Weights, opts: KvSessionOptions = {}): Promise<KvSession> {
-    const { fusedKernels, logits = 'last', cacheOutputs = 'present', ...sessionOpts } = opts;
+    const { fusedKernels, logits = 'last', ...sessionOpts } = opts;
     const baked = new Map([...paramSpecs(config).map((p) => [p.name, weights.get(p.name)!] as const), ...maskTensors(config)]);
-    const session = await createSession(bakeWeights(buildCachedDecoder(config, { fusedKernels, cacheOutputs, logits }), baked), { externalThreshold: 1024, ...sessionOpts });
-    return new KvSession(config, session, logits, cacheOutputs);
+    const session = await createSession(bakeWeights(buildCachedDecoder(config, { fusedKernels, newCacheOutputs: true, logits }), baked), { externalThreshold: 1024, ...sessionOpts });
+    return new KvSession(config, session, logits);
   }
 
   /** Forget the cache (the next call must be `prefill`). */
@@ -96,10 +91,9 @@ export class KvSession {
    * returns logits [batch, seq, vocab] (seq 1 under `logits: 'last'`) and keeps `present.*` as the cache.
    */
   async run(step: CachedStep): Promise<Float32Array> {
-    if (this.cacheOutputs !== 'present') throw new RuntimeError('this session outputs no present cache (cacheOutputs: new): use runWith');
     if (this.past === 0) this.batch = step.batch;
     if (step.batch !== this.batch) throw new RuntimeError(`the cache holds ${this.batch} rows, this step has ${step.batch}`);
-    const out = await this.session.run(this.feeds(step, this.past, (n) => this.cache[n]));
+    const out = await this.session.run(this.feeds(step, this.past, (n) => this.cache[n]), this.fetches);
     this.cache = out;
     this.past += step.seq;
     return out.logits!.data as Float32Array;
@@ -110,22 +104,21 @@ export class KvSession {
    * reshape the batch between steps: `past` holds [batch, kv_heads, pastLength, head_dim] per layer,
    * key then value ([] when pastLength is 0); returns logits [batch, seq, vocab] (seq 1 under
    * `logits: 'last'`) and, in the same
-   * order, the present cache [batch, kv_heads, pastLength + seq, head_dim] (`cacheOutputs: 'present'`)
-   * or only the new tokens' keys and values [batch, kv_heads, seq, head_dim] (`'new'`: the graph
-   * then joins no cache and onnxruntime copies none out, ≈ 0.2 ms per MB of it; with pastLength 0
-   * the two are the same).
+   * order, the present cache [batch, kv_heads, pastLength + seq, head_dim] (`outputs: 'present'`)
+   * or only the new tokens' keys and values [batch, kv_heads, seq, head_dim] (`'new'`: onnxruntime
+   * then copies no cache out, ≈ 0.2 ms per MB of it).
    */
-  async runWith(step: CachedStep, pastLength: number, past: readonly Float32Array[]): Promise<{ logits: Float32Array; cache: Float32Array[] }> {
+  async runWith(step: CachedStep, pastLength: number, past: readonly Float32Array[], outputs: 'present' | 'new' = 'present'): Promise<{ logits: Float32Array; present: Float32Array[] }> {
     const c = this.config;
     const shape = [step.batch, c.numKvHeads, pastLength, c.headDim];
     const names = Array.from({ length: c.numLayers }, (_, i) => cacheNames(i));
     const index = new Map(names.flatMap((n, i) => [[n.presentKey, 2 * i], [n.presentValue, 2 * i + 1]] as const));
-    const fetched = this.cacheOutputs === 'present' ? names.flatMap((n) => [n.presentKey, n.presentValue]) : names.flatMap((_, i) => [`new.${i}.key`, `new.${i}.value`]);
+    const fetched = outputs === 'present' ? names.flatMap((n) => [n.presentKey, n.presentValue]) : names.flatMap((_, i) => [`new.${i}.key`, `new.${i}.value`]);
     const out = await this.session.run(this.feeds(step, pastLength, (n) => {
       const data = past[index.get(n)!];
       return data === undefined ? undefined : new ort.Tensor('float32', data, shape);
-    }));
-    return { logits: out.logits!.data as Float32Array, cache: fetched.map((n) => out[n]!.data as Float32Array) };
+    }), ['logits', ...fetched]);
+    return { logits: out.logits!.data as Float32Array, present: fetched.map((n) => out[n]!.data as Float32Array) };
   }
 
   /** The feeds of one run; `cached(presentName)` gives the past tensor for that cache entry (none: empty). */

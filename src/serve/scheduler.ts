@@ -85,7 +85,6 @@ export class Scheduler {
   stepRows = 0;
 
   constructor(readonly model: GenerationModel, readonly opts: SchedulerOptions) {
-    if (model.session.cacheOutputs !== 'new') throw new ServeError('the scheduler keeps its own cache: open the model with cacheOutputs "new"');
     const c = model.config;
     this.shape = { heads: c.numKvHeads, headDim: c.headDim };
     this.cache = emptyCache(c.numLayers);
@@ -184,7 +183,7 @@ export class Scheduler {
       return;
     }
     const V = this.model.config.vocabSize;
-    this.cache = appendRows(this.cache, fullCache(rows, seq, attentionMask, run.cache), this.shape, SPARE_COLUMNS);
+    this.cache = appendRows(this.cache, fullCache(rows, seq, attentionMask, run.present), this.shape, SPARE_COLUMNS);
     joining.forEach((w, r) => this.active.push({
       ...w, rng: new Rng(w.req.seed), tokens: [], stream: new TextStream(w.req.onText),
       logits: lastRow(run.logits, r, seq, V, this.model.session.logits), position: w.req.promptIds.length - 1,
@@ -221,8 +220,8 @@ export class Scheduler {
       batch: rows, seq: 1, attentionMask: stepMask(cache),
       ids: BigInt64Array.from(this.active, (s) => BigInt(s.tokens.at(-1)!)),
       positions: BigInt64Array.from(this.active, (s) => BigInt(s.position)),
-    }, cache.cap, cache.tensors);
-    appendColumn(cache, run.cache, this.shape);
+    }, cache.cap, cache.tensors, 'new');
+    appendColumn(cache, run.present, this.shape);
     this.active.forEach((s, r) => { s.logits = run.logits.subarray(r * V, (r + 1) * V); });
     this.steps++;
     this.stepRows += rows;

@@ -71,7 +71,7 @@ export function authorized(header: string | undefined, apiKey: string): boolean 
 export async function serveModel(dir: string, opts: ServeOptions = {}): Promise<RunningServer> {
   const o = { ...DEFAULT_SERVE, ...stripUndefined(opts) };
   if (o.apiKey === '') throw new InvalidSettingError('apiKey', 'the API key is empty');
-  const model = await openModel(dir, { ...opts, cacheOutputs: 'new' });
+  const model = await openModel(dir, opts);
   const ctx = o.ctx ?? model.config.maxSeqLen;
   if (!(Number.isSafeInteger(ctx) && ctx >= 2 && ctx <= model.config.maxSeqLen)) {
     await model.release();

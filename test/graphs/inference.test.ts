@@ -118,53 +118,6 @@ describe.each([
     await full.release();
   });
 
-  it('cacheOutputs new (the server\'s graph, no cache joined): a caller-kept cache of a left-padded batch, decoded step by step', async () => {
-    const w = initWeights(c, 10);
-    const full = await createSession(buildDecoder(c, { outputs: ['logits'], fusedKernels: fused }));
-    const kv = await KvSession.create(c, w, { fusedKernels: fused, cacheOutputs: 'new' });
-    await expect(kv.prefill([[1, 2]])).rejects.toThrow(/outputs no present cache/);
-    const feeds = weightFeeds(c, w);
-    const seqs = [tokens(12), tokens(9)];
-    const prompts = [seqs[0]!.slice(0, 6), seqs[1]!.slice(0, 3)];
-    const refs = await Promise.all(seqs.map((s) => fullWindow(full, c, feeds, s)));
-    // prefill (left-padded to 6), then the cache grows by one column per step, kept here
-    const D = c.numKvHeads * c.headDim;
-    let past = 6, mask = [1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1].map(BigInt);
-    const pre = await kv.runWith({
-      batch: 2, seq: 6, ids: BigInt64Array.from([...prompts[0]!, 0, 0, 0, ...prompts[1]!], BigInt),
-      attentionMask: BigInt64Array.from(mask), positions: BigInt64Array.from([0, 1, 2, 3, 4, 5, 0, 0, 0, 0, 1, 2], BigInt),
-    }, 0, []);
-    let cache = pre.cache;
-    expect(cache[0]!.length).toBe(2 * 6 * D);
-    let worst = Math.max(relDiff(row(pre.logits, 0, V), row(refs[0]!, 5, V)), relDiff(row(pre.logits, 1, V), row(refs[1]!, 2, V)));
-    /** Each row's [kv, hd] slices of `a` ([2, kv, past, hd]) followed by those of `b` ([2, kv, 1, hd]). */
-    const append = (a: Float32Array, b: Float32Array) => {
-      const out = new Float32Array(a.length + b.length);
-      for (let rh = 0; rh < 2 * c.numKvHeads; rh++) {
-        out.set(a.subarray(rh * past * c.headDim, (rh + 1) * past * c.headDim), rh * (past + 1) * c.headDim);
-        out.set(b.subarray(rh * c.headDim, (rh + 1) * c.headDim), (rh * (past + 1) + past) * c.headDim);
-      }
-      return out;
-    };
-    for (let t = 0; t < 3; t++) {
-      const rowMask = (r: number) => [...mask.slice(r * past, (r + 1) * past), 1n];
-      const stepMask = [...rowMask(0), ...rowMask(1)];
-      const run = await kv.runWith({
-        batch: 2, seq: 1, ids: BigInt64Array.from([seqs[0]![6 + t]!, seqs[1]![3 + t]!], BigInt),
-        attentionMask: BigInt64Array.from(stepMask), positions: BigInt64Array.from([6 + t, 3 + t], BigInt),
-      }, past, cache);
-      expect(run.cache[0]!.length).toBe(2 * D);
-      worst = Math.max(worst, relDiff(row(run.logits, 0, V), row(refs[0]!, 6 + t, V)), relDiff(row(run.logits, 1, V), row(refs[1]!, 3 + t, V)));
-      cache = cache.map((x, i) => append(x, run.cache[i]!));
-      mask = stepMask;
-      past++;
-    }
-    console.log(`${_name}, cacheOutputs new: worst ${worst.toExponential(2)}`);
-    expect(worst).toBeLessThanOrEqual(TOL);
-    await kv.release();
-    await full.release();
-  });
-
   it('logits of the last position only (the serving graph): the same last logits for a left-padded batch, then decoding', async () => {
     const w = initWeights(c, 9);
     const full = await createSession(buildDecoder(c, { outputs: ['logits'], fusedKernels: fused }));
