@@ -33,6 +33,12 @@ export interface InferenceOptions {
    * instead of the whole `present.*` (src/serve/scheduler.ts). Default false.
    */
   newCacheOutputs?: boolean;
+  /**
+   * `all` (default): logits [batch, seq, vocab] at every position, as Optimum exports them; `last`:
+   * only each row's last position, [batch, 1, vocab] (rows are left-padded, so that is position
+   * seq − 1): a prefill then skips the head's GEMM and the logits' copy at all other positions.
+   */
+  logits?: 'all' | 'last';
 }
 
 /** The cache's graph input and output names of layer i (Optimum / transformers.js names). */
@@ -116,10 +122,13 @@ export function buildCachedDecoder(c: ModelConfig, opts: InferenceOptions = {}):
       return b.op('Add', [h1, mk.apply(mk.apply(linear(b, act, w.down), mk.hidden), branch)]);
     });
   }
-  let logits = linear(b, mk.norm(h, FINAL_NORM), headWeightName(c), c.outputMult / c.mupScaleFactor); // [B·S, V]
+  const last = opts.logits === 'last';
+  // [B·S, d] → [B, S, d] → position S − 1 of each row, [B, d]
+  if (last) h = b.op('Gather', [b.op('Reshape', [h, b.op('Concat', [idsShape, b.int64([-1])], { axis: 0 })]), b.op('Sub', [seq, b.int64(1)])], { axis: 1 });
+  let logits = linear(b, mk.norm(h, FINAL_NORM), headWeightName(c), c.outputMult / c.mupScaleFactor); // [B·S or B, V]
   if (mk.vocab) logits = b.op('Add', [logits, b.op('Log', [mk.vocab])]);
-  const shaped = b.op('Reshape', [logits, b.op('Concat', [idsShape, b.int64([c.vocabSize])], { axis: 0 })]);
-  b.output(shaped, 'logits', 'float32', ['batch', 'seq', c.vocabSize]);
+  const shaped = b.op('Reshape', [logits, last ? b.int64([-1, 1, c.vocabSize]) : b.op('Concat', [idsShape, b.int64([c.vocabSize])], { axis: 0 })]);
+  b.output(shaped, 'logits', 'float32', ['batch', last ? 1 : 'seq', c.vocabSize]);
   b.graph.outputs.unshift(b.graph.outputs.pop()!); // logits first, as Optimum orders them
   return decoderModel(b, fused);
 }

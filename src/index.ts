@@ -112,9 +112,13 @@ export { type ExportOptions, type ExportOutput, type ExportResult, DEFAULT_EXPOR
 export { type HfDType, type HfExportOptions, type HfExportResult, DEFAULT_HF_EXPORT, exportHfModel } from './export/hf.js';
 export { plainLlama } from './export/fold.js';
 export { byteTokenizerJson } from './export/tokenizer-files.js';
+export { type OnnxLayoutOptions, type OnnxLayoutResult, exportOnnxLayout } from './export/onnx-layout.js';
 
 // export to llama.cpp (GGUF)
 export { type GgufDtype, type GgufExportOptions, type GgufExportResult, DEFAULT_GGUF_EXPORT, exportGguf } from './export/gguf.js';
+
+// benchmarks
+export { type GenerateBenchOptions, type GenerateBenchResult, DEFAULT_GENERATE_BENCH, benchGenerate } from './bench/generate.js';
 
 // staged plans and experiments
 export { type Plan, type PlanStage, loadPlan } from './plan/plan.js';

@@ -13,6 +13,7 @@ import { loadPreset } from '../src/model/presets.js';
 import { saveModelDir } from '../src/model/model-dir.js';
 import { initWeights } from '../src/model/weights.js';
 import { needsMallocTuning, relaunchWithTunedMalloc } from '../src/runtime/malloc-tuning.js';
+import { serverRound } from '../src/bench/generate.js';
 import { serveModel } from '../src/serve/server.js';
 
 const NEW_TOKENS = 64;
@@ -29,19 +30,7 @@ if (needsMallocTuning()) {
   const config = loadPreset(preset);
   saveModelDir(dir, { config, weights: initWeights(config, 0) });
   const server = await serveModel(dir, { port: 0, host: '127.0.0.1', threads, tokenizer: 'byte', maxConcurrent: clients, maxQueue: clients });
-  /** Greedy completions of `n` different prompts at once; returns completion tokens per second of wall time. */
-  const round = async (n: number): Promise<number> => {
-    const t0 = performance.now();
-    const done = await Promise.all(Array.from({ length: n }, async (_, i) => {
-      const res = await fetch(`${server.url}/v1/completions`, {
-        method: 'POST', headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ model: preset, prompt: `Request ${i}: tell me a story about number ${i * 7}.`, max_tokens: NEW_TOKENS, temperature: 0 }),
-      });
-      if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
-      return ((await res.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens;
-    }));
-    return done.reduce((a, b) => a + b, 0) / ((performance.now() - t0) / 1000);
-  };
+  const round = (n: number) => serverRound(server, n, NEW_TOKENS);
   try {
     const single: number[] = [], concurrent: number[] = [], ratios: number[] = [];
     for (let r = 0; r <= ROUNDS; r++) { // round 0 warms up

@@ -21,6 +21,8 @@
 #   TORCH_BENCH_ALLOCATOR=tcmalloc|glibc (default tcmalloc; glibc only for A/B comparisons)
 #   TORCH_BENCH_NO_INSTALL=1             never apt-get; fail if the libraries are missing
 #   TORCH_BENCH_PYTHON                   interpreter (default /usr/bin/python3)
+#   TORCH_BENCH_SCRIPT                   the script in tools/ to run (default torch_train_bench.py;
+#                                        torch_decode_bench.py for `growlm bench generate`)
 # Everything the wrapper decides is printed to stderr; stdout is the script's output
 # (a single JSON object with --json).
 set -euo pipefail
@@ -115,4 +117,6 @@ export LD_PRELOAD="$preload${LD_PRELOAD:+:$LD_PRELOAD}"
 log "cpu: $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') ($(nproc) cpus available)"
 log "preload: $LD_PRELOAD"
 log "OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE OMP_NUM_THREADS=$OMP_NUM_THREADS OPENBLAS_NUM_THREADS=$OPENBLAS_NUM_THREADS"
-exec "$py" "$here/torch_train_bench.py" "$@"
+script="${TORCH_BENCH_SCRIPT:-torch_train_bench.py}"
+case "$script" in torch_train_bench.py|torch_decode_bench.py) ;; *) log "TORCH_BENCH_SCRIPT must be torch_train_bench.py or torch_decode_bench.py"; exit 2;; esac
+exec "$py" "$here/$script" "$@"

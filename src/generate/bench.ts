@@ -37,15 +37,35 @@ export interface DecodeBenchResult {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
-export async function benchDecode(config: ModelConfig, weights: Weights, opts: DecodeBenchOptions = {}): Promise<DecodeBenchResult> {
-  const promptTokens = opts.promptTokens ?? 128;
-  const newTokens = opts.newTokens ?? 64;
-  const rounds = opts.rounds ?? 3;
+/** `promptTokens` random token ids (seeded), the prompt of the generation benchmarks. */
+export function benchPrompt(config: ModelConfig, promptTokens: number, newTokens: number): number[] {
   if (promptTokens + newTokens > config.maxSeqLen) {
     throw new GrowlmError(`${promptTokens} prompt + ${newTokens} new tokens do not fit the context (max_position_embeddings ${config.maxSeqLen})`);
   }
   const rng = new Rng(1);
-  const prompt = Array.from({ length: promptTokens }, () => Math.floor(rng.uniform() * config.vocabSize));
+  return Array.from({ length: promptTokens }, () => Math.floor(rng.uniform() * config.vocabSize));
+}
+
+/** One timed greedy generation on the KV-cache session: the prompt's prefill, then `newTokens` decode steps. */
+export async function cachedRound(kv: KvSession, prompt: number[], newTokens: number): Promise<{ prefillMs: number; tokensPerS: number; tokens: number[] }> {
+  const t0 = performance.now();
+  let logits = (await kv.prefill([prompt])).last;
+  const t1 = performance.now();
+  const tokens: number[] = [];
+  for (let i = 0; i < newTokens; i++) {
+    const id = argmax(logits);
+    tokens.push(id);
+    logits = await kv.decode([id]);
+  }
+  const t2 = performance.now();
+  return { prefillMs: t1 - t0, tokensPerS: newTokens / ((t2 - t1) / 1000), tokens };
+}
+
+export async function benchDecode(config: ModelConfig, weights: Weights, opts: DecodeBenchOptions = {}): Promise<DecodeBenchResult> {
+  const promptTokens = opts.promptTokens ?? 128;
+  const newTokens = opts.newTokens ?? 64;
+  const rounds = opts.rounds ?? 3;
+  const prompt = benchPrompt(config, promptTokens, newTokens);
   const V = config.vocabSize;
   const kv = await KvSession.create(config, weights, { threads: opts.threads, fusedKernels: opts.fusedKernels });
   const full = await DecoderRunner.create(config, weights, ['logits'], { threads: opts.threads });
@@ -53,15 +73,7 @@ export async function benchDecode(config: ModelConfig, weights: Weights, opts: D
   let same = true;
   try {
     for (let r = 0; r <= rounds; r++) { // round 0 warms up
-      const t0 = performance.now();
-      let logits = (await kv.prefill([prompt])).last;
-      const t1 = performance.now();
-      const produced: number[] = [];
-      for (let i = 0; i < newTokens; i++) {
-        const id = argmax(logits);
-        produced.push(id);
-        logits = await kv.decode([id]);
-      }
+      const { prefillMs, tokensPerS, tokens: produced } = await cachedRound(kv, prompt, newTokens);
       const t2 = performance.now();
       const context = prompt.slice();
       for (let i = 0; i < newTokens; i++) {
@@ -71,8 +83,8 @@ export async function benchDecode(config: ModelConfig, weights: Weights, opts: D
       const t3 = performance.now();
       same &&= context.slice(promptTokens).every((id, i) => id === produced[i]);
       if (r === 0) continue;
-      prefill.push(t1 - t0);
-      cached.push(newTokens / ((t2 - t1) / 1000));
+      prefill.push(prefillMs);
+      cached.push(tokensPerS);
       uncached.push(newTokens / ((t3 - t2) / 1000));
     }
   } finally {

@@ -30,6 +30,12 @@ import { type SessionOptions, RuntimeError, createSession, ortInt64 } from './se
 export interface KvSessionOptions extends SessionOptions {
   /** onnxruntime's fused kernels (default) or standard ops only (graphs/inference.ts). */
   fusedKernels?: boolean;
+  /**
+   * Logits of each row's last position only (default `last`: a prefill computes and copies no
+   * logits for the other positions), or of `all` positions (the tests compare them with the
+   * full-window decoder).
+   */
+  logits?: 'all' | 'last';
 }
 
 /** The inputs of one run of the cached graph (all row-major, `batch` rows). */
@@ -58,15 +64,17 @@ export class KvSession {
   private constructor(
     readonly config: ModelConfig,
     private readonly session: ort.InferenceSession,
+    /** Whether the graph outputs the logits of every position or only of the last. */
+    readonly logits: 'all' | 'last',
   ) {
     this.fetches = session.outputNames.filter((n) => !n.startsWith('new.'));
   }
 
   static async create(config: ModelConfig, weights: Weights, opts: KvSessionOptions = {}): Promise<KvSession> {
-    const { fusedKernels, ...sessionOpts } = opts;
+    const { fusedKernels, logits = 'last', ...sessionOpts } = opts;
     const baked = new Map([...paramSpecs(config).map((p) => [p.name, weights.get(p.name)!] as const), ...maskTensors(config)]);
-    const session = await createSession(bakeWeights(buildCachedDecoder(config, { fusedKernels, newCacheOutputs: true }), baked), { externalThreshold: 1024, ...sessionOpts });
-    return new KvSession(config, session);
+    const session = await createSession(bakeWeights(buildCachedDecoder(config, { fusedKernels, newCacheOutputs: true, logits }), baked), { externalThreshold: 1024, ...sessionOpts });
+    return new KvSession(config, session, logits);
   }
 
   /** Forget the cache (the next call must be `prefill`). */
@@ -80,7 +88,7 @@ export class KvSession {
 
   /**
    * One run of the graph on explicit inputs against the current cache (empty after `reset`);
-   * returns logits [batch, seq, vocab] and keeps `present.*` as the cache.
+   * returns logits [batch, seq, vocab] (seq 1 under `logits: 'last'`) and keeps `present.*` as the cache.
    */
   async run(step: CachedStep): Promise<Float32Array> {
     if (this.past === 0) this.batch = step.batch;
@@ -94,7 +102,8 @@ export class KvSession {
   /**
    * One run against a cache the caller keeps (the session's own is left alone), for schedulers that
    * reshape the batch between steps: `past` holds [batch, kv_heads, pastLength, head_dim] per layer,
-   * key then value ([] when pastLength is 0); returns logits [batch, seq, vocab] and, in the same
+   * key then value ([] when pastLength is 0); returns logits [batch, seq, vocab] (seq 1 under
+   * `logits: 'last'`) and, in the same
    * order, the present cache [batch, kv_heads, pastLength + seq, head_dim] (`outputs: 'present'`)
    * or only the new tokens' keys and values [batch, kv_heads, seq, head_dim] (`'new'`: onnxruntime
    * then copies no cache out, ≈ 0.2 ms per MB of it).
@@ -140,10 +149,11 @@ export class KvSession {
   /**
    * Start `prompts.length` new sequences (the cache is reset): the prompts are left-padded to the
    * longest (padding keys masked, positions from 0 at each prompt's first token) and run as one
-   * batch. Returns the logits of every position [rows, seq, vocab] (seq = the longest prompt; a
-   * shorter prompt's tokens are the last of its row) and those of each prompt's last token [rows, vocab].
+   * batch. Returns the logits of each prompt's last token [rows, vocab] and, under `logits: 'all'`,
+   * those of every position [rows, seq, vocab] (seq = the longest prompt; a shorter prompt's tokens
+   * are the last of its row).
    */
-  async prefill(prompts: number[][]): Promise<{ logits: Float32Array; seq: number; last: Float32Array }> {
+  async prefill(prompts: number[][]): Promise<{ logits?: Float32Array; seq: number; last: Float32Array }> {
     if (prompts.length === 0 || prompts.some((p) => p.length === 0)) throw new RuntimeError('prefill needs at least one prompt, none of them empty');
     this.reset();
     const batch = prompts.length;
@@ -162,6 +172,7 @@ export class KvSession {
     const logits = await this.run({ batch, seq, ids, attentionMask, positions });
     this.mask = attentionMask;
     this.nextPosition = prompts.map((p) => p.length);
+    if (this.logits === 'last') return { seq, last: logits };
     return { logits, seq, last: lastPositions(logits, batch, seq, this.config.vocabSize) };
   }
 

@@ -186,7 +186,7 @@ export class Scheduler {
     this.cache = appendRows(this.cache, fullCache(rows, seq, attentionMask, run.present), this.shape, SPARE_COLUMNS);
     joining.forEach((w, r) => this.active.push({
       ...w, rng: new Rng(w.req.seed), tokens: [], stream: new TextStream(w.req.onText),
-      logits: run.logits.subarray((r * seq + seq - 1) * V, (r * seq + seq) * V), position: w.req.promptIds.length - 1,
+      logits: lastRow(run.logits, r, seq, V, this.model.session.logits), position: w.req.promptIds.length - 1,
     }));
   }
 
@@ -226,6 +226,12 @@ export class Scheduler {
     this.steps++;
     this.stepRows += rows;
   }
+}
+
+/** The logits of row r's last position, from a run's [rows, seq, V] (or [rows, 1, V] when the session outputs the last only). */
+function lastRow(logits: Float32Array, r: number, seq: number, V: number, kind: 'all' | 'last'): Float32Array {
+  const at = kind === 'last' ? r : r * seq + seq - 1;
+  return logits.subarray(at * V, (at + 1) * V);
 }
 
 function cancelled(req: SequenceRequest): SequenceResult {

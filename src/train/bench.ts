@@ -59,7 +59,7 @@ export interface BenchResult {
 }
 
 /** PyTorch runs with its own allocator (tcmalloc, see tools/torch-bench.sh), not with growlm's glibc settings. */
-function baselineEnv(): NodeJS.ProcessEnv {
+export function baselineEnv(): NodeJS.ProcessEnv {
   const { GLIBC_TUNABLES: _, ...env } = process.env;
   return env;
 }

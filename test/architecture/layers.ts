@@ -25,6 +25,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['src/sft'],
   ['src/serve'],
   ['src/export'],
+  ['src/bench'],
   ['src/report'],
   ['src/plan'],
   ['src/index.ts'],

@@ -84,12 +84,12 @@ describe.each([
   it('prefill of a prompt, then decoding token by token', async () => {
     const w = initWeights(c, 7);
     const full = await createSession(buildDecoder(c, { outputs: ['logits'], fusedKernels: fused }));
-    const kv = await KvSession.create(c, w, { fusedKernels: fused });
+    const kv = await KvSession.create(c, w, { fusedKernels: fused, logits: 'all' });
     const seq = tokens(c.maxSeqLen);
     const ref = await fullWindow(full, c, weightFeeds(c, w), seq);
     const prompt = 7;
     const pre = await kv.prefill([seq.slice(0, prompt)]);
-    let worst = relDiff(pre.logits, ref.subarray(0, prompt * V));
+    let worst = relDiff(pre.logits!, ref.subarray(0, prompt * V));
     expect(pre.last).toEqual(row(ref, prompt - 1, V));
     for (let t = prompt; t < seq.length; t++) worst = Math.max(worst, relDiff(await kv.decode([seq[t]!]), row(ref, t, V)));
     expect(kv.past).toBe(c.maxSeqLen);
@@ -103,7 +103,7 @@ describe.each([
   it('a left-padded batch of two prompts of different lengths, prefilled and decoded together', async () => {
     const w = initWeights(c, 8);
     const full = await createSession(buildDecoder(c, { outputs: ['logits'], fusedKernels: fused }));
-    const kv = await KvSession.create(c, w, { fusedKernels: fused });
+    const kv = await KvSession.create(c, w, { fusedKernels: fused, logits: 'all' });
     const feeds = weightFeeds(c, w);
     const seqs = [tokens(14), tokens(9)];
     const prompts = [seqs[0]!.slice(0, 10), seqs[1]!.slice(0, 5)];
@@ -113,13 +113,36 @@ describe.each([
     let worst = 0;
     for (let r = 0; r < 2; r++) {
       const pad = pre.seq - prompts[r]!.length;
-      for (let j = 0; j < prompts[r]!.length; j++) worst = Math.max(worst, relDiff(row(pre.logits, r * pre.seq + pad + j, V), row(refs[r]!, j, V)));
+      for (let j = 0; j < prompts[r]!.length; j++) worst = Math.max(worst, relDiff(row(pre.logits!, r * pre.seq + pad + j, V), row(refs[r]!, j, V)));
     }
     for (let t = 0; t < 4; t++) {
       const logits = await kv.decode([seqs[0]![10 + t]!, seqs[1]![5 + t]!]);
       worst = Math.max(worst, relDiff(row(logits, 0, V), row(refs[0]!, 10 + t, V)), relDiff(row(logits, 1, V), row(refs[1]!, 5 + t, V)));
     }
     console.log(`${_name}: worst ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThanOrEqual(TOL);
+    await kv.release();
+    await full.release();
+  });
+
+  it('logits of the last position only (the serving graph): the same last logits for a left-padded batch, then decoding', async () => {
+    const w = initWeights(c, 9);
+    const full = await createSession(buildDecoder(c, { outputs: ['logits'], fusedKernels: fused }));
+    const kv = await KvSession.create(c, w, { fusedKernels: fused });
+    expect(kv.logits).toBe('last');
+    const feeds = weightFeeds(c, w);
+    const seqs = [tokens(8), tokens(13)];
+    const prompts = [seqs[0]!.slice(0, 3), seqs[1]!.slice(0, 9)];
+    const refs = await Promise.all(seqs.map((s) => fullWindow(full, c, feeds, s)));
+    const pre = await kv.prefill(prompts);
+    expect(pre.logits).toBeUndefined();
+    expect(pre.last.length).toBe(2 * V);
+    let worst = Math.max(relDiff(row(pre.last, 0, V), row(refs[0]!, 2, V)), relDiff(row(pre.last, 1, V), row(refs[1]!, 8, V)));
+    for (let t = 0; t < 4; t++) {
+      const logits = await kv.decode([seqs[0]![3 + t]!, seqs[1]![9 + t]!]);
+      worst = Math.max(worst, relDiff(row(logits, 0, V), row(refs[0]!, 3 + t, V)), relDiff(row(logits, 1, V), row(refs[1]!, 9 + t, V)));
+    }
+    console.log(`${_name}, last logits: worst ${worst.toExponential(2)}`);
     expect(worst).toBeLessThanOrEqual(TOL);
     await kv.release();
     await full.release();
@@ -143,6 +166,11 @@ describe('cached graph interface', () => {
     expect(standard.graph.nodes.filter((n) => n.domain !== '' || ['SimplifiedLayerNormalization', 'RotaryEmbedding', 'QuickGelu', 'FusedMatMul'].includes(n.op))).toEqual([]);
     const fusedOps = new Set(buildCachedDecoder(MUP).graph.nodes.map((n) => n.op));
     for (const op of ['SimplifiedLayerNormalization', 'RotaryEmbedding', 'QuickGelu', 'FusedMatMul']) expect(fusedOps.has(op), op).toBe(true);
+  });
+
+  it('outputs the last position only under logits: last', () => {
+    const g = buildCachedDecoder(MUP, { logits: 'last' }).graph;
+    expect(g.outputs[0]).toMatchObject({ name: 'logits', shape: ['batch', 1, 96] });
   });
 
   it('the cache of a GQA model holds its kv heads', () => {

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Command } from '../command.js';
 import { configFromArgs } from './init.js';
 import { DEFAULT_BENCH, benchTrain } from '../../train/bench.js';
+import { DEFAULT_GENERATE_BENCH, benchGenerate } from '../../bench/generate.js';
 import { packageRoot } from '../../util/paths.js';
 import { DEVICE_OPTION, device } from '../device.js';
 import { note, printJson } from '../output.js';
@@ -47,6 +48,52 @@ export const benchTrainCommand: Command = {
         const t = result.torch;
         console.log(`pytorch: ${t.tokens_per_s.toFixed(0)} tokens/s, ${t.ms_per_step.toFixed(0)} ms/step, peak RSS ${t.peak_rss_mb.toFixed(0)} MB → growlm/pytorch = ${result.speedup_vs_torch!.toFixed(2)}×` +
           (result.rounds > 1 ? ` (per round: ${result.speedup_per_round!.map((x) => x.toFixed(2)).join(', ')})` : ''));
+      }
+    }
+    return 0;
+  },
+};
+
+export const benchGenerateCommand: Command = {
+  name: 'bench generate',
+  summary: 'Measure generation speed: prefill ms and decode tokens/s (KV cache, batch 1), concurrent requests through the server, PyTorch and llama.cpp alongside.',
+  details: 'A 128-token random prompt (seeded), greedy decoding of 64 new tokens. In each round, alternating: growlm\'s\n' +
+    'cached session, one request and then --clients concurrent requests through the server (loopback HTTP),\n' +
+    'PyTorch eager with a KV cache on the same weights (tools/torch-bench.sh: OpenBLAS + tcmalloc) and llama.cpp\n' +
+    '(node-llama-cpp) on the f32 GGUF export, each at 1 thread and at --threads, its better counting. Medians over\n' +
+    'the rounds, and the per-round ratios; --no-torch / --no-llamacpp skip a baseline.',
+  options: {
+    preset: { kind: 'string', arg: 'NAME', description: 'model preset (random weights, byte tokenizer)', default: 'bench-small' },
+    model: { kind: 'path', arg: 'DIR', description: 'a model directory instead of a preset' },
+    'prompt-tokens': { kind: 'int', description: 'prompt length', default: DEFAULT_GENERATE_BENCH.promptTokens },
+    'new-tokens': { kind: 'int', description: 'tokens generated per request', default: DEFAULT_GENERATE_BENCH.newTokens },
+    rounds: { kind: 'int', description: 'measured rounds (after one warm-up)', default: DEFAULT_GENERATE_BENCH.rounds },
+    threads: { kind: 'int', description: 'intra-op threads', default: DEFAULT_GENERATE_BENCH.threads },
+    clients: { kind: 'int', description: 'concurrent requests through the server', default: DEFAULT_GENERATE_BENCH.clients },
+    'no-torch': { kind: 'boolean', description: 'skip the PyTorch baseline' },
+    'no-llamacpp': { kind: 'boolean', description: 'skip the llama.cpp baseline' },
+    json: { kind: 'boolean', description: 'print JSON (prefill_ms, decode_tokens_per_s, concurrent_tokens_per_s, torch_...)' },
+  },
+  examples: [
+    'growlm bench generate --preset tiny --prompt-tokens 32 --rounds 1 --no-torch --no-llamacpp',
+    'growlm bench generate --preset bench-small --json',
+  ],
+  async run(args) {
+    const json = args.flag('json');
+    const source = args.has('model') ? { dir: args.need('model') } : { preset: args.need('preset') };
+    const r = await benchGenerate(source, {
+      promptTokens: args.int('prompt-tokens'), newTokens: args.int('new-tokens'), rounds: args.int('rounds'), threads: args.int('threads'),
+      clients: args.int('clients'), torch: !args.flag('no-torch'), llamacpp: !args.flag('no-llamacpp'),
+    }, json ? undefined : note);
+    if (json) printJson(r);
+    else {
+      console.log(`growlm: prefill ${r.prefill_ms.toFixed(1)} ms (${r.prompt_tokens} tokens), decode ${r.decode_tokens_per_s.toFixed(0)} tokens/s; ` +
+        `server: ${r.clients} concurrent ${r.concurrent_tokens_per_s.toFixed(0)} tokens/s = ${r.concurrent_speedup.toFixed(2)}× one request (${r.single_request_tokens_per_s.toFixed(0)})`);
+      if (r.torch_decode_tokens_per_s !== undefined) {
+        console.log(`pytorch (${r.torch_threads} thread${r.torch_threads! > 1 ? 's' : ''}): prefill ${r.torch_prefill_ms!.toFixed(1)} ms, decode ${r.torch_decode_tokens_per_s.toFixed(0)} tokens/s → growlm/pytorch decode ${r.decode_vs_torch!.toFixed(2)}×`);
+      }
+      if (r.llamacpp_decode_tokens_per_s !== undefined) {
+        console.log(`llama.cpp (${r.llamacpp_threads} thread${r.llamacpp_threads! > 1 ? 's' : ''}): prefill ${r.llamacpp_prefill_ms!.toFixed(1)} ms, decode ${r.llamacpp_decode_tokens_per_s.toFixed(0)} tokens/s → growlm/llama.cpp decode ${r.decode_vs_llamacpp!.toFixed(2)}×`);
       }
     }
     return 0;

@@ -1,6 +1,6 @@
 /** The registry of subcommands, in the order `growlm --help` lists them. */
 import type { Command } from '../command.js';
-import { benchTrainCommand } from './bench.js';
+import { benchGenerateCommand, benchTrainCommand } from './bench.js';
 import { dataPrepareCommand } from './data.js';
 import { evalCommand } from './eval.js';
 import { experimentCommand } from './experiment.js';
@@ -20,6 +20,6 @@ import { trainCommand } from './train.js';
 import { tuneCommand } from './tune.js';
 
 export const COMMANDS: Command[] = [
-  initCommand, importCommand, dataPrepareCommand, trainCommand, sftCommand, tuneCommand, growCommand, planShowCommand, planRunCommand, experimentCommand, growthPracticesCommand, sftSizeCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand,
+  initCommand, importCommand, dataPrepareCommand, trainCommand, sftCommand, tuneCommand, growCommand, planShowCommand, planRunCommand, experimentCommand, growthPracticesCommand, sftSizeCommand, evalCommand, inspectCommand, exportCommand, benchTrainCommand, benchGenerateCommand,
   generateCommand, serveCommand, reportCommand,
 ];

@@ -1,0 +1,231 @@
+/**
+ * `growlm bench generate`: generation speed of one model, side by side in the same run —
+ *
+ * - growlm: the prompt's prefill (ms) and greedy decode tokens/s at batch 1 on the KV-cache session;
+ * - the server: aggregate tokens/s of `clients` concurrent greedy requests through `growlm serve`'s
+ *   HTTP API on loopback (continuous batching), and of one request alone, with their ratio;
+ * - PyTorch eager with a pre-allocated KV cache on the same weights (tools/torch_decode_bench.py
+ *   through tools/torch-bench.sh: OpenBLAS + tcmalloc);
+ * - llama.cpp (node-llama-cpp's prebuilt CPU library) on the model's f32 GGUF export
+ *   (tools/llama-cpp-decode-bench.mjs, a process of its own; F32 KV cache, no flash attention).
+ *
+ * Both baselines run at 1 thread and at `threads`, the better counting: on a loaded 2-core machine
+ * their worker threads contend (llama.cpp measured ≈ 420 tokens/s with 1 thread, ≈ 75 with 2).
+ *
+ * Rounds alternate the engines (a shared machine's slow phases then hit all of them) and medians are
+ * reported, with the per-round ratios. A preset is measured on random weights (seed 0) with the
+ * byte tokenizer; μP and MSG masks are folded for the baselines (export/fold.ts), which see a plain Llama.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { benchPrompt, cachedRound } from '../generate/bench.js';
+import type { ModelConfig } from '../model/config.js';
+import { loadModelDir, saveModelDir } from '../model/model-dir.js';
+import { loadPreset } from '../model/presets.js';
+import { type Weights, initWeights } from '../model/weights.js';
+import { KvSession } from '../runtime/kv-session.js';
+import { baselineEnv } from '../train/bench.js';
+import { GrowlmError, InvalidSettingError } from '../util/errors.js';
+import { packageRoot } from '../util/paths.js';
+import { plainLlama } from '../export/fold.js';
+import { exportGguf } from '../export/gguf.js';
+import { type RunningServer, serveModel } from '../serve/server.js';
+
+export interface GenerateBenchOptions {
+  promptTokens: number;
+  newTokens: number;
+  rounds: number;
+  threads: number;
+  /** Concurrent requests through the server. */
+  clients: number;
+  /** Also run the PyTorch baseline. */
+  torch: boolean;
+  /** Also run the llama.cpp baseline. */
+  llamacpp: boolean;
+}
+
+export const DEFAULT_GENERATE_BENCH: GenerateBenchOptions = { promptTokens: 128, newTokens: 64, rounds: 3, threads: 2, clients: 8, torch: true, llamacpp: true };
+
+export interface GenerateBenchResult {
+  model: string;
+  prompt_tokens: number;
+  new_tokens: number;
+  threads: number;
+  rounds: number;
+  clients: number;
+  prefill_ms: number;
+  decode_tokens_per_s: number;
+  /** Aggregate completion tokens/s of `clients` concurrent requests through the server. */
+  concurrent_tokens_per_s: number;
+  /** One request alone through the server (HTTP and sampling included). */
+  single_request_tokens_per_s: number;
+  /** Median over rounds of concurrent / single (adjacent measurements). */
+  concurrent_speedup: number;
+  torch_prefill_ms?: number;
+  torch_decode_tokens_per_s?: number;
+  /** The thread count PyTorch's figures are from (its better of 1 and `threads`). */
+  torch_threads?: number;
+  /** PyTorch decode tokens/s per thread count tried (medians). */
+  torch_decode_tokens_per_s_by_threads?: Record<string, number>;
+  /** Median over rounds of growlm decode / PyTorch decode (its better thread count in that round). */
+  decode_vs_torch?: number;
+  /** Whether PyTorch chose growlm's greedy tokens (near-ties of random weights may flip one). */
+  torch_same_greedy_tokens?: boolean;
+  /** The same for llama.cpp. */
+  llamacpp_prefill_ms?: number;
+  llamacpp_decode_tokens_per_s?: number;
+  llamacpp_threads?: number;
+  llamacpp_decode_tokens_per_s_by_threads?: Record<string, number>;
+  decode_vs_llamacpp?: number;
+  llamacpp_same_greedy_tokens?: boolean;
+}
+
+/** One measured generation of a baseline. */
+interface BaselineRun {
+  prefill_ms: number;
+  decode_tokens_per_s: number;
+  tokens: number[];
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+/** A baseline's child process; its last stdout line is one JSON object. */
+function runChild(name: string, command: string, args: string[], env: NodeJS.ProcessEnv): BaselineRun {
+  const r = spawnSync(command, args, { encoding: 'utf8', env, timeout: CHILD_TIMEOUT_MS });
+  const out = r.stdout ?? '';
+  if (r.error) throw new GrowlmError(`the ${name} baseline failed: ${r.error.message}`);
+  if (r.status !== 0 || !out.includes('{')) throw new GrowlmError(`the ${name} baseline failed: ${(r.stderr || out).trim().split('\n').pop()}`);
+  return JSON.parse(out.slice(out.indexOf('{'))) as BaselineRun;
+}
+
+/** A baseline run slower than this (a pathological thread count on a loaded machine) is an error. */
+const CHILD_TIMEOUT_MS = 600_000;
+
+interface Baseline {
+  key: 'torch' | 'llamacpp';
+  name: string;
+  run(threads: number): BaselineRun;
+}
+
+/** PyTorch: tools/torch_decode_bench.py through tools/torch-bench.sh on the plain model's directory. */
+function torchBaseline(plainDir: string, prompt: number[], newTokens: number): Baseline {
+  return {
+    key: 'torch', name: 'pytorch',
+    run: (threads) => runChild('PyTorch', 'bash', [join(packageRoot(), 'tools/torch-bench.sh'), '--model', plainDir, '--prompt-ids', prompt.join(','),
+      '--new-tokens', String(newTokens), '--rounds', '1', '--threads', String(threads), '--json'], { ...baselineEnv(), TORCH_BENCH_SCRIPT: 'torch_decode_bench.py' }),
+  };
+}
+
+/** llama.cpp: tools/llama-cpp-decode-bench.mjs on the GGUF file. */
+function llamaCppBaseline(gguf: string, prompt: number[], newTokens: number): Baseline {
+  return {
+    key: 'llamacpp', name: 'llama.cpp',
+    run: (threads) => runChild('llama.cpp', process.execPath, [join(packageRoot(), 'tools/llama-cpp-decode-bench.mjs'), gguf, prompt.join(','), String(newTokens), String(threads)], baselineEnv()),
+  };
+}
+
+/** Greedy completions of `n` different prompts at once through the server; completion tokens per second of wall time. */
+export async function serverRound(server: RunningServer, n: number, newTokens: number): Promise<number> {
+  const t0 = performance.now();
+  const done = await Promise.all(Array.from({ length: n }, async (_, i) => {
+    const res = await fetch(`${server.url}/v1/completions`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ model: server.modelId, prompt: `Request ${i}: tell me a story about number ${i * 7}.`, max_tokens: newTokens, temperature: 0 }),
+    });
+    if (res.status !== 200) throw new GrowlmError(`the server answered HTTP ${res.status}: ${await res.text()}`);
+    return ((await res.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens;
+  }));
+  return done.reduce((a, b) => a + b, 0) / ((performance.now() - t0) / 1000);
+}
+
+/** The model to measure: a model directory, or a preset with random weights written to a temporary one. */
+function resolveModel(source: { preset: string } | { dir: string }, tmp: string): { name: string; dir: string; config: ModelConfig; weights: Weights; byte: boolean } {
+  if ('dir' in source) {
+    const { config, weights } = loadModelDir(source.dir);
+    return { name: source.dir, dir: source.dir, config, weights, byte: false };
+  }
+  const config = loadPreset(source.preset);
+  if (config.vocabSize < 256) throw new GrowlmError(`preset ${source.preset} has fewer than 256 tokens: the server's byte tokenizer does not fit`);
+  const dir = join(tmp, source.preset);
+  const weights = initWeights(config, 0);
+  saveModelDir(dir, { config, weights });
+  return { name: source.preset, dir, config, weights, byte: true };
+}
+
+export async function benchGenerate(source: { preset: string } | { dir: string }, options: Partial<GenerateBenchOptions> = {}, note: (line: string) => void = () => {}): Promise<GenerateBenchResult> {
+  const o = { ...DEFAULT_GENERATE_BENCH, ...options };
+  for (const k of ['promptTokens', 'newTokens', 'rounds', 'threads', 'clients'] as const) {
+    if (!(Number.isSafeInteger(o[k]) && o[k] >= 1)) throw new InvalidSettingError(k, `${k} must be an integer ≥ 1, got ${o[k]}`);
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'growlm-bench-generate-'));
+  try {
+    const m = resolveModel(source, tmp);
+    const prompt = benchPrompt(m.config, o.promptTokens, o.newTokens);
+    const baselines: Baseline[] = [];
+    if (o.torch) {
+      const plainDir = join(tmp, 'plain');
+      saveModelDir(plainDir, plainLlama(m.config, m.weights));
+      baselines.push(torchBaseline(plainDir, prompt, o.newTokens));
+    }
+    if (o.llamacpp) {
+      const gguf = join(tmp, 'model.gguf');
+      await exportGguf(m.dir, gguf, { dtype: 'f32', ...(m.byte ? { tokenizer: 'byte' } : {}) });
+      baselines.push(llamaCppBaseline(gguf, prompt, o.newTokens));
+    }
+    const kv = await KvSession.create(m.config, m.weights, { threads: o.threads });
+    const server = await serveModel(m.dir, { port: 0, host: '127.0.0.1', threads: o.threads, maxConcurrent: o.clients, maxQueue: o.clients, ...(m.byte ? { tokenizer: 'byte' } : {}) });
+    const threadCounts = [...new Set([1, o.threads])];
+    const prefill: number[] = [], decode: number[] = [], single: number[] = [], concurrent: number[] = [], speedup: number[] = [];
+    const runs = new Map(baselines.map((b) => [b.key, { ratios: [] as number[], same: true, byThreads: new Map<number, BaselineRun[]>(threadCounts.map((t) => [t, []])) }]));
+    try {
+      for (let r = 0; r <= o.rounds; r++) { // round 0 warms up
+        const label = r === 0 ? 'warm-up' : `round ${r}/${o.rounds}`;
+        const ours = await cachedRound(kv, prompt, o.newTokens);
+        note(`${label}: growlm prefill ${ours.prefillMs.toFixed(1)} ms, decode ${ours.tokensPerS.toFixed(0)} tokens/s`);
+        const s = await serverRound(server, 1, o.newTokens);
+        const c = await serverRound(server, o.clients, o.newTokens);
+        note(`${label}: server ${o.clients} concurrent ${c.toFixed(0)} tokens/s, one request ${s.toFixed(0)} tokens/s`);
+        if (r === 0) continue; // the baselines warm up inside their own processes
+        for (const b of baselines) {
+          const rec = runs.get(b.key)!;
+          let best = 0;
+          for (const t of threadCounts) {
+            const run = b.run(t);
+            note(`${label}: ${b.name} (${t} thread${t > 1 ? 's' : ''}) prefill ${run.prefill_ms.toFixed(1)} ms, decode ${run.decode_tokens_per_s.toFixed(0)} tokens/s`);
+            rec.byThreads.get(t)!.push(run);
+            rec.same &&= run.tokens.every((id, i) => id === ours.tokens[i]);
+            best = Math.max(best, run.decode_tokens_per_s);
+          }
+          rec.ratios.push(ours.tokensPerS / best);
+        }
+        prefill.push(ours.prefillMs);
+        decode.push(ours.tokensPerS);
+        single.push(s);
+        concurrent.push(c);
+        speedup.push(c / s);
+      }
+    } finally {
+      await server.close();
+      await kv.release();
+    }
+    const result: GenerateBenchResult = {
+      model: m.name, prompt_tokens: o.promptTokens, new_tokens: o.newTokens, threads: o.threads, rounds: o.rounds, clients: o.clients,
+      prefill_ms: median(prefill), decode_tokens_per_s: median(decode),
+      concurrent_tokens_per_s: median(concurrent), single_request_tokens_per_s: median(single), concurrent_speedup: median(speedup),
+    };
+    for (const b of baselines) {
+      const rec = runs.get(b.key)!;
+      const byThreads = Object.fromEntries(threadCounts.map((t) => [String(t), median(rec.byThreads.get(t)!.map((x) => x.decode_tokens_per_s))]));
+      const best = threadCounts.reduce((x, y) => (byThreads[String(y)]! > byThreads[String(x)]! ? y : x));
+      Object.assign(result, {
+        [`${b.key}_prefill_ms`]: median(rec.byThreads.get(best)!.map((x) => x.prefill_ms)), [`${b.key}_decode_tokens_per_s`]: byThreads[String(best)],
+        [`${b.key}_threads`]: best, [`${b.key}_decode_tokens_per_s_by_threads`]: byThreads, [`decode_vs_${b.key}`]: median(rec.ratios), [`${b.key}_same_greedy_tokens`]: rec.same,
+      });
+    }
+    return result;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
