@@ -29,10 +29,8 @@ export const exportCommand: Command = {
     json: { kind: 'boolean', description: 'print JSON' },
   },
   examples: [
-    'growlm export --model m --out m.onnx',
     'growlm export --model m --format onnx --out m-onnx',
-    'growlm export --model m --format hf --out m-hf --dtype bf16',
-    'growlm export --model m --format hf --out m-hf --with-optimizer',
+    'growlm export --model m --format hf --out m-hf --dtype bf16 --with-optimizer',
     'growlm export --model m --format gguf --out m.gguf --dtype f16',
   ],
   async run(args) {
