@@ -33,6 +33,11 @@ export interface SessionOptions {
    * 1.30 → 1.08 GB; onnxruntime keeps its own copy either way).
    */
   externalThreshold?: number;
+  /**
+   * Where onnxruntime leaves named outputs: 'gpu-buffer' keeps them in device memory (GPU providers),
+   * so they can be fed to the next run without a copy; default: every output comes back to the host.
+   */
+  outputLocation?: Record<string, 'cpu' | 'gpu-buffer'>;
 }
 
 export class RuntimeError extends GrowlmError {}
@@ -65,6 +70,7 @@ export async function createSession(model: Model, opts: SessionOptions = {}): Pr
     },
   };
   if (opts.threads !== undefined) options.intraOpNumThreads = opts.threads;
+  if (opts.outputLocation) options.preferredOutputLocation = opts.outputLocation;
   // onnxruntime logs a missing provider library on stderr before it throws; the error below says it in one line
   if (opts.provider && opts.provider !== 'cpu') ort.env.logLevel = 'fatal';
   if (external) options.externalData = [{ path: external.location, data: external.data }];
