@@ -24,6 +24,9 @@ export interface MixedPrecisionOptions {
   dtype: HalfDType;
 }
 
+/** In float32Islands' `ops`: every op. */
+export const ALL_OPS = '*';
+
 /** Ops whose result and everything after it stay float32: the loss. */
 export const FLOAT32_FROM: ReadonlySet<string> = new Set(['SoftmaxCrossEntropyLoss']);
 
@@ -39,8 +42,9 @@ export function mixedPrecision(source: Graph, o: MixedPrecisionOptions): Graph {
   const info = inferShapes(source);
   const isF32 = (v: string) => v !== '' && info.types.get(v)?.dtype === 'float32';
   const HALF = DTYPE_CODE[o.dtype];
-  const g: Graph = { ...source, nodes: [], initializers: new Map(source.initializers), valueInfo: [] };
-  const b = new GraphBuilder(g); // fresh names past every name in the source
+  const g: Graph = { ...source, nodes: [...source.nodes], initializers: new Map(source.initializers), valueInfo: [] };
+  const b = new GraphBuilder(g); // its fresh names start past every name in the source
+  g.nodes = [];
   const outputs = new Set(source.outputs.map((x) => x.name));
   // where each float value is available in the half type and in float32
   const half = new Map<string, string>(), single = new Map<string, string>();
@@ -113,21 +117,25 @@ export function halfValue(dtype: HalfDType, bits: number): number {
  * float16, not for bfloat16). Values between ops are still rounded to the half type, as they would
  * be after a GPU kernel that accumulates in float32.
  *
+ * `ALL_OPS` in `ops` lists every op but Cast.
+ *
  * Requires: a graph whose value types can be inferred. Ensures: the same inputs, outputs and value
  * names; only listed nodes with a half-typed float input change.
  */
 export function float32Islands(source: Graph, ops: ReadonlySet<string>): Graph {
   if (ops.size === 0) return source;
+  const listed = (n: Node) => (ops.has(ALL_OPS) ? n.op !== 'Cast' : ops.has(opName(n)));
   const info = inferShapes(source);
   const halfType = (v: string) => {
     const d = v ? info.types.get(v)?.dtype : undefined;
     return d === 'float16' || d === 'bfloat16' ? d : undefined;
   };
-  const g: Graph = { ...source, nodes: [], initializers: new Map(source.initializers) };
-  const b = new GraphBuilder(g);
+  const g: Graph = { ...source, nodes: [...source.nodes], initializers: new Map(source.initializers) };
+  const b = new GraphBuilder(g); // its fresh names start past every name in the source
+  g.nodes = [];
   const up = new Map<string, string>();
   for (const n of source.nodes) {
-    if (!ops.has(opName(n)) || !n.inputs.some(halfType)) {
+    if (!listed(n) || !n.inputs.some(halfType)) {
       g.nodes.push(n);
       continue;
     }

@@ -96,6 +96,21 @@ export async function checkProvider(provider: Provider | undefined): Promise<voi
   await session.release();
 }
 
+/**
+ * The provider `auto` stands for: CUDA when this install has it (a one-node session loads), else
+ * the CPU. WebGPU is never picked automatically (ask for it by name): its training kernels are
+ * untested, and probing it on a machine without Vulkan prints the driver's complaint on stderr.
+ */
+export async function pickProvider(): Promise<{ provider: Provider; reason: string }> {
+  try {
+    await checkProvider('cuda');
+    return { provider: 'cuda', reason: 'the CUDA execution provider loaded' };
+  } catch (e) {
+    if (!(e instanceof ProviderUnavailableError)) throw e;
+    return { provider: 'cpu', reason: `no CUDA execution provider (for a GPU: ${PROVIDER_INSTALL.cuda})` };
+  }
+}
+
 /** An ort.Tensor viewing a float32 IR tensor (no copy). */
 export function ortFloat(t: Tensor): ort.Tensor {
   return new ort.Tensor('float32', t.data as Float32Array, t.dims);

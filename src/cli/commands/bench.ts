@@ -36,7 +36,7 @@ export const benchTrainCommand: Command = {
     const configFile = args.str('config') ?? join(packageRoot(), 'models', `${args.str('preset')}.json`);
     const result = await benchTrain(config, {
       batch: args.int('batch'), seq: args.optInt('seq'), steps: args.int('steps'), warmup: args.int('warmup'), rounds: args.int('rounds'),
-      threads: args.int('threads'), spinning: args.flag('spinning'), provider: device(args),
+      threads: args.int('threads'), spinning: args.flag('spinning'), provider: await device(args),
       compareTorch: args.flag('compare-torch') ? configFile : undefined,
     }, json ? undefined : note);
     if (json) printJson(result);

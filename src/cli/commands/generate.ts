@@ -42,7 +42,7 @@ export const generateCommand: Command = {
     const dir = args.need('model');
     let started = false;
     const r = await generateText(dir, prompt, {
-      tokenizer: args.str('tokenizer'), threads: args.optInt('threads'), provider: device(args),
+      tokenizer: args.str('tokenizer'), threads: args.optInt('threads'), provider: await device(args),
       maxTokens, temperature, topK, topP, seed, stop, repetitionPenalty,
       onText: json ? undefined : (piece) => {
         if (!started) { process.stdout.write(prompt); started = true; }
