@@ -18,10 +18,10 @@
  * steps of the tiny preset at lr 3e-3. The update is memory-bound, so doubles cost ≈ 2× of a
  * small part of a GPU step (every intermediate is materialized either way).
  *
- * Inputs: `lr`, `step` (1-based), `loss_scale` (1 without loss scaling; the gradients are those of
- * loss·loss_scale) as float64 scalars, `grad_sq` (float32: the squared global norm of the gradients
- * as the training graph returns them), then per parameter float32 `w:NAME`, `m:NAME`, `v:NAME`,
- * `g:NAME`. Outputs: float32 `w_out:NAME`, `m_out:NAME`, `v_out:NAME`.
+ * Inputs: float64 scalars `lr`, `step` (1-based), `grad_sq` (the squared global norm of the
+ * gradients as given: the training graph's float32 value, or the host's sum over accumulated
+ * micro-batches) and `loss_scale` (1 without loss scaling; the gradients are those of
+ * loss·loss_scale), then per parameter float32 `w:NAME`, `m:NAME`, `v:NAME`, `g:NAME`. Outputs: float32 `w_out:NAME`, `m_out:NAME`, `v_out:NAME`.
  */
 import { GraphBuilder } from '../onnx/builder.js';
 import { DTYPE_CODE, type Model } from '../onnx/ir.js';
@@ -44,7 +44,7 @@ export function buildAdamWGraph(params: UpdateParam[], o: AdamWOptions): Model {
   const b = new GraphBuilder('adamw');
   const lr = b.input('lr', 'float64', []);
   const step = b.input('step', 'float64', []);
-  const gradSq = b.op('Cast', [b.input('grad_sq', 'float32', [])], { to: DOUBLE });
+  const gradSq = b.input('grad_sq', 'float64', []);
   const lossScale = b.input('loss_scale', 'float64', []);
   const f = (x: number) => b.constant({ dtype: 'float64', dims: [], data: Float64Array.of(x) });
   // the gradient scale s: clipping of the unscaled norm (adamw.ts clipFactor), divided by the loss scale

@@ -56,7 +56,7 @@ export class DeviceAdamW {
   async step(grads: (ort.Tensor | Float32Array)[], step: number, lr: number, gradSq: number, lossScale = 1): Promise<void> {
     const double = (x: number) => new ort.Tensor('float64', Float64Array.of(x), []);
     const feeds: Record<string, ort.Tensor> = {
-      lr: double(lr), step: double(step), loss_scale: double(lossScale), grad_sq: new ort.Tensor('float32', Float32Array.of(gradSq), []),
+      lr: double(lr), step: double(step), loss_scale: double(lossScale), grad_sq: double(gradSq),
     };
     const current = this.params.map((_, i) => this.resident?.[i] ?? this.host(i));
     this.params.forEach((p, i) => {

@@ -236,9 +236,15 @@ export class TrainStep {
   }
 
   /** One optimizer step over the given micro-batches at learning rate `lr`. */
+  /** Milliseconds of the last step: forward + backward (with the gradients' way to where the update runs), and the update. */
+  lastTimings = { gradientsMs: 0, updateMs: 0 };
+
   async step(micro: Batch[], lr: number): Promise<StepResult> {
     const lossScale = this.scaler?.scale ?? 1;
+    const t0 = performance.now();
     const { loss, tokens, grads, gradNorm, gradSq } = this.device ? await this.rawGradients(micro) : await this.gradients(micro);
+    const t1 = performance.now();
+    this.lastTimings = { gradientsMs: t1 - t0, updateMs: 0 };
     const finite = Number.isFinite(loss) && Number.isFinite(gradNorm);
     // a finite loss with overflowing scaled gradients is the loss scale's doing: skip and shrink it
     const scaled = this.scaler && Number.isFinite(loss) ? this.scaler.record(finite) : undefined;
@@ -260,6 +266,7 @@ export class TrainStep {
       if (this.pool) await this.pool.step(host, this.stepCount, lr, this.optimizer, scale);
       else adamwStep(this.params, host, this.stepCount, lr, this.optimizer, scale);
     }
+    this.lastTimings.updateMs = performance.now() - t1;
     return { loss, gradNorm, tokens, skipped: false };
   }
 
