@@ -32,7 +32,10 @@ export interface HalfKernelReport {
   dtype: HalfDType;
   /** Op types onnxruntime ran in the half type. */
   half: string[];
-  /** Op types it ran in float32 between Casts it inserted itself (no half kernel). */
+  /**
+   * Op types it ran in float32, reading one of the Casts it inserted itself: no float16 kernel (or
+   * a function expanded into such ops, as Softmax is), or a neighbour's Cast moved past a shape op.
+   */
   insertedCasts: string[];
   /** Op types kept out of the probe as float32 islands. */
   islands: string[];
@@ -56,14 +59,15 @@ export async function cpuFloat16Kernels(config: ModelConfig): Promise<HalfKernel
     await s.release();
     const optimized = decodeModel(new Uint8Array(readFileSync(path)));
     const key = (n: { op: string; domain: string }) => (n.domain ? `${n.domain}.${n.op}` : n.op);
-    const inserted = new Set<string>(), all = new Set<string>();
+    const inserted = new Set<string>(), all = new Set<string>(), present = new Set<string>();
     for (const n of optimized.graph.nodes) {
       if (n.op === 'Cast') continue;
+      present.add(key(n));
       if (n.inputs.some((i) => i.startsWith('InsertedPrecisionFreeCast_'))) inserted.add(key(n));
     }
     const info = inferShapes(model.graph);
     for (const n of model.graph.nodes) if (n.op !== 'Cast' && n.inputs.some((i) => info.types.get(i)?.dtype === 'float16')) all.add(key(n));
-    return { dtype: 'float16', half: [...all].filter((k) => !inserted.has(k)).sort(), insertedCasts: [...inserted].sort(), islands };
+    return { dtype: 'float16', half: [...all].filter((k) => present.has(k) && !inserted.has(k)).sort(), insertedCasts: [...inserted].sort(), islands };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -32,6 +32,11 @@ export interface StepResult {
   overflow?: boolean;
 }
 
+/** Free gradients a session left on a device (host arrays go with the garbage). */
+function disposeDeviceTensors(ts: readonly (Float32Array | ort.Tensor)[]): void {
+  for (const t of ts) if (t instanceof ort.Tensor && t.location !== 'cpu') t.dispose();
+}
+
 /** A tensor's float32 data on the host (downloaded when the session left it on a device). */
 async function hostData(t: ort.Tensor): Promise<Float32Array> {
   return (t.location === 'cpu' ? t.data : await t.getData()) as Float32Array;
@@ -195,6 +200,7 @@ export class TrainStep {
   async gradients(micro: Batch[]): Promise<{ loss: number; tokens: number; grads: Float32Array[]; gradNorm: number; gradSq: number }> {
     const r = await this.rawGradients(micro);
     const grads = await Promise.all(r.grads.map(async (g) => (g instanceof Float32Array ? g : hostData(g))));
+    disposeDeviceTensors(r.grads);
     return { ...r, grads };
   }
 
@@ -229,6 +235,7 @@ export class TrainStep {
         const w = weightsOf[i]!;
         for (let j = 0; j < acc.length; j++) acc[j]! += w * g[j]!;
       }
+      disposeDeviceTensors(results.map((r) => r[gradOutputName(p.name)]!));
       for (let j = 0; j < acc.length; j++) sq += acc[j]! * acc[j]!;
       grads.push(acc);
     }
@@ -249,6 +256,7 @@ export class TrainStep {
     // a finite loss with overflowing scaled gradients is the loss scale's doing: skip and shrink it
     const scaled = this.scaler && Number.isFinite(loss) ? this.scaler.record(finite) : undefined;
     if (!finite) {
+      disposeDeviceTensors(grads);
       this.skippedSteps++;
       if (scaled === 'overflow') return { loss, gradNorm, tokens, skipped: true, overflow: true };
       if (++this.consecutiveSkips >= this.maxNonFinite) {
@@ -260,6 +268,7 @@ export class TrainStep {
     this.stepCount++;
     if (this.device) {
       await this.device.step(grads, this.stepCount, lr, gradSq, lossScale);
+      disposeDeviceTensors(grads);
     } else {
       const scale = clipFactor(gradNorm, this.optimizer.clipNorm) / lossScale;
       const host = grads as Float32Array[];
