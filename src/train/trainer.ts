@@ -141,9 +141,9 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
   }
   const step = await TrainStep.create(config, weights, { ...o.stepOptions, optimizer: o.optimizer, session: o.session, maxNonFinite: o.maxNonFinite });
   if (resume) step.loadOptimizerState(resume.optimizer);
+  else if (existsSync(join(modelDir, OPTIMIZER_FILE))) step.loadOptimizerState(loadOptimizerState(join(modelDir, OPTIMIZER_FILE))); // e.g. grown moments
   const savedScale = resume?.state.trainer.loss_scale as LossScaleState | undefined;
   if (savedScale && step.scaler) step.scaler.restore(savedScale);
-  else if (existsSync(join(modelDir, OPTIMIZER_FILE))) step.loadOptimizerState(loadOptimizerState(join(modelDir, OPTIMIZER_FILE))); // e.g. grown moments
   const evalRunner = await DecoderRunner.create(config, step.weights(), ['loss'], o.session); // views the trained arrays
   const t0 = performance.now();
   let tokensSeen = (resume?.state.trainer.tokens as number | undefined) ?? 0;
