@@ -68,7 +68,7 @@ export { type Tokenizer, type TokenizerMeta, loadTokenizer } from './data/tokeni
 export { readTokenFile, writeTokenFile } from './data/token-file.js';
 
 // runtime
-export { type Provider, type SessionOptions, PROVIDER_INSTALL } from './runtime/session.js';
+export { type Provider, type SessionOptions, PROVIDER_INSTALL, pickProvider } from './runtime/session.js';
 export { MALLOC_TUNABLES } from './runtime/malloc-tuning.js';
 
 // training, evaluation, benchmark, μP tuning
@@ -77,6 +77,9 @@ export type { Logger, TrainResult } from './train/trainer.js';
 export { type MetricsEntry, METRICS_FILE, readMetrics } from './train/metrics.js';
 export type { ScheduleKind } from './train/schedule.js';
 export { type AdamWOptions, DEFAULT_ADAMW } from './train/adamw.js';
+export { type LossScalingOptions, DEFAULT_LOSS_SCALING } from './train/loss-scale.js';
+export type { Precision } from './train/train-graph.js';
+export { type HalfKernelReport, cpuFloat16Kernels } from './train/precision.js';
 export { type EvaluateOptions, type EvaluateResult, DEFAULT_EVALUATE, evaluateModelDir } from './train/evaluate.js';
 export { type BenchOptions, type BenchResult, DEFAULT_BENCH, benchTrain } from './train/bench.js';
 export { readTunedLr } from './train/tune.js';

@@ -2,12 +2,13 @@
  * Decode tokens/s at batch 1, KV cache vs the uncached full-window decoder, on a preset with random
  * weights (src/generate/bench.ts). Prints one JSON object.
  *
- *   npm run build && node dist/tools/bench-decode.js [PRESET=bench-small] [THREADS=2] [--standard-ops]
+ *   npm run build && node dist/tools/bench-decode.js [PRESET=bench-small] [THREADS=2] [--standard-ops] [--device=cpu|cuda|webgpu] [--rounds=3]
  */
 import { benchDecode } from '../src/generate/bench.js';
 import { loadPreset } from '../src/model/presets.js';
 import { initWeights } from '../src/model/weights.js';
 import { needsMallocTuning, relaunchWithTunedMalloc } from '../src/runtime/malloc-tuning.js';
+import type { Provider } from '../src/runtime/session.js';
 
 if (needsMallocTuning()) {
   process.exitCode = await relaunchWithTunedMalloc();
@@ -16,7 +17,9 @@ if (needsMallocTuning()) {
   const preset = args[0] ?? 'bench-small';
   const threads = Number(args[1] ?? 2);
   const fusedKernels = !process.argv.includes('--standard-ops');
+  const provider = (process.argv.find((a) => a.startsWith('--device='))?.slice('--device='.length) ?? 'cpu') as Provider;
   const config = loadPreset(preset);
-  const r = await benchDecode(config, initWeights(config, 0), { threads, fusedKernels });
-  console.log(JSON.stringify({ preset, fused_kernels: fusedKernels, ...r }));
+  const rounds = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice('--rounds='.length) ?? 3);
+  const r = await benchDecode(config, initWeights(config, 0), { threads, fusedKernels, provider, rounds });
+  console.log(JSON.stringify({ preset, device: provider, fused_kernels: fusedKernels, ...r }));
 }

@@ -6,7 +6,8 @@
  * differentiated: shape computations, masks and integer ops are left alone.
  */
 import { GraphBuilder } from '../onnx/builder.js';
-import { type Dim, type Graph, type Node, opKey } from '../onnx/ir.js';
+import { type DType, type Dim, type Graph, type Node, opKey } from '../onnx/ir.js';
+import { type FloatDType, floatTensor, isFloatDType } from '../onnx/half.js';
 import { type ShapeInfo, inferAppended, inferShapes, sameDim } from '../onnx/shapes.js';
 import { GrowlmError } from '../util/errors.js';
 import { type GradContext, gradRule } from './registry.js';
@@ -22,7 +23,7 @@ export interface GradientResult {
   info: ShapeInfo;
 }
 
-const isFloat = (d: string) => d === 'float32' || d === 'float64' || d === 'float16';
+const isFloat = (d: DType) => isFloatDType(d);
 
 function cloneGraph(g: Graph): Graph {
   return { ...g, inputs: [...g.inputs], outputs: [...g.outputs], nodes: [...g.nodes], initializers: new Map(g.initializers), valueInfo: [...g.valueInfo] };
@@ -35,6 +36,10 @@ export function addGradients(source: Graph, loss: string, wrt: string[]): Gradie
     const t = info.types.get(name);
     if (!t) throw new AutodiffError(`autodiff: the shape of "${name}" could not be inferred`);
     return t;
+  };
+  const floatType = (name: string): FloatDType => {
+    const d = typeOf(name).dtype;
+    return isFloatDType(d) ? d : 'float32';
   };
   const lossType = typeOf(loss);
   if (lossType.shape.length !== 0 || !isFloat(lossType.dtype)) throw new AutodiffError(`autodiff: loss "${loss}" must be a float scalar`);
@@ -128,16 +133,10 @@ export function addGradients(source: Graph, loss: string, wrt: string[]): Gradie
       return v;
     },
     scalar(v, like) {
-      return typeOf(like).dtype === 'float64'
-        ? b.constant({ dtype: 'float64', dims: [], data: Float64Array.of(v) })
-        : b.float32(v);
+      return b.constant(floatTensor(floatType(like), [], [v]));
     },
     zerosLike(x) {
-      const t = typeOf(x);
-      const value = t.dtype === 'float64'
-        ? { dtype: 'float64' as const, dims: [1], data: Float64Array.of(0) }
-        : { dtype: 'float32' as const, dims: [1], data: Float32Array.of(0) };
-      return b.op('ConstantOfShape', [ctx.shapeOf(x)], { value });
+      return b.op('ConstantOfShape', [ctx.shapeOf(x)], { value: floatTensor(floatType(x), [1], [0]) });
     },
     sumTo(g, like) {
       const gs = typeOf(g).shape, xs = typeOf(like).shape;
@@ -155,9 +154,7 @@ export function addGradients(source: Graph, loss: string, wrt: string[]): Gradie
   };
 
   const seedName = b.fresh('grad_seed');
-  b.graph.initializers.set(seedName, lossType.dtype === 'float64'
-    ? { dtype: 'float64', dims: [], data: Float64Array.of(1) }
-    : { dtype: 'float32', dims: [], data: Float32Array.of(1) });
+  b.graph.initializers.set(seedName, floatTensor(lossType.dtype as FloatDType, [], [1]));
   info.types.set(seedName, { dtype: lossType.dtype, shape: [] });
   add(loss, seedName);
 

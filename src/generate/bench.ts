@@ -8,6 +8,7 @@ import type { ModelConfig } from '../model/config.js';
 import type { Weights } from '../model/weights.js';
 import { DecoderRunner } from '../runtime/forward.js';
 import { KvSession } from '../runtime/kv-session.js';
+import type { Provider } from '../runtime/session.js';
 import { GrowlmError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { argmax } from './sample.js';
@@ -17,6 +18,7 @@ export interface DecodeBenchOptions {
   newTokens?: number;
   rounds?: number;
   threads?: number;
+  provider?: Provider;
   /** onnxruntime's fused kernels (default) or the standard-op graph. */
   fusedKernels?: boolean;
 }
@@ -67,8 +69,8 @@ export async function benchDecode(config: ModelConfig, weights: Weights, opts: D
   const rounds = opts.rounds ?? 3;
   const prompt = benchPrompt(config, promptTokens, newTokens);
   const V = config.vocabSize;
-  const kv = await KvSession.create(config, weights, { threads: opts.threads, fusedKernels: opts.fusedKernels });
-  const full = await DecoderRunner.create(config, weights, ['logits'], { threads: opts.threads });
+  const kv = await KvSession.create(config, weights, { threads: opts.threads, provider: opts.provider, fusedKernels: opts.fusedKernels });
+  const full = await DecoderRunner.create(config, weights, ['logits'], { threads: opts.threads, provider: opts.provider });
   const prefill: number[] = [], cached: number[] = [], uncached: number[] = [];
   let same = true;
   try {

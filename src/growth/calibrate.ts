@@ -3,10 +3,11 @@ import type { ModelConfig } from '../model/config.js';
 import type { Weights } from '../model/weights.js';
 import type { Batch } from '../data/batch.js';
 import { DecoderRunner } from '../runtime/forward.js';
+import type { SessionOptions } from '../runtime/session.js';
 
 /** Per layer: 1 − mean over tokens of cos(h_in, h_out), the layer's change of the residual stream. */
-export async function layerDistances(c: ModelConfig, w: Weights, b: Batch): Promise<number[]> {
-  const runner = await DecoderRunner.create(c, w, ['hidden_states']);
+export async function layerDistances(c: ModelConfig, w: Weights, b: Batch, session: SessionOptions = {}): Promise<number[]> {
+  const runner = await DecoderRunner.create(c, w, ['hidden_states'], session);
   const hs = (await runner.run(b)).hiddenStates!;
   await runner.release();
   const n = b.batch * b.seq, d = c.hiddenSize;

@@ -3,6 +3,7 @@ import type { ModelConfig } from '../model/config.js';
 import type { Weights } from '../model/weights.js';
 import type { Batch } from '../data/batch.js';
 import { DecoderRunner } from '../runtime/forward.js';
+import type { SessionOptions } from '../runtime/session.js';
 import { Rng } from '../util/rng.js';
 
 export interface FunctionCheck {
@@ -13,9 +14,9 @@ export interface FunctionCheck {
 }
 
 /** Run two models on the same batch and compare their logits and losses. */
-export async function compareModels(a: { config: ModelConfig; weights: Weights }, b: { config: ModelConfig; weights: Weights }, batch: Batch): Promise<FunctionCheck> {
+export async function compareModels(a: { config: ModelConfig; weights: Weights }, b: { config: ModelConfig; weights: Weights }, batch: Batch, session: SessionOptions = {}): Promise<FunctionCheck> {
   const run = async (m: typeof a) => {
-    const r = await DecoderRunner.create(m.config, m.weights, ['logits', 'loss']);
+    const r = await DecoderRunner.create(m.config, m.weights, ['logits', 'loss'], session);
     const out = await r.run(batch);
     await r.release();
     return out;

@@ -17,6 +17,7 @@ import { SafetensorsFile } from '../model/safetensors.js';
 import { OPTIMIZER_FILE, loadOptimizerState, saveOptimizerState } from '../model/training-state.js';
 import { type Batch, windows } from '../data/batch.js';
 import { OutputExistsError } from '../util/errors.js';
+import { type SessionOptions, checkProvider } from '../runtime/session.js';
 import { layerDistances } from './calibrate.js';
 import { type FunctionCheck, compareModels, randomBatch } from './check.js';
 import { growModel } from './grow-model.js';
@@ -51,6 +52,8 @@ export interface GrowModelDirOptions {
   /** Write the grown weights as HF shards of at most this many bytes. */
   shardBytes?: number;
   force?: boolean;
+  /** Sessions of the check and the calibration run (provider, threads). */
+  session?: SessionOptions;
 }
 
 /** A function check was asked for a streamed growth (the check needs both models in memory). */
@@ -92,6 +95,7 @@ export async function growModelDir(o: GrowModelDirOptions): Promise<GrowthRecord
     throw new GrowthError('placement distance needs a calibration run of the whole model; use append or interleave when streaming');
   }
   checkGrowth(source, target, opts.method); // refuse an impossible growth before reading any weights
+  if (o.check || opts.placement === 'distance') await checkProvider(o.session?.provider); // a missing provider fails before anything is written
 
   const tmp = join(dirname(o.out), `.${basename(o.out)}.growing-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
@@ -128,11 +132,11 @@ async function growInMemory(o: GrowModelDirOptions, target: ModelConfig, opts: G
   const optimizer = existsSync(optimizerPath) ? loadOptimizerState(optimizerPath) : undefined;
   const calibrate = opts.placement === 'distance' && target.numLayers > source.config.numLayers;
   const held = o.check || calibrate ? heldOutBatch(o.data, source.config.vocabSize, Math.min(source.config.maxSeqLen, o.checkSeq ?? 64)) : undefined;
-  const distances = calibrate ? await layerDistances(source.config, source.weights, held!.batch) : undefined;
+  const distances = calibrate ? await layerDistances(source.config, source.weights, held!.batch, o.session) : undefined;
   const t0 = performance.now();
   const grown = growModel({ ...source, optimizer }, target, { ...opts, layerDistances: distances });
   const seconds = (performance.now() - t0) / 1000;
-  const check = o.check ? await compareModels(source, grown, held!.batch) : undefined;
+  const check = o.check ? await compareModels(source, grown, held!.batch, o.session) : undefined;
   const t1 = performance.now();
   saveWeights(dir, grown.weights, o.shardBytes ?? Infinity);
   if (grown.optimizer) saveOptimizerState(join(dir, OPTIMIZER_FILE), grown.weights, grown.optimizer);

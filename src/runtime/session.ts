@@ -33,6 +33,11 @@ export interface SessionOptions {
    * 1.30 → 1.08 GB; onnxruntime keeps its own copy either way).
    */
   externalThreshold?: number;
+  /**
+   * Where onnxruntime leaves named outputs: 'gpu-buffer' keeps them in device memory (GPU providers),
+   * so they can be fed to the next run without a copy; default: every output comes back to the host.
+   */
+  outputLocation?: Record<string, 'cpu' | 'gpu-buffer'>;
 }
 
 export class RuntimeError extends GrowlmError {}
@@ -65,6 +70,7 @@ export async function createSession(model: Model, opts: SessionOptions = {}): Pr
     },
   };
   if (opts.threads !== undefined) options.intraOpNumThreads = opts.threads;
+  if (opts.outputLocation) options.preferredOutputLocation = opts.outputLocation;
   // onnxruntime logs a missing provider library on stderr before it throws; the error below says it in one line
   if (opts.provider && opts.provider !== 'cpu') ort.env.logLevel = 'fatal';
   if (external) options.externalData = [{ path: external.location, data: external.data }];
@@ -88,6 +94,21 @@ export async function checkProvider(provider: Provider | undefined): Promise<voi
   b.output(b.op('Identity', ['x']), 'y', 'float32', [1]);
   const session = await createSession({ irVersion: 8, opsets: { '': 17 }, producerName: 'growlm', producerVersion: '', graph: b.graph, metadata: {} }, { provider });
   await session.release();
+}
+
+/**
+ * The provider `auto` stands for: CUDA when this install has it (a one-node session loads), else
+ * the CPU. WebGPU is never picked automatically (ask for it by name): its training kernels are
+ * untested, and probing it on a machine without Vulkan prints the driver's complaint on stderr.
+ */
+export async function pickProvider(): Promise<{ provider: Provider; reason: string }> {
+  try {
+    await checkProvider('cuda');
+    return { provider: 'cuda', reason: 'the CUDA execution provider loaded' };
+  } catch (e) {
+    if (!(e instanceof ProviderUnavailableError)) throw e;
+    return { provider: 'cpu', reason: `no CUDA execution provider (for a GPU: ${PROVIDER_INSTALL.cuda})` };
+  }
 }
 
 /** An ort.Tensor viewing a float32 IR tensor (no copy). */

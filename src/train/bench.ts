@@ -14,6 +14,8 @@ import { packageRoot } from '../util/paths.js';
 import { Rng } from '../util/rng.js';
 import { trainingFlopsPerToken } from './flops.js';
 import { TrainStep } from './step.js';
+import type { Precision } from './train-graph.js';
+import { stepSettings } from './train-model-dir.js';
 
 export interface BenchOptions {
   /** Sequences per step. */
@@ -31,11 +33,19 @@ export interface BenchOptions {
   /** Let onnxruntime's threads spin while idle. */
   spinning: boolean;
   provider: Provider;
+  /** Where AdamW runs; 'both' alternates the two, round by round, in one process. */
+  update: 'js' | 'graph' | 'both';
+  precision: Precision;
+  /** The device's peak (TFLOP/s) for MFU; default: the measured CPU float32 GEMM peak. */
+  peakTflops?: number;
   /** Also run the PyTorch baseline on this config file (a preset's file or a config.json). */
   compareTorch?: string;
 }
 
-export const DEFAULT_BENCH: BenchOptions = { batch: 8, steps: 10, warmup: 2, rounds: 1, threads: 2, spinning: false, provider: 'cpu' };
+export const DEFAULT_BENCH: BenchOptions = { batch: 8, steps: 10, warmup: 2, rounds: 1, threads: 2, spinning: false, provider: 'cpu', update: 'js', precision: 'float32' };
+
+/** Median milliseconds of a step's parts (TrainStep.lastTimings). */
+export interface StepSplit { gradients_ms: number; update_ms: number }
 
 export interface TorchResult { tokens_per_s: number; ms_per_step: number; peak_rss_mb: number; [k: string]: unknown }
 
@@ -56,6 +66,12 @@ export interface BenchResult {
   torch?: TorchResult;
   speedup_vs_torch?: number;
   speedup_per_round?: number[];
+  update: 'js' | 'graph';
+  precision: Precision;
+  /** Where the step's time goes: forward + backward (and the gradients' copy), and the AdamW update (with its copies). */
+  split: StepSplit;
+  /** update 'both': the in-graph AdamW, measured in the same rounds (the main figures are the JavaScript AdamW's). */
+  graph?: { tokens_per_s: number; ms_per_step: number; ms_per_step_rounds: number[]; split: StepSplit };
 }
 
 /** PyTorch runs with its own allocator (tcmalloc, see tools/torch-bench.sh), not with growlm's glibc settings. */
@@ -82,35 +98,50 @@ export async function benchTrain(config: ModelConfig, options: Partial<BenchOpti
   const seq = o.seq ?? config.maxSeqLen;
   if (seq > config.maxSeqLen) throw new GrowlmError(`sequence length ${seq} exceeds max_position_embeddings ${config.maxSeqLen}`);
   await checkProvider(o.provider);
-  note(`measuring the fp32 GEMM peak (${threads} threads)…`);
-  const gemmBefore = await measureGemmPeak(threads);
-  const step = await TrainStep.create(config, initWeights(config, 0), { session: { threads, spinning: o.spinning, provider: o.provider } });
+  const peakGiven = o.peakTflops !== undefined;
+  if (!peakGiven) note(`measuring the fp32 GEMM peak (${threads} threads)…`);
+  const gemmBefore = peakGiven ? o.peakTflops! * 1000 : await measureGemmPeak(threads);
+  const updates: ('js' | 'graph')[] = o.update === 'both' ? ['js', 'graph'] : [o.update];
+  const settings = stepSettings({ update: 'js', precision: o.precision, session: { provider: o.provider } });
+  const stepsOf = await Promise.all(updates.map((update) => TrainStep.create(config, initWeights(config, 0), {
+    ...settings, update, session: { threads, spinning: o.spinning, provider: o.provider },
+  })));
   try {
     const rng = new Rng(1);
-    const oursPerRound: number[] = [], torchRuns: TorchResult[] = [];
+    const perRound = updates.map(() => [] as number[]), splits = updates.map(() => ({ g: [] as number[], u: [] as number[] }));
+    const torchRuns: TorchResult[] = [];
     for (let round = 0; round < rounds; round++) {
-      const times: number[] = [];
-      const first = round === 0 ? 0 : warmup; // warm-up steps run once
-      for (let i = first; i < warmup + steps; i++) {
-        const inputs = BigInt64Array.from({ length: batch * seq }, () => BigInt(rng.int(config.vocabSize)));
-        const targets = BigInt64Array.from({ length: batch * seq }, () => BigInt(rng.int(config.vocabSize)));
-        const t0 = performance.now();
-        const r = await step.step([{ inputs, targets, batch, seq }], 3e-4);
-        const ms = performance.now() - t0;
-        if (i >= warmup) times.push(ms);
-        note(`${rounds > 1 ? `round ${round + 1}, ` : ''}step ${i + 1}/${warmup + steps}${i < warmup ? ' (warm-up)' : ''}: ${ms.toFixed(0)} ms, loss ${r.loss.toFixed(3)}`);
+      for (let k = 0; k < updates.length; k++) {
+        const step = stepsOf[k]!, label = updates.length > 1 ? `${updates[k]} AdamW, ` : '';
+        const times: number[] = [];
+        const first = round === 0 ? 0 : warmup; // warm-up steps run once
+        for (let i = first; i < warmup + steps; i++) {
+          const inputs = BigInt64Array.from({ length: batch * seq }, () => BigInt(rng.int(config.vocabSize)));
+          const targets = BigInt64Array.from({ length: batch * seq }, () => BigInt(rng.int(config.vocabSize)));
+          const t0 = performance.now();
+          const r = await step.step([{ inputs, targets, batch, seq }], 3e-4);
+          const ms = performance.now() - t0;
+          if (i >= warmup) {
+            times.push(ms);
+            splits[k]!.g.push(step.lastTimings.gradientsMs);
+            splits[k]!.u.push(step.lastTimings.updateMs);
+          }
+          note(`${rounds > 1 ? `round ${round + 1}, ` : ''}${label}step ${i + 1}/${warmup + steps}${i < warmup ? ' (warm-up)' : ''}: ${ms.toFixed(0)} ms, loss ${r.loss.toFixed(3)}`);
+        }
+        perRound[k]!.push(median(times));
       }
-      oursPerRound.push(median(times));
       if (o.compareTorch !== undefined) {
         note(`${rounds > 1 ? `round ${round + 1}: ` : ''}running the PyTorch baseline (tools/torch-bench.sh)…`);
         torchRuns.push(runTorch(o.compareTorch, batch, seq, steps, warmup, threads));
       }
     }
     // noise only ever lowers a GEMM measurement: take the better of a measurement before and after
-    const gemmGflops = Math.max(gemmBefore, await measureGemmPeak(threads));
+    const gemmGflops = peakGiven ? gemmBefore : Math.max(gemmBefore, await measureGemmPeak(threads));
+    const flopsPerToken = trainingFlopsPerToken(config, seq);
+    const split = (k: number): StepSplit => ({ gradients_ms: median(splits[k]!.g), update_ms: median(splits[k]!.u) });
+    const oursPerRound = perRound[0]!;
     const msPerStep = median(oursPerRound);
     const tokensPerS = (batch * seq) / (msPerStep / 1000);
-    const flopsPerToken = trainingFlopsPerToken(config, seq);
     const result: BenchResult = {
       engine: `growlm (onnxruntime-node ${o.provider === 'cpu' ? 'CPU' : o.provider})`,
       parameters: parameterCount(config), batch, seq, threads, rounds,
@@ -121,7 +152,12 @@ export async function benchTrain(config: ModelConfig, options: Partial<BenchOpti
       gemm_gflops: gemmGflops,
       achieved_gflops: (tokensPerS * flopsPerToken) / 1e9,
       mfu: (tokensPerS * flopsPerToken) / (gemmGflops * 1e9),
+      update: updates[0]!, precision: o.precision, split: split(0),
     };
+    if (updates.length > 1) {
+      const ms = median(perRound[1]!);
+      result.graph = { tokens_per_s: (batch * seq) / (ms / 1000), ms_per_step: ms, ms_per_step_rounds: perRound[1]!, split: split(1) };
+    }
     if (torchRuns.length) {
       const torchMs = median(torchRuns.map((t) => t.ms_per_step));
       result.torch = rounds === 1 ? torchRuns[0] : {
@@ -133,6 +169,6 @@ export async function benchTrain(config: ModelConfig, options: Partial<BenchOpti
     }
     return result;
   } finally {
-    await step.release();
+    for (const step of stepsOf) await step.release();
   }
 }

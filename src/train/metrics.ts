@@ -22,6 +22,8 @@ export interface MetricsEntry {
   elapsed_s: number;
   /** Present when the update was skipped because the loss or gradients were not finite. */
   skipped?: boolean;
+  /** Dynamic loss scaling: the scale after this step (lowered after an overflow, raised after enough good steps). */
+  loss_scale?: number;
   val_loss?: number;
   /** Validation bits per byte. */
   val_bpb?: number;

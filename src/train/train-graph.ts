@@ -5,10 +5,11 @@
  */
 import { addGradients } from '../autodiff/gradient.js';
 import { GraphBuilder } from '../onnx/builder.js';
-import type { Model } from '../onnx/ir.js';
+import type { Graph, Model } from '../onnx/ir.js';
 import type { ModelConfig } from '../model/config.js';
 import { paramSpecs } from '../model/params.js';
 import { lowerCrossEntropy } from '../passes/lower-cross-entropy.js';
+import { type HalfDType, float32Islands, mixedPrecision } from '../passes/mixed-precision.js';
 import { pruneGraph } from '../passes/prune.js';
 import { rematerialize } from '../passes/rematerialize.js';
 import type { SessionOptions } from '../runtime/session.js';
@@ -25,11 +26,33 @@ export const gradOutputName = (param: string) => `grad:${param}`;
  */
 export const TRAIN_SESSION: SessionOptions = { memPattern: false, disabledOptimizers: ['GemmTransposeFusion', 'CommonSubexpressionElimination'] };
 
-/** `packed`: the graph takes packed rows (position_ids and segment_ids inputs, see DecoderOptions.packed). */
-export function buildTrainGraph(c: ModelConfig, opts: { packed?: boolean } = {}): Model {
-  const forward = buildDecoder(c, { outputs: ['loss'], packed: opts.packed });
+export interface TrainGraphOptions {
+  /** The graph takes packed rows (position_ids and segment_ids inputs, see DecoderOptions.packed). */
+  packed?: boolean;
+  /**
+   * Differentiate loss·`loss_scale` (a scalar input) instead of the loss: the gradients and
+   * `grad_sq` come out scaled (dynamic loss scaling, src/train/loss-scale.ts); `loss` stays unscaled.
+   */
+  lossScale?: boolean;
+  /** Compute the forward (and so the backward) in a half type, float32 master weights and loss (src/passes/mixed-precision.ts). */
+  precision?: Precision;
+  /** With a half precision: op types computed in float32 (a provider's missing half kernels, see halfKernelGaps). */
+  float32Ops?: readonly string[];
+}
+
+export type Precision = 'float32' | HalfDType;
+
+export function buildTrainGraph(c: ModelConfig, opts: TrainGraphOptions = {}): Model {
+  const built = buildDecoder(c, { outputs: ['loss'], packed: opts.packed });
+  const half = opts.precision && opts.precision !== 'float32' ? opts.precision : undefined;
+  const forward = half ? { ...built, graph: mixedPrecision(built.graph, { dtype: half }) } : built;
   const params = paramSpecs(c).map((p) => p.name);
-  const { graph, grads } = addGradients(forward.graph, 'loss', params);
+  let objective = 'loss';
+  if (opts.lossScale) {
+    const fb = new GraphBuilder(forward.graph);
+    objective = fb.op('Mul', ['loss', fb.input('loss_scale', 'float32', [])]);
+  }
+  const { graph, grads } = addGradients(forward.graph, objective, params);
   const b = new GraphBuilder(graph);
   const squares: string[] = [];
   for (const p of paramSpecs(c)) {
@@ -37,5 +60,6 @@ export function buildTrainGraph(c: ModelConfig, opts: { packed?: boolean } = {})
     squares.push(b.op('ReduceSumSquare', [g], { keepdims: 0 }));
   }
   b.output(b.op('Sum', squares), 'grad_sq', 'float32', []);
-  return { ...forward, graph: pruneGraph(lowerCrossEntropy(rematerialize(graph, forward.graph.nodes.length))) };
+  const islands = half && opts.float32Ops?.length ? (x: Graph) => float32Islands(x, new Set(opts.float32Ops)) : (x: Graph) => x;
+  return { ...forward, graph: pruneGraph(islands(lowerCrossEntropy(rematerialize(graph, forward.graph.nodes.length)))) };
 }

@@ -13,7 +13,10 @@ import { archiveRun, checkpointsDir, listCheckpoints } from './checkpoint.js';
 import { adoptTokenizer, checkDataFitsModel } from './data-link.js';
 import { DEFAULT_SCHEDULE, type ScheduleKind } from './schedule.js';
 import { type SessionOptions, checkProvider } from '../runtime/session.js';
-import { type Logger, type TrainResult, latestCheckpoint, train } from './trainer.js';
+import { type Logger, type TrainResult, type TrainerOptions, latestCheckpoint, train } from './trainer.js';
+import type { LossScalingOptions } from './loss-scale.js';
+import { float32OpsFor } from './precision.js';
+import type { Precision } from './train-graph.js';
 
 export interface TrainSettings {
   steps: number;
@@ -34,6 +37,12 @@ export interface TrainSettings {
   keep: number;
   seed: number;
   session: SessionOptions;
+  /** Where AdamW runs: 'js' (host loop, the default) or 'graph' (in onnxruntime, next to the weights). */
+  update: 'js' | 'graph';
+  /** Compute type of the training graph; float32 master weights and loss either way. */
+  precision: Precision;
+  /** Dynamic loss scaling settings; default: on for float16, off otherwise. */
+  lossScaling?: Partial<LossScalingOptions> | false;
   maxNonFinite: number;
   stopAt?: number;
   resume: boolean;
@@ -69,8 +78,19 @@ export class ResumePastEndError extends GrowlmError {
 
 export const DEFAULT_TRAIN: Omit<TrainSettings, 'steps'> = {
   batch: 8, accumulate: 1, lr: 1e-3, schedule: 'cosine', minLrRatio: 0.1, optimizer: {}, evalBatches: 8,
-  checkpointEvery: 100, keep: 3, seed: 0, session: {}, maxNonFinite: 10, resume: false, restart: false,
+  checkpointEvery: 100, keep: 3, seed: 0, session: {}, update: 'js', precision: 'float32', maxNonFinite: 10, resume: false, restart: false,
 };
+
+/** TrainStep settings of a run: where AdamW runs, the graph's precision (with the provider's float32 islands) and loss scaling. */
+export function stepSettings(s: Pick<TrainSettings, 'update' | 'precision' | 'lossScaling' | 'session'>): NonNullable<TrainerOptions['stepOptions']> {
+  const half = s.precision === 'float32' ? undefined : s.precision;
+  const scaling = s.lossScaling === false ? undefined : s.lossScaling ?? (half === 'float16' ? {} : undefined);
+  return {
+    update: s.update,
+    ...(half ? { graph: { precision: half, float32Ops: float32OpsFor(s.session.provider ?? 'cpu') } } : {}),
+    ...(scaling ? { lossScaling: scaling } : {}),
+  };
+}
 
 export interface TrainStart {
   /** Step the run resumes from (0 for a fresh run). */
@@ -129,7 +149,7 @@ export async function trainModelDir(modelDir: string, dataDir: string, settings:
       evalEvery: s.evalEvery ?? Math.max(1, Math.round(s.steps / 10)),
       evalBatches: s.evalBatches, evalBatchSize: s.batch, evalSeq: seq,
       checkpointEvery: s.checkpointEvery, keepCheckpoints: s.keep,
-      session: s.session, maxNonFinite: s.maxNonFinite, stopAt: s.stopAt, signal: s.signal,
+      session: s.session, stepOptions: stepSettings(s), maxNonFinite: s.maxNonFinite, stopAt: s.stopAt, signal: s.signal,
     }, log, resume);
     if (JSON.stringify(result.config.growth) !== JSON.stringify(config.growth)) {
       writeConfig(modelDir, result.config);

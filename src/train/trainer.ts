@@ -19,7 +19,8 @@ import { SafetensorsError } from '../model/safetensors.js';
 import { trainingFlopsPerToken } from './flops.js';
 import { METRICS_FILE, type MetricsEntry, metricsLine, truncateMetrics } from './metrics.js';
 import { type Schedule, lrAt, maskValuesAt } from './schedule.js';
-import { TrainStep } from './step.js';
+import { TrainStep, type TrainStepOptions } from './step.js';
+import type { LossScaleState } from './loss-scale.js';
 import { masksComplete } from '../model/masks.js';
 import { OPTIMIZER_FILE, loadOptimizerState, saveOptimizerState } from '../model/training-state.js';
 import { removeMasks } from '../growth/grow-model.js';
@@ -57,6 +58,8 @@ export interface TrainerOptions {
   checkpointEvery: number;
   keepCheckpoints: number;
   session: SessionOptions;
+  /** Where AdamW runs, loss scaling and the graph variant (TrainStepOptions); default: JS AdamW, float32. */
+  stepOptions?: Pick<TrainStepOptions, 'update' | 'lossScaling' | 'graph'>;
   maxNonFinite: number;
   /** Stop after this step (checkpointing it) although the schedule runs to `steps`. */
   stopAt?: number;
@@ -143,9 +146,11 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
   } else {
     writeFileSync(metricsPath, '');
   }
-  const step = await TrainStep.create(config, weights, { optimizer: o.optimizer, session: o.session, maxNonFinite: o.maxNonFinite, packed: o.packed });
+  const step = await TrainStep.create(config, weights, { ...o.stepOptions, optimizer: o.optimizer, session: o.session, maxNonFinite: o.maxNonFinite, packed: o.packed });
   if (resume) step.loadOptimizerState(resume.optimizer);
   else if (existsSync(join(modelDir, OPTIMIZER_FILE))) step.loadOptimizerState(loadOptimizerState(join(modelDir, OPTIMIZER_FILE))); // e.g. grown moments
+  const savedScale = resume?.state.trainer.loss_scale as LossScaleState | undefined;
+  if (savedScale && step.scaler) step.scaler.restore(savedScale);
   const evalRunner = data.validate ? undefined : await DecoderRunner.create(config, step.weights(), ['loss'], o.session); // views the trained arrays
   const t0 = performance.now();
   let tokensSeen = (resume?.state.trainer.tokens as number | undefined) ?? 0;
@@ -154,6 +159,7 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
   let tokensThisRun = 0;
   let valLoss: number | undefined, valBpb: number | undefined;
   const evaluate = async () => {
+    await step.syncHost(); // the eval runner views the host arrays
     if (data.validate) {
       valLoss = await data.validate(current, step.weights());
       return;
@@ -184,6 +190,7 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
     const entry: MetricsEntry = {
       step: s, loss: r.loss, lr, grad_norm: r.gradNorm, tokens: tokensSeen, tokens_per_s: tokensThisRun / elapsed, flops, elapsed_s: elapsed,
       ...(r.skipped ? { skipped: true } : {}),
+      ...(step.scaler ? { loss_scale: step.scaler.scale } : {}),
     };
     if (o.evalEvery > 0 && (s % o.evalEvery === 0 || s === end)) {
       await evaluate();
@@ -198,11 +205,14 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
       end = s; // checkpoint this step below, then leave the loop
     }
     if ((o.checkpointEvery > 0 && s % o.checkpointEvery === 0) || s === end) {
+      await step.syncHost();
       saveCheckpoint(modelDir, config, step.weights(), step.optimizerState(),
         {
           step: s, data: data.sampler.state(),
           // the schedule and AdamW settings too, so that another trainer can continue (export's optimizer handoff)
-          trainer: { tokens: tokensSeen, flops, schedule: o.schedule, adamw: { ...DEFAULT_ADAMW, ...o.optimizer }, accumulate: o.accumulate },
+          trainer: { tokens: tokensSeen, flops, schedule: o.schedule, adamw: { ...DEFAULT_ADAMW, ...o.optimizer }, accumulate: o.accumulate,
+            ...(step.scaler ? { loss_scale: step.scaler.state() } : {}),
+          },
         }, o.keepCheckpoints);
     }
   }
@@ -212,6 +222,7 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
     await step.release();
     throw new NonFiniteRunError(`every step of the run (${stepsRun}) had a non-finite loss or gradient; weights unchanged (lower the learning rate, or check the model's weights)`);
   }
+  await step.syncHost();
   saveWeights(modelDir, step.weights());
   saveOptimizerState(join(modelDir, OPTIMIZER_FILE), step.weights(), step.optimizerState());
   // masks at 1 equal the plain graph: drop them so the checkpoint is a plain decoder again

@@ -4,7 +4,7 @@
  * com.microsoft RotaryEmbedding, and the attention products (transposes and a scale as flags) as
  * com.microsoft FusedMatMul.
  */
-import { MS_DOMAIN as MS } from '../../onnx/ir.js';
+import { MS_DOMAIN as MS, dtypeCode } from '../../onnx/ir.js';
 import { float } from '../../onnx/builder.js';
 import { floatAttr, intAttr, one, registerGrad } from '../registry.js';
 
@@ -28,7 +28,7 @@ registerGrad('SimplifiedLayerNormalization', (ctx, n, dy) => {
   const d = one(dy);
   const xType = ctx.type(x).dtype;
   // the statistic is stored in stash_type (float32 by default): bring it to x's type
-  const r = ctx.type(stash).dtype === xType ? stash : b.op('Cast', [stash], { to: xType === 'float64' ? 11 : 1 });
+  const r = ctx.type(stash).dtype === xType ? stash : b.op('Cast', [stash], { to: dtypeCode(xType) });
   const e = b.op('Reshape', [b.op('Mul', [d, x]), b.int64([-1, W])]);
   const dg = ctx.needs(1) ? b.op('Reshape', [b.op('Gemm', [b.op('Reshape', [r, b.int64([-1, 1])]), e], { transA: 1 }), b.int64([W])]) : null;
   if (!ctx.needs(0)) return [null, dg];

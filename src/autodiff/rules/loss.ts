@@ -4,6 +4,7 @@
  * exp, scatter-add −1 at the labels, scale by the row's upstream gradient — instead of the
  * half-dozen a decomposed loss costs.
  */
+import { dtypeCode } from '../../onnx/ir.js';
 import { type GradContext, intAttr, one, registerGrad } from '../registry.js';
 
 registerGrad('SoftmaxCrossEntropyLoss', (ctx: GradContext, n, dy) => {
@@ -25,8 +26,8 @@ registerGrad('SoftmaxCrossEntropyLoss', (ctx: GradContext, n, dy) => {
   else {
     const rows = b.op('Shape', [labels]);
     const count = valid
-      ? b.op('ReduceSum', [b.op('Cast', [valid], { to: ctx.type(scores).dtype === 'float64' ? 11 : 1 })], { keepdims: 0 })
-      : b.op('Cast', [b.op('Squeeze', [rows, b.int64([0])])], { to: ctx.type(scores).dtype === 'float64' ? 11 : 1 });
+      ? b.op('ReduceSum', [b.op('Cast', [valid], { to: dtypeCode(ctx.type(scores).dtype) })], { keepdims: 0 })
+      : b.op('Cast', [b.op('Squeeze', [rows, b.int64([0])])], { to: dtypeCode(ctx.type(scores).dtype) });
     const perRow = reduction === 'mean' ? b.op('Div', [one(dy), count]) : one(dy);
     w = b.op('Expand', [perRow, rows]);
   }

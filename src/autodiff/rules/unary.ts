@@ -1,4 +1,5 @@
 /** Gradients of element-wise functions, written with the forward output where that is cheaper. */
+import { dtypeCode } from '../../onnx/ir.js';
 import { one, registerGrad } from '../registry.js';
 
 registerGrad('Identity', (_ctx, _n, dy) => [one(dy)]);
@@ -35,5 +36,5 @@ registerGrad('Relu', (ctx, n, dy) => {
 
 registerGrad('Cast', (ctx, n, dy) => {
   const t = ctx.type(n.inputs[0]!);
-  return [ctx.b.op('Cast', [one(dy)], { to: t.dtype === 'float64' ? 11 : t.dtype === 'float16' ? 10 : 1 })];
+  return [ctx.b.op('Cast', [one(dy)], { to: dtypeCode(t.dtype) })];
 });

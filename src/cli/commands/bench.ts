@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import type { Command } from '../command.js';
 import { configFromArgs } from './init.js';
-import { DEFAULT_BENCH, benchTrain } from '../../train/bench.js';
+import { type BenchOptions, DEFAULT_BENCH, benchTrain } from '../../train/bench.js';
+import type { Precision } from '../../train/train-graph.js';
 import { DEFAULT_GENERATE_BENCH, benchGenerate } from '../../bench/generate.js';
 import { packageRoot } from '../../util/paths.js';
 import { DEVICE_OPTION, device } from '../device.js';
@@ -23,6 +24,9 @@ export const benchTrainCommand: Command = {
     rounds: { kind: 'int', description: 'measurement rounds (alternating with PyTorch under --compare-torch)', default: DEFAULT_BENCH.rounds },
     threads: { kind: 'int', description: 'intra-op threads', default: DEFAULT_BENCH.threads },
     device: DEVICE_OPTION,
+    optimizer: { kind: 'enum', choices: ['js', 'graph', 'both'], default: DEFAULT_BENCH.update, description: 'where AdamW runs (both: alternate the two in the same rounds)' },
+    precision: { kind: 'enum', choices: ['float32', 'float16', 'bfloat16'], default: DEFAULT_BENCH.precision, description: 'compute type of the training graph' },
+    'peak-tflops': { kind: 'number', min: 0, exclusiveMin: true, description: 'the device\'s peak for MFU (e.g. a GPU\'s dense fp16 figure)', defaultText: 'the measured CPU fp32 GEMM peak' },
     spinning: { kind: 'boolean', description: 'let ORT threads spin while idle' },
     'compare-torch': { kind: 'boolean', description: 'also run the PyTorch baseline and report the ratio' },
     json: { kind: 'boolean', description: 'print JSON (tokens_per_s, ms_per_step, peak_rss_mb, mfu, ...)' },
@@ -37,13 +41,18 @@ export const benchTrainCommand: Command = {
     const configFile = args.str('config') ?? join(packageRoot(), 'models', `${args.str('preset')}.json`);
     const result = await benchTrain(config, {
       batch: args.int('batch'), seq: args.optInt('seq'), steps: args.int('steps'), warmup: args.int('warmup'), rounds: args.int('rounds'),
-      threads: args.int('threads'), spinning: args.flag('spinning'), provider: device(args),
+      threads: args.int('threads'), spinning: args.flag('spinning'), provider: await device(args),
+      update: args.need('optimizer') as BenchOptions['update'], precision: args.need('precision') as Precision, peakTflops: args.optNum('peak-tflops'),
       compareTorch: args.flag('compare-torch') ? configFile : undefined,
     }, json ? undefined : note);
     if (json) printJson(result);
     else {
       console.log(`${result.engine}: ${result.tokens_per_s.toFixed(0)} tokens/s, ${result.ms_per_step.toFixed(0)} ms/step, peak RSS ${result.peak_rss_mb.toFixed(0)} MB, ` +
-        `MFU ${(result.mfu * 100).toFixed(1)}% of ${result.gemm_gflops.toFixed(0)} GFLOP/s`);
+        `MFU ${(result.mfu * 100).toFixed(1)}% of ${result.gemm_gflops.toFixed(0)} GFLOP/s; ${result.update} AdamW: forward+backward ${result.split.gradients_ms.toFixed(1)} ms, update ${result.split.update_ms.toFixed(1)} ms`);
+      if (result.graph) {
+        const g = result.graph;
+        console.log(`in-graph AdamW (same rounds): ${g.tokens_per_s.toFixed(0)} tokens/s, ${g.ms_per_step.toFixed(0)} ms/step; forward+backward ${g.split.gradients_ms.toFixed(1)} ms, update ${g.split.update_ms.toFixed(1)} ms`);
+      }
       if (result.torch) {
         const t = result.torch;
         console.log(`pytorch: ${t.tokens_per_s.toFixed(0)} tokens/s, ${t.ms_per_step.toFixed(0)} ms/step, peak RSS ${t.peak_rss_mb.toFixed(0)} MB → growlm/pytorch = ${result.speedup_vs_torch!.toFixed(2)}×` +

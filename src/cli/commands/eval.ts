@@ -29,7 +29,7 @@ export const evalCommand: Command = {
     const source = args.has('data') ? { data: args.need('data') } : { tokens: args.need('tokens') };
     const result = await evaluateModelDir(args.need('model'), {
       ...source, batch: args.int('batch'), seq: args.optInt('seq'), maxBatches: args.optInt('max-batches'),
-      session: { threads: args.optInt('threads'), provider: device(args) }, logits: args.flag('logits'),
+      session: { threads: args.optInt('threads'), provider: await device(args) }, logits: args.flag('logits'),
     });
     if (args.flag('json')) printJson(result);
     else console.log(`loss ${result.loss.toFixed(4)}  perplexity ${result.perplexity.toFixed(2)}${result.bpb !== null ? `  ${result.bpb.toFixed(3)} bits/byte` : ''}  (${result.tokens} tokens, ${result.tokens_per_s.toFixed(0)} tokens/s)`);

@@ -59,7 +59,7 @@ export const generateCommand: Command = {
     }
     let started = false;
     const r = await generateText(dir, text, {
-      tokenizer: args.str('tokenizer'), threads: args.optInt('threads'), provider: device(args),
+      tokenizer: args.str('tokenizer'), threads: args.optInt('threads'), provider: await device(args),
       maxTokens, temperature, topK, topP, seed, stop: stops, repetitionPenalty,
       onText: json ? undefined : (piece) => {
         if (!started) { process.stdout.write(shown); started = true; }

@@ -5,6 +5,7 @@ import type { SizeOverrides } from '../../growth/plan.js';
 import type { GrowthRecord } from '../../growth/record.js';
 import { DEFAULT_RAMP_STEPS, GROWTH_METHODS, type GrowthMethod, PLACEMENTS, type Placement } from '../../growth/types.js';
 import { UsageError } from '../errors.js';
+import { DEVICE_OPTION, device } from '../device.js';
 import { printJson } from '../output.js';
 
 const SIZE_FLAGS = { hidden: 'hidden_size', ffn: 'intermediate_size', layers: 'num_hidden_layers', heads: 'num_attention_heads', vocab: 'vocab_size' } as const;
@@ -39,6 +40,7 @@ export const growCommand: Command = {
     stagger: { kind: 'boolean', description: 'msg: ramp FFN, then hidden, then heads (layers alongside)' },
     data: { kind: 'path', arg: 'DIR', description: 'dataset whose validation split gives the check / calibration batch (else random tokens)' },
     check: { kind: 'boolean', description: 'run old and grown model on a held-out batch and report the difference' },
+    device: DEVICE_OPTION,
     seed: { kind: 'int', min: 0, description: 'seed for new weights', default: 0 },
     stream: { kind: 'boolean', description: 'grow tensor by tensor from disk (memory bounded by the largest tensor); automatic for a sharded checkpoint' },
     'shard-size': { kind: 'int', arg: 'MB', description: 'write the grown weights as HF shards of at most MB megabytes' },
@@ -64,6 +66,7 @@ export const growCommand: Command = {
       method, placement, seed: args.int('seed'), rampSteps: args.int('ramp-steps'), stagger: args.flag('stagger'),
       check: args.flag('check'), data: args.str('data'), stream: args.flag('stream'),
       shardBytes: args.has('shard-size') ? args.int('shard-size') * 1e6 : Infinity, force: args.flag('force'),
+      session: { provider: await device(args) },
     });
     if (args.flag('json')) printJson(record);
     else for (const line of describe(record)) console.log(line);

@@ -33,7 +33,7 @@ export const serveCommand: Command = {
     if (warning) note(`warning: ${warning} (set --api-key)`);
     const server = await serveModel(args.need('model'), {
       host, port: args.int('port'), apiKey, maxConcurrent: args.int('max-concurrent'), maxQueue: args.int('max-queue'),
-      ctx: args.optInt('ctx'), template: args.str('template'), tokenizer: args.str('tokenizer'), threads: args.optInt('threads'), provider: device(args),
+      ctx: args.optInt('ctx'), template: args.str('template'), tokenizer: args.str('tokenizer'), threads: args.optInt('threads'), provider: await device(args),
     });
     note(`serving ${server.modelId} on ${server.url}/v1 (context ${server.ctx}; Ctrl-C stops)`);
     await new Promise<void>((done) => {

@@ -108,7 +108,7 @@ export const sftCommand: Command = {
       optimizer: { weightDecay: args.num('weight-decay'), clipNorm: args.num('clip') },
       evalEvery: args.optInt('eval-every'), checkpointEvery: args.int('checkpoint-every'), keep: args.int('keep'),
       stopAt: args.optInt('stop-at'), resume: args.flag('resume'), restart: args.flag('restart'), seed: args.int('seed'),
-      session: { threads: args.optInt('threads'), provider: device(args) }, maxNonFinite: args.int('max-nonfinite'),
+      session: { threads: args.optInt('threads'), provider: await device(args) }, maxNonFinite: args.int('max-nonfinite'),
       signal: stop.signal,
     }, log, (start) => {
       resumedFrom = start.resumedFrom;

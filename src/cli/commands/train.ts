@@ -3,6 +3,7 @@ import type { Command } from '../command.js';
 import { WEIGHTS_FILE, loadModelDir } from '../../model/model-dir.js';
 import { DEFAULT_ADAMW } from '../../train/adamw.js';
 import type { ScheduleKind } from '../../train/schedule.js';
+import type { Precision } from '../../train/train-graph.js';
 import { DEFAULT_TRAIN, trainModelDir } from '../../train/train-model-dir.js';
 import { readTunedLr } from '../../train/tune.js';
 import type { MetricsEntry } from '../../train/metrics.js';
@@ -56,6 +57,8 @@ export const trainCommand: Command = {
     seed: { kind: 'int', min: 0, description: 'data sampling seed', default: DEFAULT_TRAIN.seed },
     threads: { kind: 'int', description: 'intra-op threads', defaultText: 'all cores' },
     device: DEVICE_OPTION,
+    optimizer: { kind: 'enum', choices: ['js', 'graph'], default: DEFAULT_TRAIN.update, description: 'where AdamW runs: js (host loop, fastest on the CPU) or graph (in onnxruntime next to the weights: on a GPU they stay on the device)' },
+    precision: { kind: 'enum', choices: ['float32', 'float16', 'bfloat16'], default: DEFAULT_TRAIN.precision, description: 'compute type of the training graph (float32 master weights and loss; float16 adds dynamic loss scaling)' },
     'max-nonfinite': { kind: 'int', description: 'stop after N consecutive non-finite steps', default: DEFAULT_TRAIN.maxNonFinite },
     json: { kind: 'boolean', description: 'print a JSON summary; no progress bar' },
   },
@@ -99,7 +102,8 @@ export const trainCommand: Command = {
       checkpointEvery: args.int('checkpoint-every'),
       keep: args.int('keep'),
       seed: args.int('seed'),
-      session: { threads: args.optInt('threads'), provider: device(args) },
+      session: { threads: args.optInt('threads'), provider: await device(args) },
+      update: args.need('optimizer') as 'js' | 'graph', precision: args.need('precision') as Precision,
       maxNonFinite: args.int('max-nonfinite'),
       stopAt: args.optInt('stop-at'),
       resume: args.flag('resume'), restart: args.flag('restart'), signal: stop.signal,
