@@ -16,6 +16,7 @@ import { SafetensorsFile } from '../model/safetensors.js';
 import { OPTIMIZER_FILE, loadOptimizerState, saveOptimizerState } from '../model/training-state.js';
 import { type Batch, windows } from '../data/batch.js';
 import { OutputExistsError } from '../util/errors.js';
+import { pausePoint } from '../util/pause-point.js';
 import { layerDistances } from './calibrate.js';
 import { type FunctionCheck, compareModels, randomBatch } from './check.js';
 import { growModel } from './grow-model.js';
@@ -97,6 +98,7 @@ export async function growModelDir(o: GrowModelDirOptions): Promise<GrowthRecord
   mkdirSync(tmp, { recursive: true });
   try {
     const r = streamed ? growStreaming(o.model, source, target, opts, tmp, o.shardBytes ?? Infinity) : await growInMemory(o, target, opts, tmp);
+    pausePoint('grow-write');
     copyTokenizerFiles(r.config, o.model, tmp);
     writeConfig(tmp, r.config);
     publish(tmp, o.out);

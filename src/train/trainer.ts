@@ -13,11 +13,12 @@ import type { Batch } from '../data/batch.js';
 import { DecoderRunner, evaluateLoss } from '../runtime/forward.js';
 import type { SessionOptions } from '../runtime/session.js';
 import { GrowlmError } from '../util/errors.js';
+import { pausePoint } from '../util/pause-point.js';
 import type { AdamWOptions } from './adamw.js';
 import { type Checkpoint, CheckpointError, listCheckpoints, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { SafetensorsError } from '../model/safetensors.js';
 import { trainingFlopsPerToken } from './flops.js';
-import { METRICS_FILE, type MetricsEntry, metricsLine, truncateMetrics } from './metrics.js';
+import { METRICS_FILE, type MetricsEntry, metricsLine, readMetrics, truncateMetrics } from './metrics.js';
 import { type Schedule, lrAt, maskValuesAt } from './schedule.js';
 import { TrainStep } from './step.js';
 import { masksComplete } from '../model/masks.js';
@@ -192,12 +193,23 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
     }
   }
   const stepsRun = end - start;
+  if (stepsRun <= 0) {
+    // resumed from the checkpoint of the last step (a crash came before the final weights were
+    // written): the masks and the validation figures of that step, as the finished run had them
+    if (config.growth.masks) {
+      current = { ...config, growth: { ...config.growth, masks: maskValuesAt(config.growth.masks, end) } };
+      evalRunner.setMasks(current);
+    }
+    if (o.evalEvery > 0) await evaluate();
+    last = readMetrics(metricsPath).entries.at(-1);
+  }
   if (stepsRun > 0 && step.skippedSteps === stepsRun) {
     await evalRunner.release();
     await step.release();
     throw new NonFiniteRunError(`every step of the run (${stepsRun}) had a non-finite loss or gradient; weights unchanged (lower the learning rate, or check the model's weights)`);
   }
   saveWeights(modelDir, step.weights());
+  pausePoint('final-weights');
   saveOptimizerState(join(modelDir, OPTIMIZER_FILE), step.weights(), step.optimizerState());
   // masks at 1 equal the plain graph: drop them so the checkpoint is a plain decoder again
   const finalConfig = masksComplete(current.growth.masks) ? removeMasks({ config: current, weights }).config : current;
