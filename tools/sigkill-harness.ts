@@ -13,7 +13,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const MAIN = join(import.meta.dirname, '..', import.meta.dirname.includes('/dist/') ? '' : 'dist', 'src/cli/main.js');
@@ -26,11 +26,11 @@ export interface ScenarioResult {
   kills: number;
   /** Of those, how many at each pause point, and after a random delay. */
   at: Record<string, number>;
-  /** Runs that finished before their kill came (not counted as kills). */
+  /** Runs that finished before their kill came (not counted as kills): each is compared, then the scenario starts over. */
   finishedEarly: number;
   /** Relaunched children still alive 3 s after their parent was killed. */
   orphans: number;
-  /** Files compared with the uninterrupted run, and those that differ. */
+  /** File comparisons with the uninterrupted run (every finished run), and the files that differed. */
   compared: number;
   differing: string[];
   /** Non-zero exits of a rerun (other than by our kill), with their stderr. */
@@ -189,7 +189,7 @@ async function makeScenario(name: ScenarioName, dir: string, which: 'ref' | 'run
   }
   if (name === 'plan') {
     return {
-      out, pauses: [['data-commit', 1], ['checkpoint-write', 2], ['grow-write', 1], ['checkpoint-prune', 2], ['final-weights', 1]], finals: 0,
+      out, pauses: [['data-commit', 1], ['grow-write', 1], ['checkpoint-write', 2], ['checkpoint-prune', 2], ['final-weights', 1]], finals: 0,
       command: () => ['plan', 'run', join(shared, 'mini.plan.json'), '--out', out, '--no-baselines', '--threads', '1'],
       compare: (rel) => /^(small|big)\/(model\.safetensors|optimizer\.safetensors|config\.json)$/.test(rel) || /^data\/.*\.tok$/.test(rel),
     };
@@ -227,14 +227,24 @@ export async function runScenario(name: ScenarioName, work: string, o: HarnessOp
   const ref = await makeScenario(name, work, 'ref', o.steps);
   const refRun = await runCli(ref.command(), {});
   if (refRun.code !== 0) throw new Error(`the uninterrupted ${name} run failed: ${refRun.stderr}`);
-  const sc = await makeScenario(name, work, 'run', o.steps);
+  let sc = await makeScenario(name, work, 'run', o.steps);
   const at: Record<string, number> = {};
   const errors: string[] = [];
-  let kills = 0, finishedEarly = 0, orphans = 0;
+  const differing = new Set<string>();
+  let kills = 0, finishedEarly = 0, orphans = 0, pauseIndex = 0, compared = 0;
+  const wanted = files(ref.out).filter((f) => ref.compare(f));
+  const compare = () => {
+    compared += wanted.length;
+    for (const f of wanted) {
+      const p = join(sc.out, f);
+      if (!existsSync(p)) differing.add(f);
+      else if (!sc.normalise ? sha256(p) !== sha256(join(ref.out, f)) : !sc.normalise(f, readFileSync(p)).equals(ref.normalise!(f, readFileSync(join(ref.out, f))))) differing.add(f);
+    }
+  };
   for (let attempt = 0; kills < o.kills && attempt < o.kills * 4; attempt++) {
     const usePause = attempt % 2 === 0;
     const usable = kills >= o.kills - 2 ? sc.pauses : sc.pauses.slice(0, sc.pauses.length - sc.finals);
-    const [point, reach] = usable[Math.floor(random() * usable.length)]!;
+    const [point, reach] = usable[(usePause ? pauseIndex++ : pauseIndex) % usable.length]!;
     const kill = usePause ? { pause: `${point}:${1 + Math.floor(random() * reach)}` } : { delayMs: Math.round(random() * o.maxDelayMs) };
     const r = await runCli(sc.command(), kill);
     if (r.orphan) orphans++;
@@ -243,22 +253,20 @@ export async function runScenario(name: ScenarioName, work: string, o: HarnessOp
       at[r.killedAt] = (at[r.killedAt] ?? 0) + 1;
       o.log?.(`${name}: kill ${kills} at ${r.killedAt}${kill.pause ? ` (${kill.pause})` : ` (${kill.delayMs} ms)`}`);
     } else if (r.code === 0) {
+      // the run got to its end before the kill came: check it, then start the scenario over
       finishedEarly++;
+      compare();
+      rmSync(sc.out, { recursive: true, force: true });
+      sc = await makeScenario(name, work, 'run', o.steps);
     } else {
       errors.push(`exit ${r.code ?? r.signal}: ${r.stderr.trim().split('\n').at(-1)}`);
     }
   }
   const last = await runCli(sc.command(), {});
   if (last.code !== 0) errors.push(`final run: exit ${last.code ?? last.signal}: ${last.stderr.trim().split('\n').at(-1)}`);
-  const wanted = files(ref.out).filter((f) => ref.compare(f));
-  const differing = wanted.filter((f) => {
-    const p = join(sc.out, f);
-    if (!existsSync(p)) return true;
-    if (!sc.normalise) return sha256(p) !== sha256(join(ref.out, f));
-    return !sc.normalise(f, readFileSync(p)).equals(ref.normalise!(f, readFileSync(join(ref.out, f))));
-  });
+  compare();
   return {
-    scenario: name, kills, at, finishedEarly, orphans, compared: wanted.length, differing, errors,
+    scenario: name, kills, at, finishedEarly, orphans, compared, differing: [...differing], errors,
     leftovers: files(sc.out).filter(isTemp), seconds: (performance.now() - t0) / 1000,
   };
 }
