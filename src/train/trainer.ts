@@ -18,7 +18,7 @@ import type { AdamWOptions } from './adamw.js';
 import { type Checkpoint, CheckpointError, listCheckpoints, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { SafetensorsError } from '../model/safetensors.js';
 import { trainingFlopsPerToken } from './flops.js';
-import { METRICS_FILE, type MetricsEntry, metricsLine, readMetrics, truncateMetrics } from './metrics.js';
+import { METRICS_FILE, type MetricsEntry, SPIKE_WINDOW, lossSpikeZ, metricsLine, readMetrics, truncateMetrics } from './metrics.js';
 import { type Schedule, lrAt, maskValuesAt } from './schedule.js';
 import { TrainStep } from './step.js';
 import { masksComplete } from '../model/masks.js';
@@ -74,6 +74,8 @@ export interface TrainResult {
   valBpb?: number;
   tokensPerS: number;
   skippedSteps: number;
+  /** Steps of this process whose loss spiked (metrics.jsonl marks them with `spike`). */
+  lossSpikes: number;
   /** True when `signal` stopped the run after `finalStep` (checkpointed: resume continues it). */
   interrupted: boolean;
 }
@@ -153,6 +155,9 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
     valLoss = r.loss;
     valBpb = (r.loss / Math.LN2) / data.valBytesPerToken;
   };
+  // the spike detector's window: the finite losses before this step (rebuilt from metrics.jsonl on a resume)
+  const recent = resume ? readMetrics(metricsPath).entries.map((e) => e.loss).filter(Number.isFinite).slice(-SPIKE_WINDOW) : [];
+  let spikes = 0;
   let end = Math.min(o.steps, o.stopAt ?? o.steps);
   let current = config;
   let interrupted = false;
@@ -175,6 +180,15 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
       step: s, loss: r.loss, lr, grad_norm: r.gradNorm, tokens: tokensSeen, tokens_per_s: tokensThisRun / elapsed, flops, elapsed_s: elapsed,
       ...(r.skipped ? { skipped: true } : {}),
     };
+    const z = lossSpikeZ(recent, r.loss);
+    if (z !== undefined) {
+      entry.spike = { z, first_batch: (s - 1) * o.accumulate };
+      spikes++;
+    }
+    if (Number.isFinite(r.loss)) {
+      recent.push(r.loss);
+      if (recent.length > SPIKE_WINDOW) recent.shift();
+    }
     if (o.evalEvery > 0 && (s % o.evalEvery === 0 || s === end)) {
       await evaluate();
       entry.val_loss = valLoss;
@@ -218,6 +232,6 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
   return {
     config: finalConfig,
     finalStep: end, lastLoss: last?.loss ?? NaN, valLoss, valBpb,
-    tokensPerS: last?.tokens_per_s ?? 0, skippedSteps: step.skippedSteps, interrupted,
+    tokensPerS: last?.tokens_per_s ?? 0, skippedSteps: step.skippedSteps, lossSpikes: spikes, interrupted,
   };
 }
