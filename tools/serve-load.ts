@@ -5,7 +5,7 @@
  *     [--fuzz-runs 2000] [--slow-sockets 64] [--json]
  * Phases: warm-up load, measured load (RSS of the server process sampled every second), slowloris,
  * body fuzzing, RSS again. Exit status 1 on any 5xx, malformed answer, fuzz failure, slow socket left
- * open, or RSS at the end more than 10% above RSS after the warm-up.
+ * open, or RSS after the load more than 10% above RSS after the warm-up.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -69,18 +69,18 @@ try {
   say(`fuzz: ${values['fuzz-runs']} bodies`);
   const fuzz = await fuzzBodies('127.0.0.1', port, modelId, { runs: num('fuzz-runs'), seed: 1, timeoutMs: 10_000 });
   const rssEnd = rss();
-  const growth = rssEnd / rssWarm - 1;
+  const growth = rssAfterLoad / rssWarm - 1;
   const ok = load.serverErrors === 0 && load.bad === 0 && fuzz.failures.length === 0 && slow.closed === slow.sockets && slow.servedOk === slow.served && growth <= 0.1;
   const summary = {
     load: { ...load, badSamples: load.badSamples },
-    rss_mib: { after_warmup: rssWarm, min: Math.min(...samples), max: Math.max(...samples), after_load: rssAfterLoad, end: rssEnd, growth_vs_warmup: growth },
+    rss_mib: { after_warmup: rssWarm, min: Math.min(...samples), max: Math.max(...samples), after_load: rssAfterLoad, load_growth: growth, after_slowloris_and_fuzz: rssEnd },
     slowloris: slow, fuzz, ok, node: process.version,
   };
   if (values.json) console.log(JSON.stringify(summary, null, 1));
   else {
     const f = (x: number, d = 0) => x.toFixed(d);
     console.log(`load: ${load.clients} clients × ${f(load.seconds)} s: ${load.requests} requests, ${load.ok} ok, ${load.tooBusy} × 429, ${load.serverErrors} × 5xx, ${load.bad} malformed/other; p50 ${f(load.p50Ms)} ms, p99 ${f(load.p99Ms)} ms; ${f(load.requestsPerS, 1)} req/s, ${f(load.tokensPerS)} tokens/s (non-streamed)`);
-    console.log(`RSS (MiB): after warm-up ${f(rssWarm, 1)}, during load ${f(Math.min(...samples), 1)}–${f(Math.max(...samples), 1)}, end ${f(rssEnd, 1)} (${(growth * 100).toFixed(1)}%)`);
+    console.log(`RSS (MiB): after warm-up ${f(rssWarm, 1)}, during load ${f(Math.min(...samples), 1)}–${f(Math.max(...samples), 1)}, after the load ${f(rssAfterLoad, 1)} (${(growth * 100).toFixed(1)}%), after slowloris and fuzzing ${f(rssEnd, 1)}`);
     console.log(`slowloris: ${slow.closed}/${slow.sockets} slow sockets closed by the server (last after ${f(slow.maxCloseMs)} ms); ${slow.servedOk}/${slow.served} other requests served meanwhile`);
     console.log(`fuzz: ${fuzz.inputs} bodies: ${fuzz.ok200} × 200, ${fuzz.clientErrors} × 4xx JSON error, ${fuzz.framingErrors} × 400 from the HTTP parser, ${fuzz.failures.length} failures`);
     for (const s of [...load.badSamples, ...fuzz.failures.slice(0, 5)]) console.log(`  ${s}`);
