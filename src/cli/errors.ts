@@ -25,7 +25,7 @@ export function describeError(e: GrowlmError): { code: number; message: string }
   if (e instanceof OutputExistsError) return fail(`${e.message} (use --force to overwrite)`);
   if (e instanceof CheckpointsExistError) return fail(`${e.dir} holds checkpoints of an earlier run: pass --resume to continue it or --restart to start over (which archives them)`);
   if (e instanceof NoCheckpointError) return fail(`--resume: no checkpoint in ${e.dir}`);
-  if (e instanceof ResumePastEndError) return fail(`--resume: the last checkpoint is at step ${e.checkpointStep}, not before the requested ${e.steps} steps`);
+  if (e instanceof ResumePastEndError) return fail(`--resume: the last checkpoint is at step ${e.checkpointStep}, past the requested ${e.steps} steps`);
   if (e instanceof MissingTextFieldError) return fail(`${e.message} (set --text-field)`);
   if (e instanceof TokenizerMismatchError) return fail(e.message.replace(/^tokenizer /, '--tokenizer '));
   if (e instanceof NoTokenizerError) return fail(`${e.dir} has no recorded tokenizer: train it first or pass --tokenizer byte|gpt2|PATH`);

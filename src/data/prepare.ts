@@ -28,6 +28,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readSync, readdirSync, rena
 import { isUtf8 } from 'node:buffer';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
+import { pausePoint } from '../util/pause-point.js';
+import { pidAlive } from '../util/dir-lock.js';
 import { GrowlmError, InvalidSettingError, OutputExistsError } from '../util/errors.js';
 import { DATASET_FORMAT, DATASET_VERSION, type DatasetMeta, META_FILE, type SplitMeta, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, VAL_FILE, isDatasetDir } from './meta.js';
 import { MODEL_CONFIG_FILE, isModelDir } from '../util/dir-kinds.js';
@@ -465,6 +467,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResul
       throughput: { seconds, tokens_per_s: tokens / seconds, bytes_per_s: sources.totalBytes / seconds },
     };
     if (emptyDocs > 0) meta.source.empty_documents_skipped = emptyDocs;
+    pausePoint('data-commit');
     commit(outDir, tmp, meta, Boolean(opts.force));
     ok = true;
     return { dir: outDir, meta };
@@ -478,14 +481,6 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResul
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Temporary folders left by interrupted runs (whose process is gone). */
 function removeStaleTemps(dir: string): void {
@@ -505,6 +500,7 @@ function commit(dir: string, tmp: string, meta: DatasetMeta, force: boolean): vo
     }
   }
   for (const f of readdirSync(tmp)) renameSync(join(tmp, f), join(dir, f));
+  pausePoint('data-replace');
   writeFileAtomic(join(dir, META_FILE), [JSON.stringify(meta, null, 2) + '\n']);
   rmSync(tmp, { recursive: true, force: true });
 }

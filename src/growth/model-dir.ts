@@ -18,6 +18,8 @@ import { OPTIMIZER_FILE, loadOptimizerState, saveOptimizerState } from '../model
 import { type Batch, windows } from '../data/batch.js';
 import { OutputExistsError } from '../util/errors.js';
 import { type SessionOptions, checkProvider } from '../runtime/session.js';
+import { pausePoint } from '../util/pause-point.js';
+import { pidAlive } from '../util/dir-lock.js';
 import { layerDistances } from './calibrate.js';
 import { type FunctionCheck, compareModels, randomBatch } from './check.js';
 import { growModel } from './grow-model.js';
@@ -98,10 +100,12 @@ export async function growModelDir(o: GrowModelDirOptions): Promise<GrowthRecord
   if (o.check || opts.placement === 'distance') await checkProvider(o.session?.provider); // a missing provider fails before anything is written
 
   const tmp = join(dirname(o.out), `.${basename(o.out)}.growing-${process.pid}`);
+  removeStaleGrowing(o.out);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   try {
     const r = streamed ? growStreaming(o.model, source, target, opts, tmp, o.shardBytes ?? Infinity) : await growInMemory(o, target, opts, tmp);
+    pausePoint('grow-write');
     copyTokenizerFiles(r.config, o.model, tmp);
     writeConfig(tmp, r.config);
     publish(tmp, o.out);
@@ -113,6 +117,16 @@ export async function growModelDir(o: GrowModelDirOptions): Promise<GrowthRecord
     };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Temporary folders of growths into `out` whose process is gone (killed while growing). */
+function removeStaleGrowing(out: string): void {
+  if (!existsSync(dirname(out))) return;
+  const re = new RegExp(`^\\.${basename(out).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.growing-(\\d+)$`);
+  for (const d of readdirSync(dirname(out))) {
+    const m = re.exec(d);
+    if (m && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]))) rmSync(join(dirname(out), d), { recursive: true, force: true });
   }
 }
 

@@ -140,6 +140,15 @@ function samples(d: ReportData): string {
 ${items.join('\n')}</section>`;
 }
 
+/** Steps whose training loss spiked (z-score against the previous steps), per stage. */
+function spikes(d: ReportData): string {
+  const rows = d.series.flatMap((s) => s.stages.flatMap((st) => st.spikes.map((x) =>
+    `<tr><td>${escapeHtml(s.label)}</td><td>${escapeHtml(st.name)}</td><td>${x.step}</td><td>${x.loss.toFixed(4)}</td><td>${x.z.toFixed(1)}</td><td>${x.firstBatch}</td></tr>`)));
+  if (rows.length === 0) return '';
+  return `<section id="spikes"><h2>Loss spikes</h2><p>Steps whose training loss lay more than 4 standard deviations above the mean of the previous 50 steps.</p>
+<table><thead><tr><th>series</th><th>stage</th><th>step</th><th>loss</th><th>z</th><th>first batch</th></tr></thead><tbody>${rows.join('')}</tbody></table></section>`;
+}
+
 function warnings(d: ReportData): string {
   if (d.warnings.length === 0) return '';
   return `<section class="warn" id="warnings"><h2>Warnings</h2><ul>${d.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul></section>`;
@@ -340,6 +349,7 @@ export function renderReport(d: ReportData, o: RenderOptions): string {
 ${header(d)}
 ${warnings(d)}
 ${summary(d)}
+${spikes(d)}
 ${settingsSection(parseSettings(d.run.settings))}
 ${sftSizeSection(parseSftSize(d.run.sft_size))}
 ${charts()}

@@ -54,6 +54,8 @@ export interface StageSummary {
   finalLoss: number | null;
   finalValLoss: number | null;
   finalValBpb: number | null;
+  /** Steps whose loss spiked (metrics.jsonl `spike`). */
+  spikes: { step: number; loss: number; z: number; firstBatch: number }[];
 }
 
 export interface SeriesData {
@@ -140,6 +142,7 @@ export function buildReportData(runDir: string, run: RunRecord): ReportData {
         tokensPerS: st.tokens_per_s ?? fromMetrics,
         tokensPerSFrom: st.tokens_per_s !== null ? 'run' : fromMetrics !== null ? 'metrics' : null,
         finalLoss: lastLoss, finalValLoss: lastVal, finalValBpb: lastBpb,
+        spikes: entries.flatMap((e) => (e.spike ? [{ step: e.step, loss: e.loss, z: e.spike.z, firstBatch: e.spike.first_batch }] : [])),
       });
       offTokens += tokens;
       offFlops += flops;

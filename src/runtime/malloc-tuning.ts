@@ -30,7 +30,26 @@ export function needsMallocTuning(env: NodeJS.ProcessEnv = process.env, platform
 /** The environment for the child: GLIBC_TUNABLES with growlm's malloc settings appended. */
 export function tunedEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const tunables = env.GLIBC_TUNABLES ? `${env.GLIBC_TUNABLES}:${MALLOC_TUNABLES}` : MALLOC_TUNABLES;
-  return { ...env, GLIBC_TUNABLES: tunables, [GUARD]: '1' };
+  return { ...env, GLIBC_TUNABLES: tunables, [GUARD]: '1', [PARENT]: String(process.pid) };
+}
+
+/** Set by the relaunch to the parent's pid: the child watches that parent (exitWithParent). */
+const PARENT = 'GROWLM_RELAUNCH_PARENT';
+
+/**
+ * In the relaunched child: end this process when the parent that relaunched it is gone. Without
+ * this a SIGKILL sent to the growlm pid a user sees (which cannot be forwarded) would leave the
+ * child running on, holding the directory lock. Polls process.ppid twice a second; the timer does
+ * not keep the process alive.
+ */
+export function exitWithParent(env: NodeJS.ProcessEnv = process.env): void {
+  const parent = Number(env[PARENT]);
+  if (!parent) return; // not a relaunched child
+  const check = () => {
+    if (process.ppid !== parent) process.kill(process.pid, 'SIGKILL'); // (the parent may die before the child starts)
+  };
+  check();
+  setInterval(check, 500).unref();
 }
 
 /**

@@ -42,9 +42,16 @@ export interface ServeOptions extends OpenOptions {
   maxBodyBytes?: number;
   /** Chat template for /v1/chat/completions: a builtin name or a file (default: the model directory's, else ChatML). */
   template?: string;
+  /**
+   * A client must send a request's headers within this many ms, and the whole request (headers and
+   * body) within `requestTimeoutMs`; else the server answers 408 and closes the connection (slow
+   * clients cannot hold connections open). Checked every `min(1 s, headersTimeoutMs / 2)`.
+   */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
 }
 
-export const DEFAULT_SERVE = { host: '127.0.0.1', port: 8080, maxConcurrent: 8, maxQueue: 32, maxBodyBytes: 1 << 20 } as const;
+export const DEFAULT_SERVE = { host: '127.0.0.1', port: 8080, maxConcurrent: 8, maxQueue: 32, maxBodyBytes: 1 << 20, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 } as const;
 
 /** Seconds a client told 429 is asked to wait. */
 const RETRY_AFTER_S = 1;
@@ -88,7 +95,10 @@ export async function serveModel(dir: string, opts: ServeOptions = {}): Promise<
   const modelId = basename(resolve(dir));
   const metrics = new Metrics();
   const app: App = { model, template, modelId, ctx, scheduler, metrics, apiKey: o.apiKey, maxBodyBytes: o.maxBodyBytes, created: Math.floor(Date.now() / 1000) };
-  const server = createServer((req, res) => void handle(app, req, res));
+  const server = createServer({
+    headersTimeout: o.headersTimeoutMs, requestTimeout: Math.max(o.requestTimeoutMs, o.headersTimeoutMs),
+    connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(o.headersTimeoutMs / 2))),
+  }, (req, res) => void handle(app, req, res));
   try {
     await new Promise<void>((ok, fail) => {
       server.once('error', fail);

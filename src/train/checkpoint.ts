@@ -14,6 +14,8 @@ import type { Weights } from '../model/weights.js';
 import { type AtomicWriter, writeFileAtomic } from '../util/atomic.js';
 import { fileSha256 } from '../util/checksum.js';
 import { GrowlmError } from '../util/errors.js';
+import { pausePoint } from '../util/pause-point.js';
+import { pidAlive } from '../util/dir-lock.js';
 import { type OptimizerState, OPTIMIZER_FILE, loadOptimizerState, saveOptimizerState } from '../model/training-state.js';
 import { WEIGHTS_FILE } from '../model/model-dir.js';
 import { METRICS_FILE } from './metrics.js';
@@ -85,14 +87,17 @@ export function saveCheckpoint(modelDir: string, config: ModelConfig, weights: W
   const tmp = `${final}.tmp-${process.pid}`;
   try {
     mkdirSync(root, { recursive: true });
+    removeStaleTemps(root);
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp);
     saveSafetensors(join(tmp, WEIGHTS_FILE), weights, { format: 'pt', producer: 'growlm' }, write);
+    pausePoint('checkpoint-write');
     saveOptimizerState(join(tmp, OPTIMIZER_FILE), weights, opt, write);
     const sha256 = Object.fromEntries(CHECKSUMMED.map((f) => [f, fileSha256(join(tmp, f))]));
     write(join(tmp, CHECKPOINT_STATE_FILE), [JSON.stringify({ ...state, optimizer_step: opt.step, config: configToJson(config), sha256 }, null, 1) + '\n']);
     if (existsSync(final)) rmSync(final, { recursive: true }); // re-saving the same step (after a resume)
     renameSync(tmp, final);
+    pausePoint('checkpoint-prune');
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     if (!(e instanceof GrowlmError) && typeof (e as NodeJS.ErrnoException).code !== 'string') throw e; // a bug, not the file system
@@ -101,6 +106,14 @@ export function saveCheckpoint(modelDir: string, config: ModelConfig, weights: W
   const all = listCheckpoints(modelDir);
   for (const old of all.slice(0, Math.max(0, all.length - keep))) rmSync(old, { recursive: true, force: true });
   return final;
+}
+
+/** Temporary checkpoint folders of processes that are gone (killed while writing a checkpoint). */
+function removeStaleTemps(root: string): void {
+  for (const d of readdirSync(root)) {
+    const m = /^step-\d{8}\.tmp-(\d+)$/.exec(d);
+    if (m && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]))) rmSync(join(root, d), { recursive: true, force: true });
+  }
 }
 
 /**

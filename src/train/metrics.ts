@@ -27,6 +27,32 @@ export interface MetricsEntry {
   val_loss?: number;
   /** Validation bits per byte. */
   val_bpb?: number;
+  /** Present when the loss spiked (lossSpikeZ): its z-score and the sampler index of the step's first batch. */
+  spike?: LossSpike;
+}
+
+export interface LossSpike {
+  /** (loss − mean) / standard deviation of the previous SPIKE_WINDOW finite losses. */
+  z: number;
+  /** Batches the sampler had drawn before this step (its first micro-batch is number first_batch, from 0). */
+  first_batch: number;
+}
+
+/** Loss spikes: z-score of a step's loss against the previous finite losses of a running window. */
+export const SPIKE_WINDOW = 50, SPIKE_MIN_WINDOW = 10, SPIKE_Z = 4;
+
+/**
+ * The z-score of `loss` against `window` (the previous finite losses, oldest first) when it is a
+ * spike (z > SPIKE_Z), else undefined. No verdict before SPIKE_MIN_WINDOW losses, nor for a flat window.
+ */
+export function lossSpikeZ(window: readonly number[], loss: number): number | undefined {
+  const w = window.slice(-SPIKE_WINDOW);
+  if (w.length < SPIKE_MIN_WINDOW || !Number.isFinite(loss)) return undefined;
+  const mean = w.reduce((a, b) => a + b, 0) / w.length;
+  const sd = Math.sqrt(w.reduce((a, b) => a + (b - mean) ** 2, 0) / w.length);
+  if (!(sd > 0)) return undefined;
+  const z = (loss - mean) / sd;
+  return z > SPIKE_Z ? z : undefined;
 }
 
 export function metricsLine(e: MetricsEntry): string {

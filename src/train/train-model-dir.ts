@@ -68,11 +68,11 @@ export class NoCheckpointError extends GrowlmError {
   }
 }
 
-/** The last checkpoint is already at or past the requested number of steps. */
+/** The last checkpoint is already past the requested number of steps. */
 export class ResumePastEndError extends GrowlmError {
   override name = 'ResumePastEndError';
   constructor(readonly checkpointStep: number, readonly steps: number) {
-    super(`cannot resume: the last checkpoint is at step ${checkpointStep}, not before the requested ${steps} steps`);
+    super(`cannot resume: the last checkpoint is at step ${checkpointStep}, past the requested ${steps} steps`);
   }
 }
 
@@ -129,7 +129,9 @@ export async function trainModelDir(modelDir: string, dataDir: string, settings:
     const point = s.resume ? latestCheckpoint(modelDir, config) : { warnings: [] };
     const resume = point.checkpoint;
     if (s.resume && !resume) throw new NoCheckpointError(checkpointsDir(modelDir));
-    if (resume && resume.state.step >= s.steps) throw new ResumePastEndError(resume.state.step, s.steps);
+    // a checkpoint at the last step resumes too: it (re)writes the final weights, which a crash
+    // after that checkpoint may have left unwritten or half-written
+    if (resume && resume.state.step > s.steps) throw new ResumePastEndError(resume.state.step, s.steps);
     await checkProvider(s.session.provider);
     if (!config.tokenizer) {
       config = adoptTokenizer(config, data.meta, dataDir, modelDir);

@@ -13,11 +13,12 @@ import type { Batch } from '../data/batch.js';
 import { DecoderRunner, evaluateLoss } from '../runtime/forward.js';
 import type { SessionOptions } from '../runtime/session.js';
 import { GrowlmError } from '../util/errors.js';
+import { pausePoint } from '../util/pause-point.js';
 import { type AdamWOptions, DEFAULT_ADAMW } from './adamw.js';
 import { type Checkpoint, CheckpointError, listCheckpoints, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { SafetensorsError } from '../model/safetensors.js';
 import { trainingFlopsPerToken } from './flops.js';
-import { METRICS_FILE, type MetricsEntry, metricsLine, truncateMetrics } from './metrics.js';
+import { METRICS_FILE, type MetricsEntry, SPIKE_WINDOW, lossSpikeZ, metricsLine, readMetrics, truncateMetrics } from './metrics.js';
 import { type Schedule, lrAt, maskValuesAt } from './schedule.js';
 import { TrainStep, type TrainStepOptions } from './step.js';
 import type { LossScaleState } from './loss-scale.js';
@@ -83,6 +84,8 @@ export interface TrainResult {
   valBpb?: number;
   tokensPerS: number;
   skippedSteps: number;
+  /** Steps of this process whose loss spiked (metrics.jsonl marks them with `spike`). */
+  lossSpikes: number;
   /** True when `signal` stopped the run after `finalStep` (checkpointed: resume continues it). */
   interrupted: boolean;
 }
@@ -169,6 +172,9 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
     valLoss = r.loss;
     valBpb = (r.loss / Math.LN2) / data.valBytesPerToken;
   };
+  // the spike detector's window: the finite losses before this step (rebuilt from metrics.jsonl on a resume)
+  const recent = resume ? readMetrics(metricsPath).entries.map((e) => e.loss).filter(Number.isFinite).slice(-SPIKE_WINDOW) : [];
+  let spikes = 0;
   let end = Math.min(o.steps, o.stopAt ?? o.steps);
   let current = config;
   let interrupted = false;
@@ -192,6 +198,15 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
       ...(r.skipped ? { skipped: true } : {}),
       ...(step.scaler ? { loss_scale: step.scaler.scale } : {}),
     };
+    const z = lossSpikeZ(recent, r.loss);
+    if (z !== undefined) {
+      entry.spike = { z, first_batch: (s - 1) * o.accumulate };
+      spikes++;
+    }
+    if (Number.isFinite(r.loss)) {
+      recent.push(r.loss);
+      if (recent.length > SPIKE_WINDOW) recent.shift();
+    }
     if (o.evalEvery > 0 && (s % o.evalEvery === 0 || s === end)) {
       await evaluate();
       entry.val_loss = valLoss;
@@ -217,6 +232,16 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
     }
   }
   const stepsRun = end - start;
+  if (stepsRun <= 0) {
+    // resumed from the checkpoint of the last step (a crash came before the final weights were
+    // written): the masks and the validation figures of that step, as the finished run had them
+    if (config.growth.masks) {
+      current = { ...config, growth: { ...config.growth, masks: maskValuesAt(config.growth.masks, end) } };
+      evalRunner?.setMasks(current);
+    }
+    if (o.evalEvery > 0) await evaluate();
+    last = readMetrics(metricsPath).entries.at(-1);
+  }
   if (stepsRun > 0 && step.skippedSteps === stepsRun) {
     await evalRunner?.release();
     await step.release();
@@ -224,6 +249,7 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
   }
   await step.syncHost();
   saveWeights(modelDir, step.weights());
+  pausePoint('final-weights');
   saveOptimizerState(join(modelDir, OPTIMIZER_FILE), step.weights(), step.optimizerState());
   // masks at 1 equal the plain graph: drop them so the checkpoint is a plain decoder again
   const finalConfig = masksComplete(current.growth.masks) ? removeMasks({ config: current, weights }).config : current;
@@ -232,6 +258,6 @@ export async function train(modelDir: string, config: ModelConfig, weights: Weig
   return {
     config: finalConfig,
     finalStep: end, lastLoss: last?.loss ?? NaN, valLoss, valBpb,
-    tokensPerS: last?.tokens_per_s ?? 0, skippedSteps: step.skippedSteps, interrupted,
+    tokensPerS: last?.tokens_per_s ?? 0, skippedSteps: step.skippedSteps, lossSpikes: spikes, interrupted,
   };
 }

@@ -45,7 +45,7 @@ function readOwner(path: string): LockOwner | undefined {
 }
 
 /** Is `pid` a live process on this host? (EPERM: alive, owned by another user.) */
-function alive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -90,7 +90,7 @@ export function acquireDirLock(dir: string): DirLock {
   if (!tryCreate(path, me)) {
     const owner = readOwner(path);
     // an unreadable lock is left by a process killed between creating and writing it
-    if (owner && (owner.host !== me.host || alive(owner.pid))) throw new DirLockedError(dir, owner);
+    if (owner && (owner.host !== me.host || pidAlive(owner.pid))) throw new DirLockedError(dir, owner);
     note = owner
       ? `took over the lock of ${dir} from PID ${owner.pid}, which is no longer running`
       : `took over the unreadable lock file ${path}`;

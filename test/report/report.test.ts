@@ -43,6 +43,8 @@ describe('growlm report', () => {
     // sample text is escaped
     expect(html).toContain('said the Hatter, &lt;looking&gt; at Alice &amp; &quot;smiling&quot;.');
     expect(html).not.toContain('<looking>');
+    // loss spikes recorded in metrics.jsonl: series, stage, step, loss, z, first batch
+    expect(html).toMatch(/<section id="spikes">.*<tr><td>staged growth<\/td><td>s2<\/td><td>30<\/td><td>\d\.\d{4}<\/td><td>5\.5<\/td><td>29<\/td><\/tr>/s);
   });
 
   it('--out writes elsewhere; bad run directories give one-line errors', () => {

@@ -29,6 +29,7 @@ function writeStage(runDir: string, dir: string, steps: number, params: number, 
     const e: MetricsEntry = {
       step: s, loss: loss + 0.08 * noise(), lr: 3e-3, grad_norm: 1 + noise(), tokens, tokens_per_s: 4e9 / params, flops: 6 * params * tokens, elapsed_s: tokens * params / 4e9,
     };
+    if (seed === 2 && s === 30) e.spike = { z: 5.5, first_batch: 29 }; // a loss spike, listed by the report
     if (s % 10 === 0 || s === steps) { e.val_loss = loss + 0.05; e.val_bpb = (loss + 0.05) / Math.LN2; }
     lines.push(JSON.stringify(e));
   }

@@ -50,5 +50,6 @@ describe('growlm serve', () => {
     expectOneLineError(growlm('serve', '--model', dir, '--ctx', '33', '--port', '0'), /context must be an integer in \[2, 32\]/, 2);
     expectOneLineError(growlm('serve', '--model', dir, '--port', '70000'), /--port must be an integer in \[0, 65535\]/, 2);
     expectOneLineError(growlm('serve', '--model', join(dir, 'nope'), '--port', '0'), /nope/, 1);
+    expectOneLineError(growlm('serve', '--model', dir, '--port', '0', '--header-timeout', '0'), /--header-timeout must be/, 2);
   });
 });

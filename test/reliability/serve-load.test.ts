@@ -1,0 +1,72 @@
+// growlm serve under hostile use, short version (the long run is tools/serve-load.ts): 32 clients
+// for a few seconds (only 200s with well-formed bodies and the queue's 429s), slow clients closed by
+// the header and request timeouts while others are served, and fuzzed request bodies answered with
+// a 4xx JSON error (or a 200), never a 5xx, a crash or a hang.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/model/config.js';
+import { saveModelDir } from '../../src/model/model-dir.js';
+import { initWeights } from '../../src/model/weights.js';
+import { type RunningServer, serveModel } from '../../src/serve/server.js';
+import { fuzzBodies, loadTest, slowloris, wellFormedStream } from '../../tools/serve-load-harness.js';
+
+const CONFIG = {
+  vocab_size: 256, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, max_position_embeddings: 64,
+  growlm: { tokenizer: { kind: 'byte', vocab_size: 256 } },
+};
+let tmp: string, server: RunningServer;
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'growlm-serve-load-'));
+  const config = parseConfig(CONFIG);
+  saveModelDir(join(tmp, 'tiny'), { config, weights: initWeights(config, 1) });
+  server = await serveModel(join(tmp, 'tiny'), { port: 0, maxConcurrent: 4, maxQueue: 8, threads: 1, headersTimeoutMs: 1000, requestTimeoutMs: 2000 });
+});
+
+afterAll(async () => {
+  await server?.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('serve under load (short)', () => {
+  it('32 clients × 3 s, streaming and not: only 200s with well-formed bodies and 429s', async () => {
+    const r = await loadTest(server.url, server.modelId, { clients: 32, seconds: 3, maxTokens: 8 });
+    expect(r.badSamples).toEqual([]);
+    expect(r.bad).toBe(0);
+    expect(r.serverErrors).toBe(0);
+    expect(r.ok).toBeGreaterThan(10);
+    // 32 clients against 4 slots + 8 queued: the queue limit must have answered some with 429
+    expect(r.tooBusy).toBeGreaterThan(0);
+    expect(r.ok + r.tooBusy).toBe(r.requests);
+    expect(r.p99Ms).toBeGreaterThanOrEqual(r.p50Ms);
+    expect(await (await fetch(`${server.url}/health`)).json()).toMatchObject({ status: 'ok', active: 0, queued: 0 });
+  }, 60_000);
+
+  it('slow clients (headers or body a byte at a time) are closed by the timeouts; others are served meanwhile', async () => {
+    const r = await slowloris('127.0.0.1', server.port, server.url, { sockets: 16, dripMs: 100, giveUpMs: 8000 });
+    expect(r.closed).toBe(16);
+    expect(r.maxCloseMs).toBeLessThan(6000); // request timeout 2 s, checked every 0.5 s
+    expect(r.served).toBeGreaterThan(5);
+    expect(r.servedOk).toBe(r.served);
+  }, 30_000);
+
+  it('fuzzed bodies (malformed JSON, wrong types, huge fields, invalid UTF-8, garbage chunks): 4xx JSON errors or 200s, then /health', async () => {
+    const r = await fuzzBodies('127.0.0.1', server.port, server.modelId, { runs: 300, seed: 20261202, timeoutMs: 10_000 });
+    expect(r.failures).toEqual([]);
+    expect(r.inputs).toBe(300);
+    expect(r.clientErrors).toBeGreaterThan(100);
+    expect(r.framingErrors).toBeGreaterThan(0);
+    expect(r.ok200 + r.clientErrors + r.framingErrors).toBe(300);
+    expect((await fetch(`${server.url}/health`)).status).toBe(200);
+  }, 120_000);
+
+  it('a stream is well-formed only when complete and ending with [DONE]', () => {
+    const chunk = 'data: {"choices":[{"text":"a"}]}\n\n';
+    expect(wellFormedStream(chunk + 'data: [DONE]\n\n')).toBe(true);
+    expect(wellFormedStream(chunk)).toBe(false);
+    expect(wellFormedStream('data: {"error":{"message":"x"},"choices":[]}\n\ndata: [DONE]\n\n')).toBe(false);
+    expect(wellFormedStream('data: {not json\n\ndata: [DONE]\n\n')).toBe(false);
+  });
+});
