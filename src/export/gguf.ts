@@ -18,6 +18,7 @@ import { checkOutputFile } from './export-model.js';
 import { plainLlama } from './fold.js';
 import { GGUF_ALIGNMENT, type GgmlType, type GgufTensor, type GgufValue, gguf, ggufChunks } from './gguf-file.js';
 import { byteLevelBpe, tokenizerMetadata } from './gguf-tokenizer.js';
+import { modelDirTemplate } from '../data/chat-template.js';
 
 export type GgufDtype = 'f32' | 'f16';
 export const GGUF_DTYPES: readonly GgufDtype[] = ['f32', 'f16'];
@@ -133,7 +134,10 @@ export async function exportGguf(modelDir: string, out: string, options: Partial
   if (!GGUF_DTYPES.includes(o.dtype)) throw new InvalidSettingError('dtype', `GGUF weights can be ${GGUF_DTYPES.join(' or ')}, not "${o.dtype}"`);
   checkOutputFile(out, o.force);
   const loaded = loadModelDir(modelDir);
-  const bpe = await byteLevelBpe(await modelTokenizer(modelDir, loaded.config, o.tokenizer));
+  const own = await byteLevelBpe(await modelTokenizer(modelDir, loaded.config, o.tokenizer));
+  // a fine-tuned byte/GPT-2 model carries its chat template in the model directory (docs/sft.md)
+  const template = own.chatTemplates.length === 0 ? modelDirTemplate(modelDir) : undefined;
+  const bpe = template ? { ...own, chatTemplates: [[undefined, template.source] as [undefined, string]] } : own;
   const { config, weights } = plainLlama(loaded.config, loaded.weights);
   const metadata = [...llamaMetadata(config, basename(resolve(modelDir)), o.dtype), ...tokenizerMetadata(bpe, config.vocabSize)];
   const tensors = llamaTensors(config, weights, o.dtype);

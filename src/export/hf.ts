@@ -28,7 +28,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { GrowlmError } from '../util/errors.js';
 import { applyScale, foldPlan } from './fold.js';
 import { type HandoffFiles, optimizerHandoff } from './handoff.js';
-import { byteTokenizerConfig, byteTokenizerJson, gpt2TokenizerConfig, gpt2TokenizerJson } from './tokenizer-files.js';
+import { byteTokenizerConfig, byteTokenizerJson, gpt2TokenizerConfig, gpt2TokenizerJson, withModelTemplate } from './tokenizer-files.js';
 
 export type HfDType = StoreDType;
 export const HF_DTYPES: readonly HfDType[] = ['float32', 'float16', 'bfloat16'];
@@ -94,10 +94,10 @@ function tokenizerFiles(modelDir: string, config: ModelConfig, ids: Record<strin
   let source: HfExportResult['tokenizer'] = null;
   const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
   if (config.tokenizer?.kind === 'byte') {
-    files.push({ name: 'tokenizer.json', text: JSON.stringify(byteTokenizerJson()) + '\n' }, { name: 'tokenizer_config.json', text: json(byteTokenizerConfig(config.maxSeqLen)) });
+    files.push({ name: 'tokenizer.json', text: JSON.stringify(byteTokenizerJson()) + '\n' }, { name: 'tokenizer_config.json', text: json(withModelTemplate(modelDir, byteTokenizerConfig(config.maxSeqLen))) });
     source = 'byte';
   } else if (config.tokenizer?.kind === 'gpt2') {
-    files.push({ name: 'tokenizer.json', text: JSON.stringify(gpt2TokenizerJson()) + '\n' }, { name: 'tokenizer_config.json', text: json(gpt2TokenizerConfig(config.maxSeqLen)) });
+    files.push({ name: 'tokenizer.json', text: JSON.stringify(gpt2TokenizerJson()) + '\n' }, { name: 'tokenizer_config.json', text: json(withModelTemplate(modelDir, gpt2TokenizerConfig(config.maxSeqLen))) });
     source = 'gpt2';
   } else if (existsSync(join(modelDir, 'tokenizer.json'))) {
     for (const f of OWN_TOKENIZER_FILES) if (existsSync(join(modelDir, f))) files.push({ name: f, copyFrom: join(modelDir, f) });

@@ -27,7 +27,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { OutputExistsError } from '../util/errors.js';
 import { ExportError } from './export-model.js';
 import { plainLlama } from './fold.js';
-import { byteTokenizerConfig, byteTokenizerJson } from './tokenizer-files.js';
+import { byteTokenizerConfig, byteTokenizerJson, withModelTemplate } from './tokenizer-files.js';
 
 /** Protobuf cannot hold more than 2 GB; stay well below it before moving weights to external data. */
 const INLINE_LIMIT = 1.5 * 2 ** 30;
@@ -51,8 +51,8 @@ export interface OnnxLayoutResult {
 type TokenizerFile = [name: string, content: { json: object } | { copy: string }];
 
 /** tokenizer.json and tokenizer_config.json for the model's tokenizer; none for GPT-2 (gpt-tokenizer ships no tokenizer.json). */
-export function tokenizerFiles(tok: Tokenizer, maxLength: number): TokenizerFile[] {
-  if (tok.kind === 'byte') return [['tokenizer.json', { json: byteTokenizerJson() }], ['tokenizer_config.json', { json: byteTokenizerConfig(maxLength) }]];
+export function tokenizerFiles(tok: Tokenizer, maxLength: number, modelDir: string): TokenizerFile[] {
+  if (tok.kind === 'byte') return [['tokenizer.json', { json: byteTokenizerJson() }], ['tokenizer_config.json', { json: withModelTemplate(modelDir, byteTokenizerConfig(maxLength)) }]];
   if (tok.kind === 'tokenizer.json') {
     const files = (tok as Tokenizer & { files: [string, string][] }).files;
     const out: TokenizerFile[] = files.map(([path, name]) => [name, { copy: path }]);
@@ -81,7 +81,7 @@ export async function exportOnnxLayout(modelDir: string, out: string, options: P
   let tok: Tokenizer | undefined;
   if (loaded.config.tokenizer) tok = await loadTokenizer(loaded.config.tokenizer as unknown as TokenizerMeta, modelDir);
   else warnings.push(`${modelDir} records no tokenizer (it was never trained): no tokenizer files written`);
-  const toks = tok ? tokenizerFiles(tok, loaded.config.maxSeqLen) : [];
+  const toks = tok ? tokenizerFiles(tok, loaded.config.maxSeqLen, modelDir) : [];
   if (tok && toks.length === 0) warnings.push(`the ${tok.kind} tokenizer has no tokenizer.json growlm can write: no tokenizer files written`);
 
   // everything that can fail happens before the first write

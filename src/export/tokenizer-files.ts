@@ -11,6 +11,7 @@
  */
 
 import { createRequire } from 'node:module';
+import { modelDirTemplate } from '../data/chat-template.js';
 
 /** GPT-2's byte-to-unicode table: printable Latin-1 bytes map to themselves, the rest to U+0100 onwards. */
 export function byteToUnicode(): string[] {
@@ -112,4 +113,14 @@ export function gpt2TokenizerConfig(maxLength: number): object {
 function gpt2Ranks(): (string | number[])[] {
   const mod = createRequire(import.meta.url)('gpt-tokenizer/bpeRanks/r50k_base') as { default?: (string | number[])[] } | (string | number[])[];
   return Array.isArray(mod) ? mod : mod.default!;
+}
+
+/**
+ * A generated tokenizer_config.json with the chat template the model directory carries (a fine-tuned
+ * model's, see docs/sft.md), if it has one. Only the template travels: the byte and GPT-2 vocabularies
+ * hold no special tokens, so bos/eos strings that are not tokens are not written.
+ */
+export function withModelTemplate(modelDir: string, config: object): object {
+  const t = modelDirTemplate(modelDir);
+  return t ? { ...config, chat_template: t.source } : config;
 }
