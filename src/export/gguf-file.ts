@@ -8,6 +8,7 @@
  * docs/gguf.md describes what growlm puts in it.
  */
 import { endianness } from 'node:os';
+import { toFloat16Bits } from '../onnx/half.js';
 import { GrowlmError } from '../util/errors.js';
 
 /** A GGUF file that cannot be written as asked (a bad value, a duplicate key or tensor name). */
@@ -51,52 +52,9 @@ export interface GgufTensor {
 
 // ------------------------------------------------------------------ float16
 
-const f32Scratch = new Float32Array(1);
-const u32Scratch = new Uint32Array(f32Scratch.buffer);
-
-/**
- * IEEE 754 binary16 bits of `x` rounded to nearest, ties to even (the rounding of numpy's and
- * PyTorch's float16 casts): subnormals kept, overflow to ±infinity, NaN stays NaN.
- */
-export function f16Bits(x: number): number {
-  f32Scratch[0] = x;
-  const b = u32Scratch[0]!;
-  const sign = (b >>> 16) & 0x8000;
-  const exp = (b >>> 23) & 0xff;
-  const mant = b & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 | (mant >>> 13) : 0);
-  const e = exp - 112; // rebias 127 → 15
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    // a float16 subnormal (or zero): units of 2^-24
-    if (e < -10) return sign;
-    const m = mant | 0x800000;
-    const shift = 14 - e;
-    let h = m >>> shift;
-    const rest = m & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rest > half || (rest === half && (h & 1) === 1)) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && (h & 1) === 1)) h++; // a carry into the exponent is right, up to infinity
-  return sign | h;
-}
-
-/** The value of binary16 bits (exact in a double). */
-export function f16Value(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (1024 + mant) * 2 ** (exp - 25);
-}
-
 export function toF16(data: Float32Array): Uint16Array {
   const out = new Uint16Array(data.length);
-  for (let i = 0; i < data.length; i++) out[i] = f16Bits(data[i]!);
+  for (let i = 0; i < data.length; i++) out[i] = toFloat16Bits(data[i]!);
   return out;
 }
 

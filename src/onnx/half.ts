@@ -7,52 +7,63 @@ import type { DType, Tensor } from './ir.js';
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-/** IEEE binary16 bits of `x`, rounded to nearest even; overflow gives ±inf, NaN stays NaN. */
+/**
+ * IEEE binary16 bits of `x`, rounded to nearest, ties to even (numpy's and PyTorch's float16 cast):
+ * subnormals kept, overflow to ±inf, NaN stays NaN (quiet, top of its payload kept).
+ */
 export function toFloat16Bits(x: number): number {
   f32[0] = x;
-  const bits = u32[0]!;
-  const sign = (bits >>> 16) & 0x8000;
-  const exp = (bits >>> 23) & 0xff;
-  const mant = bits & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
+  const b = u32[0]!;
+  const sign = (b >>> 16) & 0x8000;
+  const exp = (b >>> 23) & 0xff;
+  const mant = b & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 | (mant >>> 13) : 0);
+  const e = exp - 112; // the float16 biased exponent (127 − 15)
   if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign; // below half the smallest subnormal
-    const m = mant | 0x800000;
-    const shift = 14 - e;
-    const half = 1 << (shift - 1);
-    const rest = m & ((1 << shift) - 1);
-    let r = m >>> shift;
-    if (rest > half || (rest === half && (r & 1))) r++;
-    return sign | r;
+  if (e >= 1) {
+    let h = (e << 10) | (mant >>> 13);
+    const rest = mant & 0x1fff;
+    if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++; // a carry into the exponent is right, up to inf
+    return sign | h;
   }
-  let r = (e << 10) | (mant >>> 13);
-  const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && (r & 1))) r++; // may carry into the exponent (up to inf): correct
-  return sign | r;
+  // subnormal float16: value = h · 2⁻²⁴, h = m >> (14 − e) with the implicit bit in m
+  const shift = 14 - e;
+  if (shift > 24) return sign; // below half the smallest subnormal (float32 subnormals too)
+  const m = mant | 0x800000;
+  let h = m >>> shift;
+  const rest = m & ((1 << shift) - 1), half = 1 << (shift - 1);
+  if (rest > half || (rest === half && (h & 1))) h++;
+  return sign | h;
+}
+
+let f16Table: Float32Array | undefined;
+
+/** The values of all 65,536 binary16 bit patterns (exact in float32). */
+export function float16Values(): Float32Array {
+  if (f16Table) return f16Table;
+  const t = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const s = h & 0x8000 ? -1 : 1, e = (h >>> 10) & 0x1f, m = h & 0x3ff;
+    t[h] = e === 0 ? s * m * 2 ** -24 : e === 0x1f ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
+  }
+  return (f16Table = t);
 }
 
 /** The number a binary16 bit pattern holds. */
 export function fromFloat16Bits(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+  return float16Values()[h & 0xffff]!;
 }
 
-/** bfloat16 bits of `x` (the top half of its float32 bits), rounded to nearest even. */
+/** bfloat16 bits of `x` (the top half of its float32 bits), rounded to nearest even; NaN stays NaN (quiet). */
 export function toBfloat16Bits(x: number): number {
   f32[0] = x;
-  const bits = u32[0]!;
-  if ((bits & 0x7f800000) === 0x7f800000 && bits & 0x7fffff) return (bits >>> 16) | 0x40; // NaN stays NaN
-  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+  const b = u32[0]!;
+  if ((b & 0x7fffffff) > 0x7f800000) return ((b >>> 16) | 0x40) & 0xffff;
+  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
 export function fromBfloat16Bits(h: number): number {
-  u32[0] = h << 16;
+  u32[0] = (h & 0xffff) << 16;
   return f32[0]!;
 }
 

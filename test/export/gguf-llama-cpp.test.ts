@@ -15,7 +15,7 @@ import { prepareDataset } from '../../src/data/prepare.js';
 import { loadTokenizer } from '../../src/data/tokenizer.js';
 import { plainLlama } from '../../src/export/fold.js';
 import { exportGguf } from '../../src/export/gguf.js';
-import { f16Bits, f16Value } from '../../src/export/gguf-file.js';
+import { fromFloat16Bits as f16Value, toFloat16Bits as f16Bits } from '../../src/onnx/half.js';
 import { growModel } from '../../src/growth/grow-model.js';
 import { type MaskState, type ModelConfig, parseConfig } from '../../src/model/config.js';
 import { initModelDir } from '../../src/model/init-model-dir.js';

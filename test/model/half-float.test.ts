@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, fromFloat32, toFloat32 } from '../../src/model/half-float.js';
+import { fromFloat32, toFloat32 } from '../../src/model/half-float.js';
+import { fromBfloat16Bits as bf16BitsToF32, fromFloat16Bits as f16BitsToF32, toBfloat16Bits as f32ToBf16Bits, toFloat16Bits as f32ToF16Bits } from '../../src/onnx/half.js';
 import { SafetensorsFile, loadSafetensors, saveSafetensors } from '../../src/model/safetensors.js';
 import { CheckpointReader } from '../../src/model/checkpoint-files.js';
 import { saveWeights } from '../../src/model/model-dir.js';
