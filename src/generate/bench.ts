@@ -21,6 +21,8 @@ export interface DecodeBenchOptions {
   provider?: Provider;
   /** onnxruntime's fused kernels (default) or the standard-op graph. */
   fusedKernels?: boolean;
+  /** Let onnxruntime's idle threads spin (SessionOptions.spinning). */
+  spinning?: boolean;
 }
 
 export interface DecodeBenchResult {
@@ -69,7 +71,7 @@ export async function benchDecode(config: ModelConfig, weights: Weights, opts: D
   const rounds = opts.rounds ?? 3;
   const prompt = benchPrompt(config, promptTokens, newTokens);
   const V = config.vocabSize;
-  const kv = await KvSession.create(config, weights, { threads: opts.threads, provider: opts.provider, fusedKernels: opts.fusedKernels });
+  const kv = await KvSession.create(config, weights, { threads: opts.threads, provider: opts.provider, fusedKernels: opts.fusedKernels, spinning: opts.spinning });
   const full = await DecoderRunner.create(config, weights, ['logits'], { threads: opts.threads, provider: opts.provider });
   const prefill: number[] = [], cached: number[] = [], uncached: number[] = [];
   let same = true;

@@ -9,14 +9,13 @@
  * cost is onnxruntime's own copy of the weights; they reach it as in-memory external data, so that
  * the protobuf holds no further copy (docs/onnxruntime.md#the-kv-cache).
  *
- * The cache goes through JavaScript between steps: onnxruntime-node copies every output into a new
- * ArrayBuffer. Measured on bench-small (2 threads, medians of alternating runs): a step that outputs
- * its present cache takes 0.4–0.9 ms longer than the same graph without those outputs (0.3 MB of
- * cache at 16 tokens, 4.7 MB at 255), ≈ 0.2 ms per MB, 10–20% of the step. On the CPU provider
- * nothing avoids that copy: pre-allocated `fetches` are filled and then copied again (no faster),
- * `preferredOutputLocation: 'cpu-pinned'` was 4–6× slower, and IO binding needs a GPU provider.
- * A caller that keeps its own cache (the server's scheduler) avoids it: `runWith(…, 'new')` fetches
- * only the new tokens' keys and values (bench-small, batch 8, past 100: 7.1 ms a step against 10.5).
+ * The cache is kept in JavaScript (batch-cache.ts): a prefill's keys and values become the cache; a
+ * decode step feeds the cache with spare columns (masked) as its past and fetches only the new
+ * token's keys and values (`new.*`), which are written into the next spare column. onnxruntime-node
+ * copies every output into a new ArrayBuffer, so fetching `present.*` at every step cost 0.4–0.9 ms
+ * on bench-small (≈ 0.2 ms per MB of cache, 10–20% of a step); on the CPU provider nothing else avoids
+ * that copy: pre-allocated `fetches` are filled and then copied again, `preferredOutputLocation:
+ * 'cpu-pinned'` was 4–6× slower, and IO binding needs a GPU provider (docs/onnxruntime.md#the-kv-cache).
  */
 import * as ort from 'onnxruntime-node';
 import { buildCachedDecoder, cacheNames } from '../../graphs/inference.js';
@@ -25,6 +24,7 @@ import { maskTensors } from '../model/masks.js';
 import { paramSpecs } from '../model/params.js';
 import type { Weights } from '../model/weights.js';
 import { bakeWeights } from '../passes/bake-weights.js';
+import { type BatchCache, type CacheShape, SPARE_COLUMNS, appendColumn, emptyCache, fullCache, keepRows, stepMask } from './batch-cache.js';
 import { type SessionOptions, RuntimeError, createSession, ortInt64 } from './session.js';
 
 export interface KvSessionOptions extends SessionOptions {
@@ -36,6 +36,8 @@ export interface KvSessionOptions extends SessionOptions {
    * full-window decoder).
    */
   logits?: 'all' | 'last';
+  /** Cache columns allocated ahead each time the cache fills (default SPARE_COLUMNS); a test sets it low. */
+  spareColumns?: number;
 }
 
 /** The inputs of one run of the cached graph (all row-major, `batch` rows). */
@@ -51,57 +53,53 @@ export interface CachedStep {
 }
 
 export class KvSession {
-  /** Length of the cached sequence (padding included). */
-  past = 0;
-  batch = 0;
-  private cache: Record<string, ort.Tensor> = {};
-  private mask = new BigInt64Array(0);
+  private cache: BatchCache;
   private nextPosition: number[] = [];
-
-  /** The outputs `run` fetches: logits and the present cache (not the `new.*` keys and values). */
-  private readonly fetches: string[];
+  private readonly shape: CacheShape;
+  /** The cache outputs, layer by layer, key then value: the whole present cache, or the new tokens' part. */
+  private readonly presentNames: string[];
+  private readonly newNames: string[];
 
   private constructor(
     readonly config: ModelConfig,
     private readonly session: ort.InferenceSession,
     /** Whether the graph outputs the logits of every position or only of the last. */
     readonly logits: 'all' | 'last',
+    private readonly spare: number,
   ) {
-    this.fetches = session.outputNames.filter((n) => !n.startsWith('new.'));
+    this.shape = { heads: config.numKvHeads, headDim: config.headDim };
+    this.cache = emptyCache(config.numLayers);
+    const layers = Array.from({ length: config.numLayers }, (_, i) => i);
+    this.presentNames = layers.flatMap((i) => [cacheNames(i).presentKey, cacheNames(i).presentValue]);
+    this.newNames = layers.flatMap((i) => [`new.${i}.key`, `new.${i}.value`]);
   }
 
   static async create(config: ModelConfig, weights: Weights, opts: KvSessionOptions = {}): Promise<KvSession> {
-    const { fusedKernels, logits = 'last', ...sessionOpts } = opts;
+    const { fusedKernels, logits = 'last', spareColumns = SPARE_COLUMNS, ...sessionOpts } = opts;
     const baked = new Map([...paramSpecs(config).map((p) => [p.name, weights.get(p.name)!] as const), ...maskTensors(config)]);
     const session = await createSession(bakeWeights(buildCachedDecoder(config, { fusedKernels, newCacheOutputs: true, logits }), baked), { externalThreshold: 1024, ...sessionOpts });
-    return new KvSession(config, session, logits);
+    return new KvSession(config, session, logits, spareColumns);
+  }
+
+  /** Cache columns in use (padding included). */
+  get past(): number {
+    return this.cache.past;
+  }
+
+  /** Rows of the cache (the sequences of the last prefill). */
+  get batch(): number {
+    return this.cache.rows;
   }
 
   /** Forget the cache (the next call must be `prefill`). */
   reset(): void {
-    this.past = 0;
-    this.batch = 0;
-    this.cache = {};
-    this.mask = new BigInt64Array(0);
+    this.cache = emptyCache(this.config.numLayers);
     this.nextPosition = [];
   }
 
   /**
-   * One run of the graph on explicit inputs against the current cache (empty after `reset`);
-   * returns logits [batch, seq, vocab] (seq 1 under `logits: 'last'`) and keeps `present.*` as the cache.
-   */
-  async run(step: CachedStep): Promise<Float32Array> {
-    if (this.past === 0) this.batch = step.batch;
-    if (step.batch !== this.batch) throw new RuntimeError(`the cache holds ${this.batch} rows, this step has ${step.batch}`);
-    const out = await this.session.run(this.feeds(step, this.past, (n) => this.cache[n]), this.fetches);
-    this.cache = out;
-    this.past += step.seq;
-    return out.logits!.data as Float32Array;
-  }
-
-  /**
-   * One run against a cache the caller keeps (the session's own is left alone), for schedulers that
-   * reshape the batch between steps: `past` holds [batch, kv_heads, pastLength, head_dim] per layer,
+   * One run against a cache the caller keeps (the session's own is left alone), as `prefill` and
+   * `decode` do and schedulers that reshape the batch between steps: `past` holds [batch, kv_heads, pastLength, head_dim] per layer,
    * key then value ([] when pastLength is 0); returns logits [batch, seq, vocab] (seq 1 under
    * `logits: 'last'`) and, in the same
    * order, the present cache [batch, kv_heads, pastLength + seq, head_dim] (`outputs: 'present'`)
@@ -111,18 +109,16 @@ export class KvSession {
   async runWith(step: CachedStep, pastLength: number, past: readonly Float32Array[], outputs: 'present' | 'new' = 'present'): Promise<{ logits: Float32Array; present: Float32Array[] }> {
     const c = this.config;
     const shape = [step.batch, c.numKvHeads, pastLength, c.headDim];
-    const names = Array.from({ length: c.numLayers }, (_, i) => cacheNames(i));
-    const index = new Map(names.flatMap((n, i) => [[n.presentKey, 2 * i], [n.presentValue, 2 * i + 1]] as const));
-    const fetched = outputs === 'present' ? names.flatMap((n) => [n.presentKey, n.presentValue]) : names.flatMap((_, i) => [`new.${i}.key`, `new.${i}.value`]);
-    const out = await this.session.run(this.feeds(step, pastLength, (n) => {
-      const data = past[index.get(n)!];
+    const fetched = outputs === 'present' ? this.presentNames : this.newNames;
+    const out = await this.session.run(this.feeds(step, pastLength, (i) => {
+      const data = past[i];
       return data === undefined ? undefined : new ort.Tensor('float32', data, shape);
     }), ['logits', ...fetched]);
     return { logits: out.logits!.data as Float32Array, present: fetched.map((n) => out[n]!.data as Float32Array) };
   }
 
-  /** The feeds of one run; `cached(presentName)` gives the past tensor for that cache entry (none: empty). */
-  private feeds(step: CachedStep, pastLength: number, cached: (presentName: string) => ort.Tensor | undefined): Record<string, ort.Tensor> {
+  /** The feeds of one run; `cached(i)` gives the past tensor of cache entry i (layer i/2, key then value; none: empty). */
+  private feeds(step: CachedStep, pastLength: number, cached: (entry: number) => ort.Tensor | undefined): Record<string, ort.Tensor> {
     const { batch, seq } = step;
     const c = this.config;
     const total = pastLength + seq;
@@ -140,8 +136,8 @@ export class KvSession {
     const empty = new Float32Array(0);
     for (let i = 0; i < c.numLayers; i++) {
       const n = cacheNames(i);
-      feeds[n.pastKey] = cached(n.presentKey) ?? new ort.Tensor('float32', empty, [batch, c.numKvHeads, 0, c.headDim]);
-      feeds[n.pastValue] = cached(n.presentValue) ?? new ort.Tensor('float32', empty, [batch, c.numKvHeads, 0, c.headDim]);
+      feeds[n.pastKey] = cached(2 * i) ?? new ort.Tensor('float32', empty, [batch, c.numKvHeads, 0, c.headDim]);
+      feeds[n.pastValue] = cached(2 * i + 1) ?? new ort.Tensor('float32', empty, [batch, c.numKvHeads, 0, c.headDim]);
     }
     return feeds;
   }
@@ -169,8 +165,9 @@ export class KvSession {
         positions[r * seq + pad + j] = BigInt(j);
       }
     });
-    const logits = await this.run({ batch, seq, ids, attentionMask, positions });
-    this.mask = attentionMask;
+    const run = await this.runWith({ batch, seq, ids, attentionMask, positions }, 0, [], 'new');
+    const logits = run.logits;
+    this.cache = fullCache(batch, seq, attentionMask, run.present);
     this.nextPosition = prompts.map((p) => p.length);
     if (this.logits === 'last') return { seq, last: logits };
     return { logits, seq, last: lastPositions(logits, batch, seq, this.config.vocabSize) };
@@ -178,23 +175,18 @@ export class KvSession {
 
   /** Append one token to each row; returns the logits of those tokens, [rows, vocab]. */
   async decode(tokens: number[]): Promise<Float32Array> {
-    const batch = this.batch;
-    if (this.past === 0) throw new RuntimeError('decode before prefill');
-    if (tokens.length !== batch) throw new RuntimeError(`decode: ${tokens.length} tokens for ${batch} rows`);
-    const past = this.past;
-    const attentionMask = new BigInt64Array(batch * (past + 1));
-    for (let r = 0; r < batch; r++) {
-      attentionMask.set(this.mask.subarray(r * past, (r + 1) * past), r * (past + 1));
-      attentionMask[r * (past + 1) + past] = 1n;
-    }
-    const logits = await this.run({
-      batch, seq: 1, attentionMask,
+    if (this.cache.past === 0) throw new RuntimeError('decode before prefill');
+    if (tokens.length !== this.cache.rows) throw new RuntimeError(`decode: ${tokens.length} tokens for ${this.cache.rows} rows`);
+    if (this.cache.past === this.cache.cap) this.cache = keepRows(this.cache, tokens.map((_, r) => r), this.shape, this.spare);
+    const cache = this.cache;
+    const run = await this.runWith({
+      batch: cache.rows, seq: 1, attentionMask: stepMask(cache),
       ids: BigInt64Array.from(tokens, BigInt),
       positions: BigInt64Array.from(this.nextPosition, BigInt),
-    });
-    this.mask = attentionMask;
+    }, cache.cap, cache.tensors, 'new');
+    appendColumn(cache, run.present, this.shape);
     this.nextPosition = this.nextPosition.map((p) => p + 1);
-    return logits;
+    return run.logits;
   }
 
   /** The position the next token of row `r` will take (its real length so far). */

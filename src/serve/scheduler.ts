@@ -12,10 +12,7 @@ import { type GenerationModel, TextStream, findStop, stableText } from '../gener
 import { type SamplingOptions, sampleToken, validateSampling } from '../generate/sample.js';
 import { GrowlmError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import { type BatchCache, type CacheShape, appendColumn, appendRows, emptyCache, fullCache, keepRows, stepMask } from './batch-cache.js';
-
-/** Spare cache columns allocated ahead, so that decode steps write in place (batch-cache.ts). */
-const SPARE_COLUMNS = 32;
+import { type BatchCache, type CacheShape, SPARE_COLUMNS, appendColumn, appendRows, emptyCache, fullCache, keepRows, stepMask } from '../runtime/batch-cache.js';
 
 export class ServeError extends GrowlmError {
   override name = 'ServeError';

@@ -24,6 +24,12 @@ describe('growlm bench generate', () => {
     const j = JSON.parse(r.stdout);
     expect(j).toMatchObject({ model: 'tiny', prompt_tokens: 16, new_tokens: 8, rounds: 1, clients: 3, threads: 1 });
     for (const k of ['prefill_ms', 'decode_tokens_per_s', 'concurrent_tokens_per_s', 'single_request_tokens_per_s', 'concurrent_speedup']) expect(j[k], k).toBeGreaterThan(0);
+    // growlm's figure is its better spinning setting's
+    const bySpin = j.decode_tokens_per_s_by_spinning as { off: number; on: number };
+    expect(bySpin.off).toBeGreaterThan(0);
+    expect(bySpin.on).toBeGreaterThan(0);
+    expect(j.decode_tokens_per_s).toBe(Math.max(bySpin.off, bySpin.on));
+    expect(j.spinning).toBe(bySpin.on > bySpin.off);
     expect([j.torch_decode_tokens_per_s, j.llamacpp_decode_tokens_per_s]).toEqual([undefined, undefined]);
   }, 60_000);
 

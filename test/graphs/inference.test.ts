@@ -84,7 +84,7 @@ describe.each([
   it('prefill of a prompt, then decoding token by token', async () => {
     const w = initWeights(c, 7);
     const full = await createSession(buildDecoder(c, { outputs: ['logits'], fusedKernels: fused }));
-    const kv = await KvSession.create(c, w, { fusedKernels: fused, logits: 'all' });
+    const kv = await KvSession.create(c, w, { fusedKernels: fused, logits: 'all', spareColumns: 5 }); // the cache regrows every 5 steps
     const seq = tokens(c.maxSeqLen);
     const ref = await fullWindow(full, c, weightFeeds(c, w), seq);
     const prompt = 7;
@@ -103,7 +103,7 @@ describe.each([
   it('a left-padded batch of two prompts of different lengths, prefilled and decoded together', async () => {
     const w = initWeights(c, 8);
     const full = await createSession(buildDecoder(c, { outputs: ['logits'], fusedKernels: fused }));
-    const kv = await KvSession.create(c, w, { fusedKernels: fused, logits: 'all' });
+    const kv = await KvSession.create(c, w, { fusedKernels: fused, logits: 'all', spareColumns: 5 }); // the cache regrows every 5 steps
     const feeds = weightFeeds(c, w);
     const seqs = [tokens(14), tokens(9)];
     const prompts = [seqs[0]!.slice(0, 10), seqs[1]!.slice(0, 5)];

@@ -67,7 +67,7 @@ export const benchGenerateCommand: Command = {
   name: 'bench generate',
   summary: 'Measure generation speed: prefill ms and decode tokens/s (KV cache, batch 1), concurrent requests through the server, PyTorch and llama.cpp alongside.',
   details: 'A 128-token random prompt (seeded), greedy decoding of 64 new tokens. In each round, alternating: growlm\'s\n' +
-    'cached session, one request and then --clients concurrent requests through the server (loopback HTTP),\n' +
+    'cached session (thread spinning off and on, its better counting), one request and then --clients concurrent requests through the server (loopback HTTP),\n' +
     'PyTorch eager with a KV cache on the same weights (tools/torch-bench.sh: OpenBLAS + tcmalloc) and llama.cpp\n' +
     '(node-llama-cpp) on the f32 GGUF export, each at 1 thread and at --threads, its better counting. Medians over\n' +
     'the rounds, and the per-round ratios; --no-torch / --no-llamacpp skip a baseline.',
@@ -81,6 +81,7 @@ export const benchGenerateCommand: Command = {
     clients: { kind: 'int', description: 'concurrent requests through the server', default: DEFAULT_GENERATE_BENCH.clients },
     'no-torch': { kind: 'boolean', description: 'skip the PyTorch baseline' },
     'no-llamacpp': { kind: 'boolean', description: 'skip the llama.cpp baseline' },
+    spinning: { kind: 'boolean', description: 'let the server\'s onnxruntime threads spin between kernels' },
     json: { kind: 'boolean', description: 'print JSON (prefill_ms, decode_tokens_per_s, concurrent_tokens_per_s, torch_...)' },
   },
   examples: [
@@ -92,11 +93,11 @@ export const benchGenerateCommand: Command = {
     const source = args.has('model') ? { dir: args.need('model') } : { preset: args.need('preset') };
     const r = await benchGenerate(source, {
       promptTokens: args.int('prompt-tokens'), newTokens: args.int('new-tokens'), rounds: args.int('rounds'), threads: args.int('threads'),
-      clients: args.int('clients'), torch: !args.flag('no-torch'), llamacpp: !args.flag('no-llamacpp'),
+      clients: args.int('clients'), torch: !args.flag('no-torch'), llamacpp: !args.flag('no-llamacpp'), spinning: args.flag('spinning'),
     }, json ? undefined : note);
     if (json) printJson(r);
     else {
-      console.log(`growlm: prefill ${r.prefill_ms.toFixed(1)} ms (${r.prompt_tokens} tokens), decode ${r.decode_tokens_per_s.toFixed(0)} tokens/s; ` +
+      console.log(`growlm (spinning ${r.spinning ? 'on' : 'off'}): prefill ${r.prefill_ms.toFixed(1)} ms (${r.prompt_tokens} tokens), decode ${r.decode_tokens_per_s.toFixed(0)} tokens/s; ` +
         `server: ${r.clients} concurrent ${r.concurrent_tokens_per_s.toFixed(0)} tokens/s = ${r.concurrent_speedup.toFixed(2)}× one request (${r.single_request_tokens_per_s.toFixed(0)})`);
       if (r.torch_decode_tokens_per_s !== undefined) {
         console.log(`pytorch (${r.torch_threads} thread${r.torch_threads! > 1 ? 's' : ''}): prefill ${r.torch_prefill_ms!.toFixed(1)} ms, decode ${r.torch_decode_tokens_per_s.toFixed(0)} tokens/s → growlm/pytorch decode ${r.decode_vs_torch!.toFixed(2)}×`);

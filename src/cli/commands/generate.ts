@@ -29,6 +29,7 @@ export const generateCommand: Command = {
     'repetition-penalty': { kind: 'number', arg: 'R', min: 0, exclusiveMin: true, description: 'divide the logits of tokens already in the context by R (1 = none)', default: 1 },
     tokenizer: { kind: 'string', arg: 'SPEC', description: 'byte, gpt2 or a tokenizer.json path, for a model with no recorded tokenizer' },
     threads: { kind: 'int', description: 'intra-op threads' },
+    spinning: { kind: 'boolean', description: 'let onnxruntime threads spin between kernels (faster decoding on an idle machine, slower on a busy one)' },
     device: DEVICE_OPTION,
     json: { kind: 'boolean', description: 'print one JSON object at the end instead of streaming' },
   },
@@ -59,7 +60,7 @@ export const generateCommand: Command = {
     }
     let started = false;
     const r = await generateText(dir, text, {
-      tokenizer: args.str('tokenizer'), threads: args.optInt('threads'), provider: await device(args),
+      tokenizer: args.str('tokenizer'), threads: args.optInt('threads'), spinning: args.flag('spinning'), provider: await device(args),
       maxTokens, temperature, topK, topP, seed, stop: stops, repetitionPenalty,
       onText: json ? undefined : (piece) => {
         if (!started) { process.stdout.write(shown); started = true; }

@@ -21,6 +21,7 @@ export const serveCommand: Command = {
     ctx: { kind: 'int', min: 2, description: 'context length per request (prompt + max_tokens)', defaultText: "the model's max_position_embeddings" },
     tokenizer: { kind: 'string', arg: 'SPEC', description: 'byte, gpt2 or a tokenizer.json path, for a model with no recorded tokenizer' },
     threads: { kind: 'int', description: 'intra-op threads' },
+    spinning: { kind: 'boolean', description: 'let onnxruntime threads spin between kernels (faster decoding on an idle machine, slower on a busy one)' },
     'header-timeout': { kind: 'number', min: 0, exclusiveMin: true, description: 'seconds a client may take to send its request headers (then 408, connection closed)', default: DEFAULT_SERVE.headersTimeoutMs / 1000 },
     'request-timeout': { kind: 'number', min: 0, exclusiveMin: true, description: 'seconds a client may take to send its whole request, headers and body', default: DEFAULT_SERVE.requestTimeoutMs / 1000 },
     device: DEVICE_OPTION,
@@ -36,7 +37,7 @@ export const serveCommand: Command = {
     const server = await serveModel(args.need('model'), {
       host, port: args.int('port'), apiKey, maxConcurrent: args.int('max-concurrent'), maxQueue: args.int('max-queue'),
       headersTimeoutMs: Math.round(args.num('header-timeout') * 1000), requestTimeoutMs: Math.round(args.num('request-timeout') * 1000),
-      ctx: args.optInt('ctx'), template: args.str('template'), tokenizer: args.str('tokenizer'), threads: args.optInt('threads'), provider: await device(args),
+      ctx: args.optInt('ctx'), template: args.str('template'), tokenizer: args.str('tokenizer'), threads: args.optInt('threads'), spinning: args.flag('spinning'), provider: await device(args),
     });
     note(`serving ${server.modelId} on ${server.url}/v1 (context ${server.ctx}; Ctrl-C stops)`);
     await new Promise<void>((done) => {

@@ -1,7 +1,7 @@
 // The batch cache's row operations: joins left-pad to the longer past, leaves trim the columns that
 // only padding holds, each row's values stay right-aligned with its mask.
 import { describe, expect, it } from 'vitest';
-import { type BatchCache, appendColumn, appendRows, emptyCache, fullCache, keepRows, rowLength, stepMask } from '../../src/serve/batch-cache.js';
+import { type BatchCache, appendColumn, appendRows, emptyCache, fullCache, keepRows, rowLength, stepMask } from '../../src/runtime/batch-cache.js';
 
 const S = { heads: 2, headDim: 3 };
 

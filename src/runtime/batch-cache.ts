@@ -14,6 +14,9 @@
  * then, trimmed). These copies happen when the batch changes, not at every step.
  */
 
+/** Spare columns allocated ahead when a cache grows, so that decode steps write in place. */
+export const SPARE_COLUMNS = 32;
+
 export interface BatchCache {
   rows: number;
   /** Columns in use. */
