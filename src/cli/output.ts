@@ -7,3 +7,16 @@ export function printJson(value: unknown): void {
 export function note(msg: string): void {
   process.stderr.write(msg + '\n');
 }
+
+/** A word as a POSIX shell reads it back (quoted when it has anything but safe characters). */
+export function shellQuote(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The arguments given after the command's words (e.g. ['plan', 'run']) in argv. */
+export function argsAfter(argv: string[], words: string[]): string[] {
+  for (let i = 0; i + words.length <= argv.length; i++) {
+    if (words.every((w, k) => argv[i + k] === w)) return argv.slice(i + words.length);
+  }
+  return [];
+}

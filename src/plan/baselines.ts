@@ -25,7 +25,7 @@ import { trainingFlopsPerToken } from '../train/flops.js';
 import type { ScheduleKind } from '../train/schedule.js';
 import { DEFAULT_TRAIN, trainModelDir } from '../train/train-model-dir.js';
 import type { Logger } from '../train/trainer.js';
-import { type Plan, PlanError, resolveStageConfig, stageTrain } from './plan.js';
+import { type Plan, PlanError, PlanInterruptedError, resolveStageConfig, stageTrain } from './plan.js';
 
 export type BaselineKind = 'scratch' | 'continue_first';
 
@@ -100,6 +100,8 @@ export interface BaselineHooks {
   note(msg: string): void;
   stepLogger(name: string, steps: number, resumedFrom: number): Logger;
   threads?: number;
+  /** Stop early (see PlanHooks.signal). */
+  signal?: AbortSignal;
 }
 
 export interface BaselineResult {
@@ -137,11 +139,12 @@ export async function runBaselines(plan: Plan, runDir: string, hooks: BaselineHo
       }
       let logger: Logger = () => {};
       const t = stageTrain(plan, plan.stages.at(-1)!);
-      await trainModelDir(b.dir, join(runDir, 'data'), {
+      const result = await trainModelDir(b.dir, join(runDir, 'data'), {
         ...DEFAULT_TRAIN, steps: b.steps, batch: b.batch, seq: b.seq, lr: b.lr, schedule: b.schedule, warmup: b.warmup, minLrRatio: b.minLrRatio,
         evalEvery: Math.max(1, Math.round(b.steps / 20)), evalBatches: t.eval_batches ?? 8, checkpointEvery: t.checkpoint_every ?? 100,
-        resume: listCheckpoints(b.dir).length > 0, seed: b.dataSeed, session: { threads: hooks.threads },
+        resume: listCheckpoints(b.dir).length > 0, seed: b.dataSeed, session: { threads: hooks.threads }, signal: hooks.signal,
       }, (e) => logger(e), (s) => { logger = hooks.stepLogger(b.kind, b.steps, s.resumedFrom); });
+      if (result.interrupted) throw new PlanInterruptedError(`baseline ${b.kind}`, result.finalStep);
     }
     const e = lastEntry(b.dir);
     const flops = (e?.flops ?? 0) + (b.from ? perStage[0]! : 0);

@@ -15,6 +15,14 @@ import { modelsDir } from '../util/paths.js';
 
 export class PlanError extends GrowlmError {}
 
+/** A plan run stopped by its signal; everything trained so far is checkpointed. */
+export class PlanInterruptedError extends GrowlmError {
+  override name = 'PlanInterruptedError';
+  constructor(readonly part: string, readonly step: number) {
+    super(`interrupted in ${part} at step ${step} (checkpointed)`);
+  }
+}
+
 export interface StageTrain {
   steps?: number;
   /** Tokens planned for the stage (used by `plan show` when steps are not given, e.g. the real Tele-FLM plan). */

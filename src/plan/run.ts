@@ -19,7 +19,7 @@ import { listCheckpoints } from '../train/checkpoint.js';
 import { DEFAULT_TRAIN, trainModelDir } from '../train/train-model-dir.js';
 import type { Logger } from '../train/trainer.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { type Plan, PlanError, resolveStageConfig, stageTrain } from './plan.js';
+import { type Plan, PlanError, PlanInterruptedError, resolveStageConfig, stageTrain } from './plan.js';
 
 interface StageState {
   status: 'created' | 'done';
@@ -41,6 +41,11 @@ export interface PlanHooks {
   /** Per-step training log of a stage. */
   stepLogger(stage: string, steps: number, resumedFrom: number): Logger;
   threads?: number;
+  /**
+   * Stop early (Ctrl-C): the training under way finishes its step and writes a checkpoint and its
+   * weights, then the run stops with PlanInterruptedError; the same command resumes it.
+   */
+  signal?: AbortSignal;
 }
 
 /** The progress of a plan run in its RUN_DIR (which stages are done), for resuming it. */
@@ -118,11 +123,12 @@ export async function runPlan(plan: Plan, runDir: string, hooks: PlanHooks): Pro
       ...DEFAULT_TRAIN,
       steps, batch: t.batch ?? 8, seq: t.seq, lr: t.lr ?? 1e-3, schedule: t.schedule ?? 'cosine', warmup: t.warmup,
       minLrRatio: t.min_lr_ratio ?? 0.1, evalEvery: t.eval_every, evalBatches: t.eval_batches ?? 8,
-      checkpointEvery: t.checkpoint_every ?? 100, resume, session: { threads: hooks.threads },
+      checkpointEvery: t.checkpoint_every ?? 100, resume, session: { threads: hooks.threads }, signal: hooks.signal,
       // stage i draws its batches with sampler seed i (a grown stage does not replay its predecessor's windows);
       // data_seed shifts every stage's seed (experiments over seeds)
       seed: (t.data_seed ?? 0) * 100 + i,
     }, (e) => logger(e), (s) => { for (const w of s.warnings) hooks.note(`  warning: ${w}`); resumedFrom = s.resumedFrom; logger = hooks.stepLogger(stage.name, steps, resumedFrom); });
+    if (result.interrupted) throw new PlanInterruptedError(`stage ${stage.name}`, result.finalStep);
     state.stages[stage.name] = {
       ...state.stages[stage.name]!, status: 'done', tokens_per_s: result.tokensPerS, val_loss: result.valLoss, val_bpb: result.valBpb,
       seconds: (performance.now() - t0) / 1000,

@@ -2,7 +2,8 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
-const MAIN = join(import.meta.dirname, '../../dist/src/cli/main.js');
+/** The built CLI's entry point. */
+export const MAIN = join(import.meta.dirname, '../../dist/src/cli/main.js');
 
 export interface CliResult {
   code: number;

@@ -1,11 +1,12 @@
 // Staged plans end to end on a tiny corpus: plan show figures, plan run with growth (function
 // preserved), resumption after an interruption, and the growth-vs-scratch bookkeeping.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { flopsToReach } from '../../src/plan/experiment.js';
-import { expectOneLineError, growlm } from '../cli/run.js';
+import { MAIN, expectOneLineError, growlm } from '../cli/run.js';
 
 let tmp: string, planFile: string;
 
@@ -90,6 +91,44 @@ describe('growlm plan', () => {
     const last = read('small').at(-1).lr;
     expect(read('big').map((e: { lr: number }) => e.lr)).toEqual([last, last, last]);
   });
+});
+
+describe('Ctrl-C during plan run', () => {
+  it('finishes the step, checkpoints the stage, prints how to resume, exits 130; the same command completes the run', async () => {
+    const out = join(tmp, 'sigint');
+    const long = join(tmp, 'long.plan.json');
+    const plan = JSON.parse(readFileSync(planFile, 'utf8'));
+    plan.stages[0].train.steps = 50000; // the first stage would run for minutes
+    plan.defaults.checkpoint_every = 100000;
+    writeFileSync(long, JSON.stringify(plan));
+    const args = ['plan', 'run', long, '--out', out, '--threads', '1'];
+    // the executable relaunches itself (malloc tuning) and forwards the signal to the child
+    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, GROWLM_DEBUG: '' } });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const metricsPath = join(out, 'small', 'metrics.jsonl');
+    for (let i = 0; i < 600 && !(existsSync(metricsPath) && readFileSync(metricsPath, 'utf8').split('\n').length > 3); i++) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGINT');
+    const code = await exited;
+    const match = /interrupted in stage small at step (\d+) \(checkpointed\); resume with: growlm (plan run .*)\n/.exec(stderr);
+    expect(code, stderr).toBe(130);
+    expect(match, stderr).not.toBeNull();
+    const step = Number(match![1]);
+    expect(step).toBeGreaterThanOrEqual(3);
+    expect(step).toBeLessThan(50000);
+    expect(readdirSync(join(out, 'small', 'checkpoints'))).toEqual([`step-${String(step).padStart(8, '0')}`]);
+    expect(JSON.parse(readFileSync(join(out, 'plan-state.json'), 'utf8')).stages.small.status).toBe('created');
+    expect(existsSync(join(out, '.growlm.lock'))).toBe(false);
+    expect(match![2]!.split(' ')).toEqual(args);
+    // resume it with a shorter first stage (same directory): it continues from the checkpoint and finishes
+    plan.stages[0].train.steps = step + 2;
+    writeFileSync(long, JSON.stringify(plan));
+    const r = growlm(...args, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`resuming training from small/checkpoints/step-${String(step).padStart(8, '0')}`);
+    expect(JSON.parse(r.stdout).stages.map((s: { status: string }) => s.status)).toEqual(['done', 'done']);
+  }, 90_000);
 });
 
 describe('growth vs scratch bookkeeping', () => {

@@ -8,9 +8,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/model/config.js';
 import { saveModelDir } from '../../src/model/model-dir.js';
 import { initWeights } from '../../src/model/weights.js';
-import { expectOneLineError, growlm } from '../cli/run.js';
+import { MAIN, expectOneLineError, growlm } from '../cli/run.js';
 
-const MAIN = join(import.meta.dirname, '../../dist/src/cli/main.js');
 let dir: string;
 
 beforeAll(() => {

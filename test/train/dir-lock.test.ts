@@ -6,9 +6,8 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DirLockedError, LOCK_FILE, acquireDirLock } from '../../src/util/dir-lock.js';
-import { expectOneLineError, growlm } from '../cli/run.js';
+import { MAIN, expectOneLineError, growlm } from '../cli/run.js';
 
-const MAIN = join(import.meta.dirname, '../../dist/src/cli/main.js');
 let tmp: string, data: string, config: string;
 
 beforeAll(() => {

@@ -7,9 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModelDir, saveModelDir } from '../../src/model/model-dir.js';
-import { expectOneLineError, growlm } from '../cli/run.js';
+import { MAIN, expectOneLineError, growlm } from '../cli/run.js';
 
-const MAIN = join(import.meta.dirname, '../../dist/src/cli/main.js');
 let tmp: string, data: string, config: string;
 const metrics = (dir: string) => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss: number });
 

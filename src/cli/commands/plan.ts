@@ -2,9 +2,9 @@ import { join } from 'node:path';
 import type { Command } from '../command.js';
 import { presetNames } from '../../model/presets.js';
 import { runPlanDir } from '../../plan/execute.js';
-import { type Plan, loadPlan } from '../../plan/plan.js';
+import { type Plan, PlanInterruptedError, loadPlan } from '../../plan/plan.js';
 import { formatPlanSummary, summarizePlan } from '../../plan/show.js';
-import { note, printJson } from '../output.js';
+import { argsAfter, note, printJson, shellQuote } from '../output.js';
 import { Progress, formatDuration } from '../progress.js';
 
 /** A plan, or a preset shown as a one-stage plan. */
@@ -31,7 +31,7 @@ export const planShowCommand: Command = {
 export const planRunCommand: Command = {
   name: 'plan run',
   summary: 'Run a staged plan: prepare data, train, grow (function-preserving), train … with a checkpoint per stage; resumable.',
-  details: 'Everything goes to RUN_DIR (default runs/<plan name>): data/, one model directory per stage, plan-state.json,\nrun.json and report.html. Running the same command again after an interruption continues where it stopped.',
+  details: 'Everything goes to RUN_DIR (default runs/<plan name>): data/, one model directory per stage, plan-state.json,\nrun.json and report.html. Running the same command again after an interruption continues where it stopped.\nCtrl-C (SIGINT) finishes the training step under way, writes a checkpoint and prints the command that resumes;\na second Ctrl-C exits at once.',
   positionals: [{ name: 'PLAN', description: 'a .plan.json file or a plan name in models/', required: true }],
   options: {
     out: { kind: 'path', arg: 'RUN_DIR', description: 'run directory', defaultText: 'runs/<plan name>' },
@@ -47,8 +47,16 @@ export const planRunCommand: Command = {
     const json = args.flag('json');
     const t0 = performance.now();
     note(`plan ${plan.name}: ${plan.stages.length} stages → ${runDir}`);
+    // Ctrl-C: the training under way finishes its step and checkpoints; a second one exits at once
+    const stop = new AbortController();
+    const onSigint = (): void => {
+      if (stop.signal.aborted) process.exit(130);
+      stop.abort();
+    };
+    process.on('SIGINT', onSigint);
     const summary = await runPlanDir(plan, runDir, {
       note,
+      signal: stop.signal,
       threads: args.optInt('threads'),
       stepLogger: (stage, steps, resumedFrom) => {
         const progress = new Progress(steps, true, json ? 15000 : 5000);
@@ -59,7 +67,13 @@ export const planRunCommand: Command = {
         };
       },
       onSample: json ? undefined : (s) => console.log(`\n> ${s.prompt}${s.text}\n`),
-    });
+    }).catch((e: unknown) => {
+      if (!(e instanceof PlanInterruptedError)) throw e;
+      note(`${e.message}; resume with: growlm plan run ${argsAfter(process.argv, ['plan', 'run']).map(shellQuote).join(' ')}`);
+      if (json) printJson({ interrupted: true, part: e.part, step: e.step, run_dir: runDir });
+      return undefined;
+    }).finally(() => process.off('SIGINT', onSigint));
+    if (!summary) return 130;
     summary.seconds = (performance.now() - t0) / 1000;
     if (json) printJson(summary);
     else console.log(`done in ${formatDuration(summary.seconds)}; report: ${summary.report}`);

@@ -9,17 +9,10 @@ import { readTunedLr } from '../../train/tune.js';
 import type { MetricsEntry } from '../../train/metrics.js';
 import { UsageError } from '../errors.js';
 import { DEVICE_OPTION, device } from '../device.js';
-import { note, printJson } from '../output.js';
+import { argsAfter, note, printJson, shellQuote } from '../output.js';
 import { Progress, formatDuration } from '../progress.js';
 
 /** The arguments after `train` on this process's command line (to print the command that resumes). */
-function trainArgv(argv: string[]): string[] {
-  const i = argv.indexOf('train');
-  return i < 0 ? [] : argv.slice(i + 1);
-}
-
-const shellQuote = (a: string): string => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
-
 export const trainCommand: Command = {
   name: 'train',
   summary: 'Train a model directory on a prepared dataset (AdamW, LR schedule, validation, checkpoints, resume).',
@@ -116,7 +109,7 @@ export const trainCommand: Command = {
     }).finally(() => process.off('SIGINT', onSigint));
     if (result.interrupted) {
       progress.end();
-      const again = ['train', ...trainArgv(process.argv).filter((a) => a !== '--restart' && a !== '--resume'), '--resume'];
+      const again = ['train', ...argsAfter(process.argv, ['train']).filter((a) => a !== '--restart' && a !== '--resume'), '--resume'];
       note(`interrupted at step ${result.finalStep}; resume with: growlm ${again.map(shellQuote).join(' ')}`);
       if (json) printJson({ interrupted: true, steps: result.finalStep, model: modelDir });
       return 130;
