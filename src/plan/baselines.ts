@@ -67,33 +67,40 @@ export function baselineKinds(plan: Plan): BaselineKind[] {
 }
 
 /**
- * The baselines of a plan, given the training FLOPs of each staged stage (in order). Steps are
- * rounded to the nearest whole step, so a baseline's FLOPs match the staged total within half a step.
+ * One baseline of a plan in `dir`, aimed at `total` training FLOPs (the staged run's, or a multiple)
+ * given `first` (what the first stage spent: the continued model, taken from `stagedDir`'s first
+ * stage, has spent them already). Steps are rounded to the nearest whole step, so a baseline's FLOPs
+ * match its aim within half a step. `seed` shifts the data order (experiments over seeds; the init
+ * seed is the plan's first stage's).
  */
-export function baselineSpecs(plan: Plan, runDir: string, flopsPerStage: number[]): BaselineSpec[] {
+export function baselineSpec(plan: Plan, kind: BaselineKind, dir: string, at: { total: number; first: number; stagedDir: string; seed?: number }): BaselineSpec {
+  const { total: totalFlops, first: firstFlops, seed = 0 } = at;
   const first = plan.stages[0]!, last = plan.stages.at(-1)!;
   const t1 = stageTrain(plan, first), tn = stageTrain(plan, last);
   const c1 = resolveStageConfig(plan, first), cn = resolveStageConfig(plan, last);
-  const total = flopsPerStage.reduce((a, b) => a + b, 0);
   const stepsFor = (flops: number, c: ModelConfig, batch: number, seq: number) => Math.max(1, Math.round(flops / (batch * seq * trainingFlopsPerToken(c, seq))));
-  return baselineKinds(plan).map((kind): BaselineSpec => {
-    if (kind === 'scratch') {
-      const batch = tn.batch ?? 8, seq = Math.min(tn.seq ?? cn.maxSeqLen, cn.maxSeqLen);
-      const steps = stepsFor(total, cn, batch, seq);
-      return {
-        kind, dir: join(runDir, BASELINE_DIRS[kind]), config: cn, initSeed: first.seed ?? 0, steps, batch, seq,
-        lr: t1.lr ?? 1e-3, schedule: tn.schedule ?? 'cosine', warmup: t1.warmup ?? Math.round(steps * 0.02), minLrRatio: tn.min_lr_ratio ?? 0.1,
-        dataSeed: 0, targetFlops: total,
-      };
-    }
-    const batch = t1.batch ?? 8, seq = Math.min(t1.seq ?? c1.maxSeqLen, c1.maxSeqLen);
-    const steps = stepsFor(total - (flopsPerStage[0] ?? 0), c1, batch, seq);
+  if (kind === 'scratch') {
+    const batch = tn.batch ?? 8, seq = Math.min(tn.seq ?? cn.maxSeqLen, cn.maxSeqLen);
+    const steps = stepsFor(totalFlops, cn, batch, seq);
     return {
-      kind, dir: join(runDir, BASELINE_DIRS[kind]), config: c1, from: join(runDir, first.name), initSeed: first.seed ?? 0, steps, batch, seq,
-      lr: tn.lr ?? 1e-3, schedule: tn.schedule ?? 'cosine', warmup: tn.warmup ?? Math.round(steps * 0.02), minLrRatio: tn.min_lr_ratio ?? 0.1,
-      dataSeed: 1, targetFlops: total,
+      kind, dir, config: cn, initSeed: first.seed ?? 0, steps, batch, seq,
+      lr: t1.lr ?? 1e-3, schedule: tn.schedule ?? 'cosine', warmup: t1.warmup ?? Math.round(steps * 0.02), minLrRatio: tn.min_lr_ratio ?? 0.1,
+      dataSeed: 100 * seed, targetFlops: totalFlops,
     };
-  });
+  }
+  const batch = t1.batch ?? 8, seq = Math.min(t1.seq ?? c1.maxSeqLen, c1.maxSeqLen);
+  const steps = stepsFor(totalFlops - firstFlops, c1, batch, seq);
+  return {
+    kind, dir, config: c1, from: join(at.stagedDir, first.name), initSeed: first.seed ?? 0, steps, batch, seq,
+    lr: tn.lr ?? 1e-3, schedule: tn.schedule ?? 'cosine', warmup: tn.warmup ?? Math.round(steps * 0.02), minLrRatio: tn.min_lr_ratio ?? 0.1,
+    dataSeed: 1 + 100 * seed, targetFlops: totalFlops,
+  };
+}
+
+/** The baselines of a plan, given the training FLOPs of each staged stage (in order). */
+export function baselineSpecs(plan: Plan, runDir: string, flopsPerStage: number[]): BaselineSpec[] {
+  const total = flopsPerStage.reduce((a, b) => a + b, 0);
+  return baselineKinds(plan).map((kind) => baselineSpec(plan, kind, join(runDir, BASELINE_DIRS[kind]), { total, first: flopsPerStage[0] ?? 0, stagedDir: runDir }));
 }
 
 export interface BaselineHooks {
@@ -125,27 +132,7 @@ export async function runBaselines(plan: Plan, runDir: string, hooks: BaselineHo
   const out: BaselineResult[] = [];
   for (const b of baselineSpecs(plan, runDir, perStage)) {
     const what = b.kind === 'scratch' ? `${plan.stages.at(-1)!.model} from scratch` : `${plan.stages[0]!.name} trained on`;
-    if ((lastEntry(b.dir)?.step ?? 0) >= b.steps) {
-      hooks.note(`baseline ${what}: done (skipped)`);
-    } else {
-      hooks.note(`baseline ${what} (${parameterCount(b.config).toLocaleString('en-US')} parameters): ${b.steps} steps ≈ the staged run's ${b.targetFlops.toExponential(2)} training FLOPs`);
-      if (!existsSync(join(b.dir, CONFIG_FILE)) || !existsSync(join(b.dir, WEIGHTS_FILE))) {
-        if (b.from) {
-          saveModelDir(b.dir, loadModelDir(b.from));
-          if (existsSync(join(b.from, OPTIMIZER_FILE))) copyFileSync(join(b.from, OPTIMIZER_FILE), join(b.dir, OPTIMIZER_FILE));
-        } else {
-          saveModelDir(b.dir, { config: b.config, weights: initWeights(b.config, b.initSeed) });
-        }
-      }
-      let logger: Logger = () => {};
-      const t = stageTrain(plan, plan.stages.at(-1)!);
-      const result = await trainModelDir(b.dir, join(runDir, 'data'), {
-        ...DEFAULT_TRAIN, steps: b.steps, batch: b.batch, seq: b.seq, lr: b.lr, schedule: b.schedule, warmup: b.warmup, minLrRatio: b.minLrRatio,
-        evalEvery: Math.max(1, Math.round(b.steps / 20)), evalBatches: t.eval_batches ?? 8, checkpointEvery: t.checkpoint_every ?? 100,
-        resume: listCheckpoints(b.dir).length > 0, seed: b.dataSeed, session: { threads: hooks.threads }, signal: hooks.signal,
-      }, (e) => logger(e), (s) => { logger = hooks.stepLogger(b.kind, b.steps, s.resumedFrom); });
-      if (result.interrupted) throw new PlanInterruptedError(`baseline ${b.kind}`, result.finalStep);
-    }
+    await trainBaseline(plan, b, join(runDir, 'data'), what, hooks);
     const e = lastEntry(b.dir);
     const flops = (e?.flops ?? 0) + (b.from ? perStage[0]! : 0);
     const valLoss = readMetrics(join(b.dir, METRICS_FILE)).entries.filter((x) => typeof x.val_loss === 'number').at(-1)?.val_loss ?? null;
@@ -166,4 +153,29 @@ export function baselineSeries(plan: Plan, results: BaselineResult[]) {
     const c1 = resolveStageConfig(plan, first);
     return { label: BASELINE_LABELS.continue_first, stages: [stage(first.name, first.name, c1, null), stage('continued', BASELINE_DIRS.continue_first, c1, r.tokens_per_s)] };
   });
+}
+
+/** Train one baseline (resumable: a finished one is skipped, a checkpointed one resumed). */
+export async function trainBaseline(plan: Plan, b: BaselineSpec, dataDir: string, what: string, hooks: BaselineHooks): Promise<void> {
+  if ((lastEntry(b.dir)?.step ?? 0) >= b.steps) {
+    hooks.note(`baseline ${what}: done (skipped)`);
+    return;
+  }
+  hooks.note(`baseline ${what} (${parameterCount(b.config).toLocaleString('en-US')} parameters): ${b.steps} steps ≈ ${b.targetFlops.toExponential(2)} training FLOPs`);
+  if (!existsSync(join(b.dir, CONFIG_FILE)) || !existsSync(join(b.dir, WEIGHTS_FILE))) {
+    if (b.from) {
+      saveModelDir(b.dir, loadModelDir(b.from));
+      if (existsSync(join(b.from, OPTIMIZER_FILE))) copyFileSync(join(b.from, OPTIMIZER_FILE), join(b.dir, OPTIMIZER_FILE));
+    } else {
+      saveModelDir(b.dir, { config: b.config, weights: initWeights(b.config, b.initSeed) });
+    }
+  }
+  let logger: Logger = () => {};
+  const t = stageTrain(plan, plan.stages.at(-1)!);
+  const result = await trainModelDir(b.dir, dataDir, {
+    ...DEFAULT_TRAIN, steps: b.steps, batch: b.batch, seq: b.seq, lr: b.lr, schedule: b.schedule, warmup: b.warmup, minLrRatio: b.minLrRatio,
+    evalEvery: Math.max(1, Math.round(b.steps / 20)), evalBatches: t.eval_batches ?? 8, checkpointEvery: t.checkpoint_every ?? 100,
+    resume: listCheckpoints(b.dir).length > 0, seed: b.dataSeed, session: { threads: hooks.threads }, signal: hooks.signal,
+  }, (e) => logger(e), (s) => { logger = hooks.stepLogger(b.kind, b.steps, s.resumedFrom); });
+  if (result.interrupted) throw new PlanInterruptedError(`baseline ${b.kind}`, result.finalStep);
 }

@@ -1,20 +1,12 @@
 /**
  * Pieces of the experiment that justifies growth (growth-vs-scratch.ts runs it over seeds): validation
- * curves against cumulative FLOPs, the FLOPs a curve needs to reach a loss, the final-size model
- * trained from scratch, and the figures of each growth of a staged run.
+ * curves against cumulative FLOPs, the FLOPs a curve needs to reach a loss, and the figures of each
+ * growth of a staged run (the baselines it compares with are baselines.ts's).
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parameterCount } from '../model/config.js';
-import { CONFIG_FILE, saveModelDir } from '../model/model-dir.js';
-import { initWeights } from '../model/weights.js';
 import { METRICS_FILE, readMetrics } from '../train/metrics.js';
-import { trainingFlopsPerToken } from '../train/flops.js';
-import { listCheckpoints } from '../train/checkpoint.js';
-import { DEFAULT_TRAIN, trainModelDir } from '../train/train-model-dir.js';
-import type { Logger } from '../train/trainer.js';
-import { type Plan, resolveStageConfig, stageTrain } from './plan.js';
-import type { PlanHooks, PlanState } from './run.js';
+import type { Plan } from './plan.js';
+import type { PlanState } from './run.js';
 
 export interface CurvePoint { flops: number; val_loss: number }
 
@@ -68,26 +60,3 @@ export function growthSummary(plan: Plan, state: PlanState, stagedDirs: string[]
   });
 }
 
-/**
- * The last stage's model trained from scratch (init seed: the first stage's) with `flops` training
- * FLOPs, on the first stage's schedule and LR (or `lr`), the last stage's batch and sequence length.
- * Resumable; a finished run is kept.
- */
-export async function trainScratch(plan: Plan, dataDir: string, scratchDir: string, flops: number, hooks: PlanHooks, lr?: number, why = '', dataSeed = 0): Promise<void> {
-  const last = plan.stages.at(-1)!;
-  const target = resolveStageConfig(plan, last);
-  const t = stageTrain(plan, last);
-  const seq = t.seq ?? target.maxSeqLen, batch = t.batch ?? 8;
-  const steps = Math.ceil(flops / (batch * seq * trainingFlopsPerToken(target, seq)));
-  hooks.note(`— from scratch: ${last.model} (${parameterCount(target).toLocaleString('en-US')} parameters), ${steps} steps${why ? ` ${why}` : ''} —`);
-  if (!existsSync(join(scratchDir, CONFIG_FILE))) saveModelDir(scratchDir, { config: target, weights: initWeights(target, plan.stages[0]!.seed ?? 0) });
-  const first = stageTrain(plan, plan.stages[0]!);
-  let logger: Logger = () => {};
-  const done = existsSync(join(scratchDir, METRICS_FILE)) && (readMetrics(join(scratchDir, METRICS_FILE)).entries.at(-1)?.step ?? 0) >= steps;
-  if (done) return;
-  await trainModelDir(scratchDir, dataDir, {
-    ...DEFAULT_TRAIN, steps, batch, seq, lr: lr ?? first.lr ?? 1e-3, schedule: first.schedule ?? 'cosine', warmup: first.warmup,
-    minLrRatio: first.min_lr_ratio ?? 0.1, evalEvery: Math.max(1, Math.round(steps / 12)), evalBatches: t.eval_batches ?? 8,
-    checkpointEvery: t.checkpoint_every ?? 100, resume: listCheckpoints(scratchDir).length > 0, seed: dataSeed, session: { threads: hooks.threads },
-  }, (e) => logger(e), (s) => { logger = hooks.stepLogger('scratch', steps, s.resumedFrom); });
-}

@@ -2,23 +2,18 @@
  * growth-vs-scratch over several seeds: per seed (init, growth and data order), the staged plan,
  * the final-size model from scratch at several multiples of the staged run's training FLOPs, and the
  * baseline that does not grow — the first stage's model trained on with the FLOPs of all later
- * stages (on the second stage's LR schedule). Reports final losses (mean ± std, ties) and the
+ * stages — both defined as a plan's `baselines` section defines them (baselines.ts: the last
+ * stage's schedule kind, so that every series ends with the same decay). Reports final losses (mean ± std, ties) and the
  * FLOPs-to-reach-loss ratio, with its spread, at several target losses.
  *
  * RUN_DIR/seed-<s>/{staged, scratch-x<b>, continue}/; run.json + report.html (curves: seed 0).
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { configToJson, parameterCount } from '../model/config.js';
-import { loadModelDir, saveModelDir } from '../model/model-dir.js';
-import { OPTIMIZER_FILE, loadOptimizerState, saveOptimizerState } from '../model/training-state.js';
 import { METRICS_FILE, readMetrics } from '../train/metrics.js';
-import { listCheckpoints } from '../train/checkpoint.js';
-import { trainingFlopsPerToken } from '../train/flops.js';
-import { DEFAULT_TRAIN, trainModelDir } from '../train/train-model-dir.js';
-import type { Logger } from '../train/trainer.js';
-import { type CurvePoint, type ExperimentResult, flopsToReach, growthSummary, trainScratch, validationCurve } from './experiment.js';
-import { type Plan, resolveStageConfig, stageTrain } from './plan.js';
+import { type CurvePoint, type ExperimentResult, flopsToReach, growthSummary, validationCurve } from './experiment.js';
+import { baselineSpec, trainBaseline } from './baselines.js';
+import { type Plan, resolveStageConfig } from './plan.js';
 import { type PlanHooks, planRunRecord, runPlan } from './run.js';
 import { type MeanStd, type Verdict, meanStd, verdict } from './seeds-stats.js';
 
@@ -66,30 +61,6 @@ export interface SeedsResult {
   targets: { target: number; staged_over_scratch: MeanStd; staged_over_continue: MeanStd }[];
 }
 
-async function trainContinue(plan: Plan, stagedDir: string, dir: string, flops: number, hooks: PlanHooks, dataSeed: number): Promise<void> {
-  const first = plan.stages[0]!, second = plan.stages[1]!;
-  const c = resolveStageConfig(plan, first);
-  const t1 = stageTrain(plan, first), t2 = stageTrain(plan, second);
-  const seq = t1.seq ?? c.maxSeqLen, batch = t1.batch ?? 8;
-  const steps = Math.ceil(flops / (batch * seq * trainingFlopsPerToken(c, seq)));
-  if (existsSync(join(dir, METRICS_FILE)) && (readMetrics(join(dir, METRICS_FILE)).entries.at(-1)?.step ?? 0) >= steps) return;
-  hooks.note(`— first stage trained on: ${first.model}, ${steps} more steps (the FLOPs of the later stages) —`);
-  if (listCheckpoints(dir).length === 0) {
-    const src = join(stagedDir, first.name);
-    saveModelDir(dir, loadModelDir(src));
-    if (existsSync(join(src, OPTIMIZER_FILE))) {
-      const m = loadModelDir(dir);
-      saveOptimizerState(join(dir, OPTIMIZER_FILE), m.weights, loadOptimizerState(join(src, OPTIMIZER_FILE)));
-    }
-  }
-  let logger: Logger = () => {};
-  await trainModelDir(dir, join(stagedDir, 'data'), {
-    ...DEFAULT_TRAIN, steps, batch, seq, lr: t2.lr ?? t1.lr ?? 1e-3, schedule: t2.schedule ?? 'cosine', warmup: t2.warmup,
-    minLrRatio: t2.min_lr_ratio ?? 0.1, evalEvery: Math.max(1, Math.round(steps / 12)), evalBatches: t1.eval_batches ?? 8,
-    checkpointEvery: t1.checkpoint_every ?? 100, resume: listCheckpoints(dir).length > 0, seed: 1000 + dataSeed, session: { threads: hooks.threads },
-  }, (e) => logger(e), (s) => { logger = hooks.stepLogger('continue', steps, s.resumedFrom); });
-}
-
 const lastFlops = (dir: string) => readMetrics(join(dir, METRICS_FILE)).entries.at(-1)?.flops ?? 0;
 
 export async function runSeed(plan: Plan, runDir: string, seed: number, budgets: number[], hooks: PlanHooks, scratchLr?: number): Promise<SeedRun> {
@@ -99,15 +70,17 @@ export async function runSeed(plan: Plan, runDir: string, seed: number, budgets:
   const state = await runPlan(p, stagedDir, hooks);
   const stagedDirs = p.stages.map((s) => join(stagedDir, s.name));
   const stagedFlops = stagedDirs.reduce((a, d) => a + lastFlops(d), 0);
+  const firstFlops = lastFlops(stagedDirs[0]!);
+  const dataDir = join(stagedDir, 'data');
+  // the baselines exactly as a plan's "baselines" section defines them (baselines.ts), at seed `seed`
   const scratch = [];
   for (const b of budgets) {
-    const sd = join(dir, `scratch-x${b}`);
-    await trainScratch(p, join(stagedDir, 'data'), sd, stagedFlops * b, hooks, scratchLr, `≈ ${b}× the staged run's training FLOPs`, seed);
-    scratch.push({ budget: b, curve: validationCurve([sd]), flops: lastFlops(sd) });
+    const spec = baselineSpec(p, 'scratch', join(dir, `scratch-x${b}`), { total: stagedFlops * b, first: firstFlops, stagedDir, seed });
+    await trainBaseline(p, scratchLr === undefined ? spec : { ...spec, lr: scratchLr }, dataDir, `${p.stages.at(-1)!.model} from scratch, ${b}× the staged run's training FLOPs`, hooks);
+    scratch.push({ budget: b, curve: validationCurve([spec.dir]), flops: lastFlops(spec.dir) });
   }
-  const firstFlops = lastFlops(stagedDirs[0]!);
   const cd = join(dir, 'continue');
-  await trainContinue(p, stagedDir, cd, stagedFlops - firstFlops, hooks, seed);
+  await trainBaseline(p, baselineSpec(p, 'continue_first', cd, { total: stagedFlops, first: firstFlops, stagedDir, seed }), dataDir, `${p.stages[0]!.name} trained on`, hooks);
   return {
     seed, staged: validationCurve(stagedDirs), staged_flops: stagedFlops, first_stage_flops: firstFlops, scratch,
     continued: validationCurve([stagedDirs[0]!, cd]), continue_flops: firstFlops + lastFlops(cd), growth: growthSummary(p, state, stagedDirs),
