@@ -18,8 +18,10 @@ export const growthPracticesCommand: Command = {
     'Per run a line in RUN_DIR/results.jsonl (final and pre-growth val loss, loss bump, z-score, steps to recover,',
     'max |Δlogit| after growth); a table of mean ± std over seeds (ties: |Δ| within the spread) in summary.json and',
     'report.html. --grid FILE: {"default": {"ramp": 200}, "placement": ["append", "distance"], "ramp": [0, 800], …};',
-    'dimensions: placement, ramp, stagger, lr (rewind, lower, keep), method (msg, mask-free, clone, clone-perturbed),',
-    'order (both, width-depth, depth-width), lr_mult. Resumable: finished runs are kept.',
+    'dimensions: placement, ramp, stagger, lr (rewind, lower, keep, peak), method (msg, mask-free, clone, clone-perturbed),',
+    'order (both, width-depth, depth-width), lr_mult. lr=peak is warmup–stable–decay across growth: it grows a second base',
+    'trained at a constant peak LR (RUN_DIR/base-constant, reused), keeps the peak with no warm-up and decays (cosine to',
+    '0.1×) only in the last part; its bump is measured against that base. Resumable: finished runs are kept.',
   ].join('\n'),
   options: {
     grid: { kind: 'path', arg: 'FILE', description: 'grid file (JSON)', defaultText: 'the full builtin grid' },
