@@ -66,7 +66,7 @@ export type Setting = { -readonly [K in Dimension]: (typeof DIMENSIONS)[K][numbe
 
 /**
  * lr 'peak' (warmup–stable–decay across growth) since the full grid measured it against 'rewind':
- * no bump beyond the step-to-step noise (z 1.98 ± 0.22 vs 4.9) and a lower final loss (docs/growth-practices.md).
+ * no bump beyond the step-to-step noise (z 1.99 ± 0.22 vs 4.93) and a lower final loss (docs/growth-practices.md).
  */
 export const DEFAULT_SETTING: Setting = { placement: 'interleave', ramp: 50, stagger: false, lr: 'peak', method: 'msg', order: 'both', lr_mult: 1 };
 
