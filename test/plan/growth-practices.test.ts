@@ -13,7 +13,7 @@ import { expectOneLineError, growlm } from '../cli/run.js';
 
 describe('grid', () => {
   it('varies one dimension at a time around the default', () => {
-    const runs = expandGrid(parseGrid({ placement: ['append', 'interleave'], ramp: [0, 50, 800], default: { method: 'mask-free' } }, 'g.json'));
+    const runs = expandGrid(parseGrid({ placement: ['append', 'interleave'], ramp: [0, 200, 800], default: { method: 'mask-free' } }, 'g.json'));
     expect(runs.map((r) => r.name)).toEqual(['default', 'placement=append', 'ramp=0', 'ramp=800']);
     expect(runs[0]!.setting).toEqual({ ...DEFAULT_SETTING, method: 'mask-free' });
     expect(runs[1]!.setting).toEqual({ ...DEFAULT_SETTING, method: 'mask-free', placement: 'append' });

@@ -15,7 +15,7 @@ export const growthPracticesCommand: Command = {
     'Trains the base once per LR kind (reused): RUN_DIR/base-constant at a constant peak LR for lr=peak, RUN_DIR/base',
     'on a cosine to 0.1× for rewind, lower and keep. Then for each setting and seed grows its base to the target and',
     'trains on with --budget FLOPs (seed = data order and new-weight init). The grid varies one dimension at a time',
-    'around the default (placement interleave, ramp 50, simultaneous masks, lr=peak, msg, width+depth in one step).',
+    'around the default (placement interleave, ramp 200 (--quick: 100), simultaneous masks, lr=peak, msg, width+depth in one step).',
     'lr=peak is warmup–stable–decay across growth: the peak LR kept with no warm-up, constant through every growth but',
     'the last, cosine to 0.1× in the last part. Per run a line in RUN_DIR/results.jsonl (final and pre-growth val loss,',
     'loss bump, z = peak 5-step mean train loss after growth minus the base\'s last-50-step mean, over that noise,',
