@@ -335,7 +335,8 @@ export interface FuzzHttpResult {
   failedInputs: { path: string; chunked: boolean; garbledChunks: boolean; body_base64: string }[];
 }
 
-export async function fuzzBodies(host: string, port: number, model: string, o: { runs: number; seed: number; timeoutMs: number }): Promise<FuzzHttpResult> {
+/** `halfClose`: send every input the way this harness did before (shutting down the sending side after the body: see rawRequest). */
+export async function fuzzBodies(host: string, port: number, model: string, o: { runs: number; seed: number; timeoutMs: number; halfClose?: boolean }): Promise<FuzzHttpResult> {
   const r: FuzzHttpResult = { inputs: 0, ok200: 0, clientErrors: 0, framingErrors: 0, failures: [], failedInputs: [] };
   const path = ['/v1/completions', '/v1/chat/completions'];
   await fc.assert(fc.asyncProperty(hostileBody(model), fc.nat(1), fc.boolean(), async (b, which, garbleChunks) => {
@@ -348,7 +349,7 @@ export async function fuzzBodies(host: string, port: number, model: string, o: {
       payload = Buffer.concat([Buffer.from(`${size}\r\n`), b.bytes, Buffer.from(b.bytes.length > 0 ? '\r\n0\r\n\r\n' : '\r\n')]);
     }
     const head = `POST ${path[which]} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${framing}\r\nConnection: close\r\n\r\n`;
-    const a = await rawRequest(host, port, head, payload, o.timeoutMs);
+    const a = await rawRequest(host, port, head, payload, o.timeoutMs, { halfClose: o.halfClose });
     const sample = Buffer.from(b.bytes.slice(0, 80)).toString('hex');
     const failed = (what: string) => {
       r.failures.push(`${what} (${path[which]}${b.chunked ? ', chunked' : ''}${b.chunked && garbleChunks ? ' with a non-hex size' : ''}): ${sample}`);

@@ -2,7 +2,10 @@
  * The long server check (tools/serve-load-harness.ts) against `growlm serve` run as a user would,
  * on a small random-weight model, loopback only; it stops by itself:
  *   npm run build && node dist/tools/serve-load.js [--clients 32] [--seconds 60] [--warmup 10] [--max-tokens 16]
- *     [--disconnect-clients 32] [--disconnect-streams 16] [--fuzz-runs 2000] [--fuzz-seed 1] [--slow-sockets 64] [--json]
+ *     [--disconnect-clients 32] [--disconnect-streams 16] [--fuzz-runs 2000] [--fuzz-seed 1] [--fuzz-half-close] [--slow-sockets 64] [--json]
+ * --fuzz-half-close sends each fuzzed request the way this tool did before: the client shuts down its
+ * sending side after the body (a TCP half-close), which node's HTTP server, and so growlm serve, take
+ * for a client that went away (requests not answered by then get no answer).
  * Phases: warm-up load, measured load (RSS of the server process sampled every second), clients
  * that cut their streams after a few events, slowloris, body fuzzing, RSS again. Exit status 1 on
  * any 5xx, malformed answer, fuzz failure, slow socket left open, slot or queue place not freed by a
@@ -24,7 +27,7 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '32' }, seconds: { type: 'string', default: '60' }, warmup: { type: 'string', default: '10' },
     'max-tokens': { type: 'string', default: '16' }, 'fuzz-runs': { type: 'string', default: '2000' }, 'fuzz-seed': { type: 'string', default: '1' },
     'slow-sockets': { type: 'string', default: '64' }, 'disconnect-clients': { type: 'string', default: '32' }, 'disconnect-streams': { type: 'string', default: '16' },
-    json: { type: 'boolean', default: false },
+    'fuzz-half-close': { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
   },
 });
 const num = (k: keyof typeof values) => Number(values[k]);
@@ -73,7 +76,7 @@ try {
   say(`slowloris: ${values['slow-sockets']} slow sockets`);
   const slow = await slowloris('127.0.0.1', port, url, { sockets: num('slow-sockets'), dripMs: 500, giveUpMs: 60_000 });
   say(`fuzz: ${values['fuzz-runs']} bodies`);
-  const fuzz = await fuzzBodies('127.0.0.1', port, modelId, { runs: num('fuzz-runs'), seed: num('fuzz-seed'), timeoutMs: 10_000 });
+  const fuzz = await fuzzBodies('127.0.0.1', port, modelId, { runs: num('fuzz-runs'), seed: num('fuzz-seed'), timeoutMs: 10_000, halfClose: values['fuzz-half-close'] });
   const rssEnd = rss();
   const growth = rssAfterLoad / rssWarm - 1;
   const cutOk = cut.failed === 0 && cut.drainMs !== undefined && cut.servedAfter && cut.aborted + cut.finishedFirst === cut.ok200 && cut.tokensGenerated <= cut.tokensUncut / 4;

@@ -11,7 +11,10 @@
  * Generation goes through one Scheduler (continuous batching). Bounds: request bodies (413), the
  * context (400), slots + queue (429 with Retry-After). With an API key every route but /health
  * needs `Authorization: Bearer KEY`; keys are compared as SHA-256 digests in constant time. A client
- * that disconnects cancels its sequence, which frees its slot at the next step.
+ * that disconnects cancels its sequence, which frees its slot at the next step; so does one that
+ * half-closes its socket after the request (node's HTTP server ends the connection on the client's
+ * FIN, as nginx and uvicorn treat it as an abort). A request node's HTTP parser rejects (broken
+ * framing, bad characters) or that times out gets a JSON error too (400/431/408, answerClientError).
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
