@@ -145,7 +145,9 @@ export function answerClientError(err: NodeJS.ErrnoException & { reason?: string
     const text = JSON.stringify(e.body());
     const reason = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Payload Too Large', 431: 'Request Header Fields Too Large' }[status];
     socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
-    metrics?.request('(unparsed)', status, 0);
+    // a request that reached `handle` (e.g. its body timed out) is counted by its response's close, with this status
+    if (inFlight) inFlight.statusCode = status;
+    else metrics?.request('(unparsed)', status, 0);
   }
   socket.destroy();
 }

@@ -91,6 +91,9 @@ describe('serve under load (short)', () => {
     const slow = await rawRequest('127.0.0.1', server.port, 'GET /health HTTP/1.1\r\nHost: x\r\n', new Uint8Array(), 5000);
     expect(slow.status).toBe(408);
     expect((JSON.parse(slow.body) as { error: { code: string } }).error.code).toBe('request_timeout');
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/^growlm_requests_total\{endpoint="\(unparsed\)",status="400"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^growlm_requests_total\{endpoint="\(unparsed\)",status="408"\} [1-9]\d*$/m);
   }, 30_000);
 
   it('slow clients (headers or body a byte at a time) are closed by the timeouts; others are served meanwhile', async () => {
