@@ -13,7 +13,7 @@
  * needs `Authorization: Bearer KEY`; keys are compared as SHA-256 digests in constant time. A client
  * that disconnects cancels its sequence, which frees its slot at the next step; so does one that
  * half-closes its socket after the request (node's HTTP server ends the connection on the client's
- * FIN, as nginx and uvicorn treat it as an abort). A request node's HTTP parser rejects (broken
+ * FIN; kept, since for a non-streaming request it is the only sign that the client left). A request node's HTTP parser rejects (broken
  * framing, bad characters) or that times out gets a JSON error too (400/431/408, answerClientError).
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
