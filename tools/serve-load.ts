@@ -2,10 +2,15 @@
  * The long server check (tools/serve-load-harness.ts) against `growlm serve` run as a user would,
  * on a small random-weight model, loopback only; it stops by itself:
  *   npm run build && node dist/tools/serve-load.js [--clients 32] [--seconds 60] [--warmup 10] [--max-tokens 16]
- *     [--fuzz-runs 2000] [--slow-sockets 64] [--json]
- * Phases: warm-up load, measured load (RSS of the server process sampled every second), slowloris,
- * body fuzzing, RSS again. Exit status 1 on any 5xx, malformed answer, fuzz failure, slow socket left
- * open, or RSS after the load more than 10% above RSS after the warm-up.
+ *     [--disconnect-clients 32] [--disconnect-streams 16] [--fuzz-runs 2000] [--fuzz-seed 1] [--fuzz-half-close] [--slow-sockets 64] [--json]
+ * --fuzz-half-close sends each fuzzed request the way this tool did before: the client shuts down its
+ * sending side after the body (a TCP half-close), which node's HTTP server, and so growlm serve, take
+ * for a client that went away (requests not answered by then get no answer).
+ * Phases: warm-up load, measured load (RSS of the server process sampled every second), clients
+ * that cut their streams after a few events, slowloris, body fuzzing, RSS again. Exit status 1 on
+ * any 5xx, malformed answer, fuzz failure, slow socket left open, slot or queue place not freed by a
+ * cut stream (or cut streams generating more than a quarter of what they would have uncut), or RSS
+ * after the load more than 10% above RSS after the warm-up.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,13 +20,14 @@ import { parseArgs } from 'node:util';
 import { parseConfig } from '../src/model/config.js';
 import { saveModelDir } from '../src/model/model-dir.js';
 import { initWeights } from '../src/model/weights.js';
-import { fuzzBodies, loadTest, slowloris } from './serve-load-harness.js';
+import { disconnectingClients, fuzzBodies, loadTest, slowloris } from './serve-load-harness.js';
 
 const { values } = parseArgs({
   options: {
     clients: { type: 'string', default: '32' }, seconds: { type: 'string', default: '60' }, warmup: { type: 'string', default: '10' },
-    'max-tokens': { type: 'string', default: '16' }, 'fuzz-runs': { type: 'string', default: '2000' }, 'slow-sockets': { type: 'string', default: '64' },
-    json: { type: 'boolean', default: false },
+    'max-tokens': { type: 'string', default: '16' }, 'fuzz-runs': { type: 'string', default: '2000' }, 'fuzz-seed': { type: 'string', default: '1' },
+    'slow-sockets': { type: 'string', default: '64' }, 'disconnect-clients': { type: 'string', default: '32' }, 'disconnect-streams': { type: 'string', default: '16' },
+    'fuzz-half-close': { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
   },
 });
 const num = (k: keyof typeof values) => Number(values[k]);
@@ -64,26 +70,31 @@ try {
   const load = await loadTest(url, modelId, { clients: num('clients'), seconds: num('seconds'), maxTokens: num('max-tokens') });
   clearInterval(sampler);
   const rssAfterLoad = rss();
+  say(`disconnects: ${values['disconnect-clients']} clients × ${values['disconnect-streams']} streams cut after 0–3 events`);
+  const cut = await disconnectingClients('127.0.0.1', port, url, modelId, { clients: num('disconnect-clients'), streams: num('disconnect-streams'), maxTokens: 64 });
+  const rssAfterCuts = rss();
   say(`slowloris: ${values['slow-sockets']} slow sockets`);
   const slow = await slowloris('127.0.0.1', port, url, { sockets: num('slow-sockets'), dripMs: 500, giveUpMs: 60_000 });
   say(`fuzz: ${values['fuzz-runs']} bodies`);
-  const fuzz = await fuzzBodies('127.0.0.1', port, modelId, { runs: num('fuzz-runs'), seed: 1, timeoutMs: 10_000 });
+  const fuzz = await fuzzBodies('127.0.0.1', port, modelId, { runs: num('fuzz-runs'), seed: num('fuzz-seed'), timeoutMs: 10_000, halfClose: values['fuzz-half-close'] });
   const rssEnd = rss();
   const growth = rssAfterLoad / rssWarm - 1;
-  const ok = load.serverErrors === 0 && load.bad === 0 && fuzz.failures.length === 0 && slow.closed === slow.sockets && slow.servedOk === slow.served && growth <= 0.1;
+  const cutOk = cut.failed === 0 && cut.drainMs !== undefined && cut.servedAfter && cut.aborted + cut.finishedFirst === cut.ok200 && cut.tokensGenerated <= cut.tokensUncut / 4;
+  const ok = load.serverErrors === 0 && load.bad === 0 && cutOk && fuzz.failures.length === 0 && slow.closed === slow.sockets && slow.servedOk === slow.served && growth <= 0.1;
   const summary = {
     load: { ...load, badSamples: load.badSamples },
-    rss_mib: { after_warmup: rssWarm, min: Math.min(...samples), max: Math.max(...samples), after_load: rssAfterLoad, load_growth: growth, after_slowloris_and_fuzz: rssEnd },
-    slowloris: slow, fuzz, ok, node: process.version,
+    rss_mib: { after_warmup: rssWarm, min: Math.min(...samples), max: Math.max(...samples), after_load: rssAfterLoad, load_growth: growth, after_disconnects: rssAfterCuts, after_slowloris_and_fuzz: rssEnd },
+    disconnects: cut, slowloris: slow, fuzz, ok, node: process.version,
   };
   if (values.json) console.log(JSON.stringify(summary, null, 1));
   else {
     const f = (x: number, d = 0) => x.toFixed(d);
     console.log(`load: ${load.clients} clients × ${f(load.seconds)} s: ${load.requests} requests, ${load.ok} ok, ${load.tooBusy} × 429, ${load.serverErrors} × 5xx, ${load.bad} malformed/other; p50 ${f(load.p50Ms)} ms, p99 ${f(load.p99Ms)} ms; ${f(load.requestsPerS, 1)} req/s, ${f(load.tokensPerS)} tokens/s (non-streamed)`);
     console.log(`RSS (MiB): after warm-up ${f(rssWarm, 1)}, during load ${f(Math.min(...samples), 1)}–${f(Math.max(...samples), 1)}, after the load ${f(rssAfterLoad, 1)} (${(growth * 100).toFixed(1)}%), after slowloris and fuzzing ${f(rssEnd, 1)}`);
+    console.log(`disconnects: ${cut.streams} streams, ${cut.ok200} answered (${cut.tooBusy} × 429), ${cut.aborted} cut after 0–3 events, ${cut.finishedFirst} ended first, ${cut.failed} failed; ${cut.tokensGenerated} tokens generated of ${cut.tokensUncut} uncut (${f(cut.tokensGenerated / Math.max(1, cut.aborted), 1)} per cut stream); slots free ${cut.drainMs === undefined ? 'NOT within 10 s' : `${f(cut.drainMs)} ms after the last cut`} (active ${cut.activeAfter}, queued ${cut.queuedAfter}); served afterwards: ${cut.servedAfter}; RSS ${f(rssAfterCuts, 1)} MiB`);
     console.log(`slowloris: ${slow.closed}/${slow.sockets} slow sockets closed by the server (last after ${f(slow.maxCloseMs)} ms); ${slow.servedOk}/${slow.served} other requests served meanwhile`);
     console.log(`fuzz: ${fuzz.inputs} bodies: ${fuzz.ok200} × 200, ${fuzz.clientErrors} × 4xx JSON error, ${fuzz.framingErrors} × 400 from the HTTP parser, ${fuzz.failures.length} failures`);
-    for (const s of [...load.badSamples, ...fuzz.failures.slice(0, 5)]) console.log(`  ${s}`);
+    for (const s of [...load.badSamples, ...cut.failures, ...fuzz.failures.slice(0, 5)]) console.log(`  ${s}`);
   }
   process.exitCode = ok ? 0 : 1;
 } finally {

@@ -10,11 +10,26 @@
  * the harness then checks that the relaunched child is gone too (else it counts an orphan).
  * The random choices come from a seeded generator, so a run with the same seed kills at the same
  * points (the delays land wherever the process happens to be).
+ *
+ * Work lost per kill (train and plan run): `reached` is the last training step the killed process
+ * had completed, read from its metrics.jsonl (the trainer appends a step's line when the step is
+ * done, before that step's checkpoint is written; a partly computed step has no line and is not
+ * counted); `resumed from` is the step of the newest checkpoint that loads and verifies after the
+ * kill, which is where the rerun continues (checked against what the rerun prints: `resuming from
+ * step N`, `resuming training from STAGE/checkpoints/step-N`). Lost = reached − resumed from, in the
+ * stage being trained at the kill. The bound is the checkpoint interval: the trainer checkpoints
+ * every `checkpoint_every` steps and at the last step, so at most `checkpoint_every` completed steps
+ * follow the newest checkpoint (exactly that many only while the next checkpoint is being written;
+ * otherwise at most `checkpoint_every` − 1, plus the step under way). A kill after the last
+ * checkpoint (final weights, a stage's end) loses nothing; kills outside training (data
+ * preparation, growth) lose no training step.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { listCheckpoints, loadCheckpoint } from '../src/train/checkpoint.js';
+import { METRICS_FILE } from '../src/train/metrics.js';
 
 const MAIN = join(import.meta.dirname, '..', import.meta.dirname.includes('/dist/') ? '' : 'dist', 'src/cli/main.js');
 
@@ -38,6 +53,24 @@ export interface ScenarioResult {
   /** Temporary files or folders left in the output after the final run. */
   leftovers: string[];
   seconds: number;
+  /** Training steps lost per kill (train and plan run; empty for data prepare), the largest, and the bound (the checkpoint interval). */
+  lostWork: LostWork[];
+  maxLostSteps?: number;
+  checkpointEvery?: number;
+  /** Reruns that printed where they resumed: each must name the step found here (a mismatch is an error). */
+  resumeChecks: number;
+}
+
+export interface LostWork {
+  /** 1-based kill number and where it landed. */
+  kill: number;
+  at: string;
+  /** The model directory being trained at the kill (relative to the output; '.' for train). */
+  stage: string;
+  /** Last step the killed process had completed (its line in metrics.jsonl), and the step the rerun continues from. */
+  reached: number;
+  resumedFrom: number;
+  lost: number;
 }
 
 /** A small deterministic generator (mulberry32). */
@@ -145,6 +178,45 @@ interface Scenario {
   /** Files to compare (relative to out), with a normaliser for run-dependent content. */
   compare(rel: string): boolean;
   normalise?(rel: string, text: Buffer): Buffer;
+  /** Training: the model directory trained now (relative to out), and the checkpoint interval. */
+  training?: { stage(): string; checkpointEvery: number };
+}
+
+/** The step of the newest checkpoint in `modelDir` that loads and verifies (what a resume continues from); 0 when none. */
+export function resumableStep(modelDir: string): number {
+  for (const dir of listCheckpoints(modelDir).reverse()) {
+    try {
+      return loadCheckpoint(dir).state.step;
+    } catch {
+      /* damaged: a resume passes over it */
+    }
+  }
+  return 0;
+}
+
+/** The last step with a complete line in a metrics.jsonl (0 when there is none). */
+function lastMetricsStep(path: string): number {
+  if (!existsSync(path)) return 0;
+  let last = 0;
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    try {
+      const e = JSON.parse(line) as { step?: unknown };
+      if (typeof e.step === 'number') last = e.step;
+    } catch {
+      /* a partial last line */
+    }
+  }
+  return last;
+}
+
+/** Size and modification time of a file, to tell whether a run wrote it ('' when it does not exist). */
+function stamp(path: string): string {
+  try {
+    const st = statSync(path);
+    return `${st.size}:${st.mtimeMs}`;
+  } catch {
+    return '';
+  }
 }
 
 function corpus(dir: string, docs: number, repeat: number): void {
@@ -182,6 +254,7 @@ async function makeScenario(name: ScenarioName, dir: string, which: 'ref' | 'run
       '--checkpoint-every', '2', '--eval-every', '0', '--threads', '1'];
     return {
       out, pauses: [['checkpoint-write', 2], ['checkpoint-prune', 2], ['final-weights', 1]], finals: 1,
+      training: { stage: () => '.', checkpointEvery: 2 },
       // after a kill a user types --resume when there is a checkpoint to resume from, else the same command again
       command: () => (existsSync(join(out, 'checkpoints')) && readdirSync(join(out, 'checkpoints')).some((d) => /^step-\d{8}$/.test(d)) ? [...base, '--resume'] : base),
       compare: (rel) => rel === 'model.safetensors' || rel === 'optimizer.safetensors' || rel === 'config.json',
@@ -190,6 +263,15 @@ async function makeScenario(name: ScenarioName, dir: string, which: 'ref' | 'run
   if (name === 'plan') {
     return {
       out, pauses: [['data-commit', 1], ['grow-write', 1], ['checkpoint-write', 2], ['checkpoint-prune', 2], ['final-weights', 1]], finals: 0,
+      // the stage trained now: the first one plan-state.json does not mark done
+      training: {
+        stage: () => {
+          const path = join(out, 'plan-state.json');
+          const done = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as { stages: Record<string, { status: string }> }).stages : {};
+          return ['small', 'big'].find((st) => done[st]?.status !== 'done') ?? 'big';
+        },
+        checkpointEvery: 2,
+      },
       command: () => ['plan', 'run', join(shared, 'mini.plan.json'), '--out', out, '--no-baselines', '--threads', '1'],
       compare: (rel) => /^(small|big)\/(model\.safetensors|optimizer\.safetensors|config\.json)$/.test(rel) || /^data\/.*\.tok$/.test(rel),
     };
@@ -241,17 +323,48 @@ export async function runScenario(name: ScenarioName, work: string, o: HarnessOp
       else if (!sc.normalise ? sha256(p) !== sha256(join(ref.out, f)) : !sc.normalise(f, readFileSync(p)).equals(ref.normalise!(f, readFileSync(join(ref.out, f))))) differing.add(f);
     }
   };
+  const lostWork: LostWork[] = [];
+  /** A kill whose resume point is still to be checked against what the next run prints. */
+  let pendingCheck: LostWork | undefined;
+  let resumeChecks = 0;
+  const checkResume = (stderr: string) => {
+    const w = pendingCheck;
+    pendingCheck = undefined;
+    if (!w || /skipped a damaged checkpoint/.test(stderr)) return;
+    // train prints `resuming from step N`, plan run `resuming training from STAGE/checkpoints/step-N` (a run killed before that prints nothing)
+    const m = w.stage === '.' ? /resuming from step (\d+)/.exec(stderr) : new RegExp(`resuming training from ${w.stage}/checkpoints/step-(\\d+)`).exec(stderr);
+    const said = m ? Number(m[1]) : undefined;
+    if (said !== undefined) resumeChecks++;
+    if (said !== undefined && said !== w.resumedFrom) errors.push(`kill ${w.kill}: the rerun resumed from step ${said}, the newest valid checkpoint is step ${w.resumedFrom}`);
+  };
   for (let attempt = 0; kills < o.kills && attempt < o.kills * 4; attempt++) {
     const usePause = attempt % 2 === 0;
     const usable = kills >= o.kills - 2 ? sc.pauses : sc.pauses.slice(0, sc.pauses.length - sc.finals);
     const [point, reach] = usable[(usePause ? pauseIndex++ : pauseIndex) % usable.length]!;
     const kill = usePause ? { pause: `${point}:${1 + Math.floor(random() * reach)}` } : { delayMs: Math.round(random() * o.maxDelayMs) };
+    // where this run starts: its stage, that stage's resume point and whether metrics.jsonl gets written
+    const startStage = sc.training?.stage();
+    const startStep = startStage !== undefined ? resumableStep(join(sc.out, startStage)) : 0;
+    const metricsBefore = startStage !== undefined ? stamp(join(sc.out, startStage, METRICS_FILE)) : '';
     const r = await runCli(sc.command(), kill);
+    checkResume(r.stderr);
     if (r.orphan) orphans++;
     if (r.killedAt) {
       kills++;
       at[r.killedAt] = (at[r.killedAt] ?? 0) + 1;
-      o.log?.(`${name}: kill ${kills} at ${r.killedAt}${kill.pause ? ` (${kill.pause})` : ` (${kill.delayMs} ms)`}`);
+      if (sc.training) {
+        const stage = sc.training.stage();
+        const metrics = join(sc.out, stage, METRICS_FILE);
+        // a process that never got to train leaves the metrics of the run before it: its progress is where it started
+        const started = stage === startStage ? startStep : 0;
+        const reached = stage === startStage && stamp(metrics) === metricsBefore ? started : Math.max(started, lastMetricsStep(metrics));
+        const resumedFrom = resumableStep(join(sc.out, stage));
+        const w: LostWork = { kill: kills, at: r.killedAt, stage, reached, resumedFrom, lost: reached - resumedFrom };
+        lostWork.push(w);
+        pendingCheck = w;
+        if (w.lost > sc.training.checkpointEvery || w.lost < 0) errors.push(`kill ${kills} (${r.killedAt}, ${stage}): ${w.lost} steps lost (reached ${reached}, resumes from ${resumedFrom}), more than the checkpoint interval ${sc.training.checkpointEvery}`);
+      }
+      o.log?.(`${name}: kill ${kills} at ${r.killedAt}${kill.pause ? ` (${kill.pause})` : ` (${kill.delayMs} ms)`}${lostWork.at(-1)?.kill === kills ? `: ${lostWork.at(-1)!.stage} step ${lostWork.at(-1)!.reached} reached, resumes from ${lostWork.at(-1)!.resumedFrom}` : ''}`);
     } else if (r.code === 0) {
       // the run got to its end before the kill came: check it, then start the scenario over
       finishedEarly++;
@@ -263,10 +376,12 @@ export async function runScenario(name: ScenarioName, work: string, o: HarnessOp
     }
   }
   const last = await runCli(sc.command(), {});
+  checkResume(last.stderr);
   if (last.code !== 0) errors.push(`final run: exit ${last.code ?? last.signal}: ${last.stderr.trim().split('\n').at(-1)}`);
   compare();
   return {
     scenario: name, kills, at, finishedEarly, orphans, compared, differing: [...differing], errors,
     leftovers: files(sc.out).filter(isTemp), seconds: (performance.now() - t0) / 1000,
+    lostWork, resumeChecks, ...(sc.training ? { maxLostSteps: Math.max(0, ...lostWork.map((w) => w.lost)), checkpointEvery: sc.training.checkpointEvery } : {}),
   };
 }

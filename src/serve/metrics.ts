@@ -19,7 +19,7 @@ export class Metrics {
   private latencySum = 0;
   private latencyCount = 0;
 
-  /** Count one finished request (endpoint as routed, e.g. /v1/completions; `other` for unknown paths). */
+  /** Count one finished request (endpoint as routed, e.g. /v1/completions; `other` for unknown paths; `(unparsed)` for requests the HTTP parser rejected or that timed out). */
   request(endpoint: string, status: number, seconds: number): void {
     const key = `${endpoint}\u0000${status}`;
     this.requests.set(key, (this.requests.get(key) ?? 0) + 1);

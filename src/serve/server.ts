@@ -11,11 +11,15 @@
  * Generation goes through one Scheduler (continuous batching). Bounds: request bodies (413), the
  * context (400), slots + queue (429 with Retry-After). With an API key every route but /health
  * needs `Authorization: Bearer KEY`; keys are compared as SHA-256 digests in constant time. A client
- * that disconnects cancels its sequence, which frees its slot at the next step.
+ * that disconnects cancels its sequence, which frees its slot at the next step; so does one that
+ * half-closes its socket after the request (node's HTTP server ends the connection on the client's
+ * FIN; kept, since for a non-streaming request it is the only sign that the client left). A request node's HTTP parser rejects (broken
+ * framing, bad characters) or that times out gets a JSON error too (400/431/408, answerClientError).
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { basename, resolve } from 'node:path';
 import { DEFAULT_MAX_TOKENS, type GenerationModel, type OpenOptions, encodePrompt, openModel } from '../generate/generate.js';
 import { type ChatTemplate, resolveTemplate } from '../data/chat-template.js';
@@ -95,10 +99,17 @@ export async function serveModel(dir: string, opts: ServeOptions = {}): Promise<
   const modelId = basename(resolve(dir));
   const metrics = new Metrics();
   const app: App = { model, template, modelId, ctx, scheduler, metrics, apiKey: o.apiKey, maxBodyBytes: o.maxBodyBytes, created: Math.floor(Date.now() / 1000) };
+  // the response under way on each connection, so that a parse error after its headers went out writes nothing more
+  const inFlight = new WeakMap<Socket, ServerResponse>();
   const server = createServer({
     headersTimeout: o.headersTimeoutMs, requestTimeout: Math.max(o.requestTimeoutMs, o.headersTimeoutMs),
     connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(o.headersTimeoutMs / 2))),
-  }, (req, res) => void handle(app, req, res));
+  }, (req, res) => {
+    inFlight.set(req.socket, res);
+    res.on('finish', () => { if (inFlight.get(req.socket) === res) inFlight.delete(req.socket); });
+    void handle(app, req, res);
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, inFlight.get(socket as Socket), app.metrics));
   try {
     await new Promise<void>((ok, fail) => {
       server.once('error', fail);
@@ -113,6 +124,32 @@ export async function serveModel(dir: string, opts: ServeOptions = {}): Promise<
     url: `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`, port, modelId, ctx, scheduler,
     close: () => closeServer(server, app),
   };
+}
+
+/**
+ * A request node's HTTP parser rejected before it reached `handle` (broken framing such as a chunk
+ * size that is not hex, invalid characters in the head, headers too large) or one that timed out
+ * (headersTimeoutMs / requestTimeoutMs): answered like node's default (400, 431, 413 or 408, then the
+ * connection is closed) but with a JSON error in OpenAI's shape. Nothing is written when the client
+ * is gone or when a response's headers already went out on the connection (a later pipelined
+ * request was broken): the connection is just closed.
+ */
+export function answerClientError(err: NodeJS.ErrnoException & { reason?: string }, socket: Duplex, inFlight: ServerResponse | undefined, metrics?: Metrics): void {
+  const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : 400;
+  if (err.code !== 'ECONNRESET' && socket.writable && !inFlight?.headersSent) {
+    const message = status === 408 ? 'the request did not arrive in time'
+      : status === 431 ? 'the request headers are too large'
+      : status === 413 ? 'the chunk extensions are too large'
+      : `the request is not valid HTTP/1.1 (${err.reason ?? err.code ?? 'parse error'})`;
+    const e = new ApiError(status, message, null, status === 408 ? 'request_timeout' : 'invalid_http_request');
+    const text = JSON.stringify(e.body());
+    const reason = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Payload Too Large', 431: 'Request Header Fields Too Large' }[status];
+    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+    // a request that reached `handle` (e.g. its body timed out) is counted by its response's close, with this status
+    if (inFlight) inFlight.statusCode = status;
+    else metrics?.request('(unparsed)', status, 0);
+  }
+  socket.destroy();
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

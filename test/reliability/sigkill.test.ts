@@ -1,16 +1,36 @@
 // The crash harness, short version (the long run is tools/sigkill.ts): growlm train, a staged plan run
 // with a growth and data prepare are SIGKILLed at pause points (during a checkpoint write, during
 // growth, while a dataset is committed) and after random delays, rerun each time, and must end with
-// files bitwise equal to an uninterrupted run's, no orphaned child and no temporary files left.
+// files bitwise equal to an uninterrupted run's, no orphaned child and no temporary files left; no
+// kill may lose more training steps than the checkpoint interval.
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runScenario } from '../../tools/sigkill-harness.js';
+import { type ScenarioResult, runScenario } from '../../tools/sigkill-harness.js';
 import { parsePauseSpec, pausePoint } from '../../src/util/pause-point.js';
 import { growlm } from '../cli/run.js';
 
 const work = mkdtempSync(join(tmpdir(), 'growlm-sigkill-test-'));
+
+/**
+ * Work lost per kill (reached − resumed from, tools/sigkill-harness.ts): one entry per kill, never
+ * more than the checkpoint interval; a kill while a checkpoint is written loses exactly the interval
+ * (the steps since the checkpoint before), one after a checkpoint is in place, after the last
+ * checkpoint or outside training loses nothing.
+ */
+function expectLostWorkBounded(r: ScenarioResult): void {
+  expect(r.lostWork.map((w) => w.kill)).toEqual(Array.from({ length: r.kills }, (_, i) => i + 1));
+  expect(r.checkpointEvery).toBe(2);
+  for (const w of r.lostWork) {
+    expect(w.lost).toBe(w.reached - w.resumedFrom);
+    expect(w.lost).toBeGreaterThanOrEqual(0);
+    expect(w.lost).toBeLessThanOrEqual(r.checkpointEvery!);
+    if (w.at === 'checkpoint-write') expect(w.lost, JSON.stringify(w)).toBe(r.checkpointEvery);
+    if (['checkpoint-prune', 'final-weights', 'data-commit', 'grow-write'].includes(w.at)) expect(w.lost, JSON.stringify(w)).toBe(0);
+  }
+  expect(r.maxLostSteps).toBe(Math.max(...r.lostWork.map((w) => w.lost)));
+}
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('SIGKILL harness (short)', () => {
@@ -20,6 +40,9 @@ describe('SIGKILL harness (short)', () => {
     expect(r.at['checkpoint-write']).toBeGreaterThanOrEqual(1);
     expect(r.differing).toEqual([]);
     expect(r.compared).toBeGreaterThanOrEqual(3);
+    expectLostWorkBounded(r);
+    expect(r.maxLostSteps).toBe(2);
+    expect(r.resumeChecks).toBeGreaterThanOrEqual(1);
     expect(r.errors).toEqual([]);
     expect(r.orphans).toBe(0);
     expect(r.leftovers).toEqual([]);
@@ -32,6 +55,8 @@ describe('SIGKILL harness (short)', () => {
     expect(r.at['grow-write']).toBe(1);
     expect(r.differing).toEqual([]);
     expect(r.compared).toBeGreaterThanOrEqual(6);
+    expectLostWorkBounded(r);
+    expect(r.lostWork.find((w) => w.at === 'grow-write')).toMatchObject({ stage: 'big', lost: 0 });
     expect(r.errors).toEqual([]);
     expect(r.orphans).toBe(0);
     expect(r.leftovers).toEqual([]);
@@ -43,6 +68,7 @@ describe('SIGKILL harness (short)', () => {
     expect(r.at['data-commit']).toBe(1);
     expect(r.at['data-replace']).toBe(1);
     expect(r.differing).toEqual([]);
+    expect(r.lostWork).toEqual([]); // no training
     expect(r.errors).toEqual([]);
     expect(r.leftovers).toEqual([]);
   }, 180_000);

@@ -3,6 +3,8 @@
 // disconnects, /health during generation, /metrics, and the key property of continuous batching:
 // greedy continuations of concurrent requests are identical to each prompt generated alone.
 import { mkdtempSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -13,7 +15,7 @@ import { saveModelDir } from '../../src/model/model-dir.js';
 import { initWeights } from '../../src/model/weights.js';
 import { resolveTemplate } from '../../src/data/chat-template.js';
 import { chatPrompt } from '../../src/generate/chat.js';
-import { type RunningServer, authorized, exposureWarning, serveModel } from '../../src/serve/server.js';
+import { type RunningServer, answerClientError, authorized, exposureWarning, serveModel } from '../../src/serve/server.js';
 
 const KEY = 'sk-test-key';
 const CONFIG = {
@@ -223,5 +225,45 @@ describe('security helpers', () => {
     expect(exposureWarning('127.0.0.1', undefined)).toBeUndefined();
     expect(exposureWarning('0.0.0.0', 'k')).toBeUndefined();
     expect(exposureWarning('0.0.0.0', undefined)).toMatch(/without an API key/);
+  });
+});
+
+describe('requests the HTTP parser rejects (clientError)', () => {
+  const fakeSocket = (writable = true) => {
+    const s = { writable, written: [] as string[], destroyed: false, write(t: string) { s.written.push(t); return true; }, destroy() { s.destroyed = true; return s; } };
+    return s;
+  };
+  const parseError = (code: string, reason?: string) => Object.assign(new Error(`Parse Error: ${reason}`), { code, reason });
+
+  it('answers with a JSON error and the status node would give (400, 408, 431), then closes', () => {
+    const cases: [Error, number, string][] = [
+      [parseError('HPE_INVALID_CHUNK_SIZE', 'Invalid character in chunk size'), 400, 'the request is not valid HTTP/1.1 (Invalid character in chunk size)'],
+      [parseError('ERR_HTTP_REQUEST_TIMEOUT'), 408, 'the request did not arrive in time'],
+      [parseError('HPE_HEADER_OVERFLOW', 'Header overflow'), 431, 'the request headers are too large'],
+    ];
+    for (const [err, status, message] of cases) {
+      const s = fakeSocket();
+      answerClientError(err, s as unknown as Duplex, undefined);
+      expect(s.destroyed).toBe(true);
+      expect(s.written).toHaveLength(1);
+      const [head, body] = s.written[0]!.split('\r\n\r\n');
+      expect(head).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      expect(head).toContain(`Content-Length: ${Buffer.byteLength(body!)}`);
+      expect(head).toContain('Connection: close');
+      expect(JSON.parse(body!).error.message).toBe(message);
+    }
+  });
+
+  it('writes nothing after a response\'s headers went out on the connection, to a reset or to an unwritable socket', () => {
+    for (const [err, writable, inFlight] of [
+      [parseError('HPE_INVALID_METHOD', 'Invalid method'), true, { headersSent: true }],
+      [Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }), true, undefined],
+      [parseError('HPE_INVALID_METHOD', 'Invalid method'), false, undefined],
+    ] as const) {
+      const s = fakeSocket(writable);
+      answerClientError(err, s as unknown as Duplex, inFlight as unknown as ServerResponse | undefined);
+      expect(s.written).toEqual([]);
+      expect(s.destroyed).toBe(true);
+    }
   });
 });
