@@ -15,7 +15,7 @@ import { type CurvePoint, type ExperimentResult, flopsToReach, growthSummary, va
 import { baselineSpec, trainBaseline } from './baselines.js';
 import { type Plan, resolveStageConfig } from './plan.js';
 import { type PlanHooks, planRunRecord, runPlan } from './run.js';
-import { type MeanStd, type Verdict, meanStd, verdict } from './seeds-stats.js';
+import { type MeanStd, type Verdict, meanStd, pairedVerdict, verdict } from './seeds-stats.js';
 
 /** The plan with seed s: first-stage init seed, growth seeds and data order all shifted by s. */
 export function seededPlan(plan: Plan, s: number): Plan {
@@ -52,8 +52,12 @@ export interface SeedsResult {
   seeds: number;
   budgets: number[];
   staged: { flops: number; final_val_loss: MeanStd };
-  scratch: { budget: number; flops: number; final_val_loss: MeanStd; staged_vs: Verdict }[];
-  continue_first_stage: { flops: number; final_val_loss: MeanStd; staged_vs: Verdict };
+  /**
+   * `staged_vs`: final losses compared across seeds (a tie within the two spreads); `staged_minus`:
+   * the per-seed difference staged − baseline (both arms share each seed), and its verdict.
+   */
+  scratch: { budget: number; flops: number; final_val_loss: MeanStd; staged_vs: Verdict; staged_minus: MeanStd; staged_vs_paired: Verdict }[];
+  continue_first_stage: { flops: number; final_val_loss: MeanStd; staged_vs: Verdict; staged_minus: MeanStd; staged_vs_paired: Verdict };
   /**
    * Per target loss: staged FLOPs to reach it / scratch-1× FLOPs to reach it (below 1: growth saved
    * compute), and / continue-first-stage FLOPs, over the seeds where both reached it.
@@ -103,9 +107,13 @@ export function summarizeSeeds(runs: SeedRun[], budgets: number[], levels = 4): 
     staged: { flops: meanStd(runs.map((r) => r.staged_flops)).mean, final_val_loss: staged },
     scratch: budgets.map((b, i) => {
       const f = meanStd(runs.map((r) => fin(r.scratch[i]!.curve)));
-      return { budget: b, flops: meanStd(runs.map((r) => r.scratch[i]!.flops)).mean, final_val_loss: f, staged_vs: verdict(staged, f) };
+      const d = meanStd(runs.map((r) => fin(r.staged) - fin(r.scratch[i]!.curve)));
+      return { budget: b, flops: meanStd(runs.map((r) => r.scratch[i]!.flops)).mean, final_val_loss: f, staged_vs: verdict(staged, f), staged_minus: d, staged_vs_paired: pairedVerdict(d) };
     }),
-    continue_first_stage: { flops: meanStd(runs.map((r) => r.continue_flops)).mean, final_val_loss: cont, staged_vs: verdict(staged, cont) },
+    continue_first_stage: (() => {
+      const d = meanStd(runs.map((r) => fin(r.staged) - fin(r.continued)));
+      return { flops: meanStd(runs.map((r) => r.continue_flops)).mean, final_val_loss: cont, staged_vs: verdict(staged, cont), staged_minus: d, staged_vs_paired: pairedVerdict(d) };
+    })(),
     targets: targetLosses(firstEnd, s1.mean, levels).map((t) => ({
       target: t,
       staged_over_scratch: meanStd(runs.map((r) => ratio(r.staged, r.scratch[0]!.curve, t))),

@@ -34,6 +34,16 @@ export function verdict(a: MeanStd, ref: MeanStd): Exclude<Verdict, 'reference'>
   return d < 0 ? 'better' : 'worse';
 }
 
+/**
+ * A paired comparison: `d` holds the per-seed differences a − ref (the two arms share each seed's
+ * init, data order and validation batches, so the seed-to-seed spread they share cancels); a tie
+ * when the mean difference is within its own spread (or there is a single seed).
+ */
+export function pairedVerdict(d: MeanStd): Exclude<Verdict, 'reference'> {
+  if (!Number.isFinite(d.mean) || d.n < 2 || Math.abs(d.mean) <= d.std) return 'tie';
+  return d.mean < 0 ? 'better' : 'worse';
+}
+
 /** `1.2345 ± 0.0123` (or `1.2345` for one seed). */
 export function formatMeanStd(m: MeanStd, digits = 4): string {
   if (!Number.isFinite(m.mean)) return '—';

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { seededPlan, targetLosses } from '../../src/plan/growth-vs-scratch.js';
+import { meanStd, pairedVerdict, verdict } from '../../src/plan/seeds-stats.js';
 import type { Plan } from '../../src/plan/plan.js';
 import { growlm } from '../cli/run.js';
 
@@ -12,6 +13,18 @@ describe('growth vs scratch over seeds', () => {
   it('target losses run from the first stage\'s final loss down to the scratch run\'s', () => {
     expect(targetLosses(2, 1.4, 4).map((x) => +x.toFixed(10))).toEqual([2, 1.8, 1.6, 1.4]);
     expect(targetLosses(1.3, 1.4, 4)).toEqual([1.4]); // scratch never got below the first stage: one target
+  });
+
+  it('paired by seed, a consistent small lead is not a tie even when each arm spreads widely', () => {
+    // the demo's three seeds (8-batch validation): staged vs the first stage trained on
+    const staged = [1.4392, 1.457, 1.4079], cont = [1.4549, 1.4659, 1.4139];
+    expect(verdict(meanStd(staged), meanStd(cont))).toBe('tie');
+    const d = meanStd(staged.map((x, i) => x - cont[i]!));
+    expect(d.mean).toBeCloseTo(-0.01020, 5);
+    expect(pairedVerdict(d)).toBe('better');
+    expect(pairedVerdict(meanStd([-0.01, 0.012, -0.004]))).toBe('tie');
+    expect(pairedVerdict(meanStd([0.02, 0.03]))).toBe('worse');
+    expect(pairedVerdict(meanStd([-0.02]))).toBe('tie'); // one seed: no spread to compare with
   });
 
   it('seed s shifts the init, growth and data seeds', () => {
@@ -60,6 +73,9 @@ describe('growth vs scratch over seeds', () => {
     expect(Math.abs(s.continue_first_stage.flops - s.staged.flops) / s.staged.flops).toBeLessThan(0.1);
     expect(s.targets.length).toBeGreaterThanOrEqual(1);
     expect(['better', 'worse', 'tie']).toContain(s.continue_first_stage.staged_vs);
+    expect(s.continue_first_stage.staged_minus.n).toBe(2);
+    expect(s.continue_first_stage.staged_minus.mean).toBeCloseTo(s.staged.final_val_loss.mean - s.continue_first_stage.final_val_loss.mean, 10);
+    expect(['better', 'worse', 'tie']).toContain(s.scratch[0].staged_vs_paired);
     // both baselines end with the last stage's decay, as a plan's "baselines" section trains them
     // (the first stage here runs at a constant LR): scratch from the first stage's peak, the
     // continued model from the last stage's, each down to min_lr_ratio 0.1

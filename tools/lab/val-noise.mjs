@@ -2,7 +2,8 @@
 // two model directories over the whole validation split (batches of 16 × 128, as the demo evaluates).
 // usage: node tools/lab/val-noise.mjs DATA_DIR MODEL_DIR [MODEL_DIR]   (after npm run build)
 import { loadModelDir } from '../../dist/src/model/model-dir.js';
-import { DecoderRunner, windows } from '../../dist/src/runtime/forward.js';
+import { DecoderRunner } from '../../dist/src/runtime/forward.js';
+import { windows } from '../../dist/src/data/batch.js';
 import { openDataset } from '../../dist/src/data/dataset.js';
 
 const [dataDir, ...models] = process.argv.slice(2);

@@ -41,8 +41,8 @@ export const experimentCommand: Command = {
       const r = result.seeds;
       console.log(`final val loss over ${r.seeds} seed(s) (verdict: staged growth against the baseline; ties within the spread):`);
       console.log(`  staged growth            ${formatMeanStd(r.staged.final_val_loss)}  ${r.staged.flops.toExponential(3)} FLOPs`);
-      for (const s of r.scratch) console.log(`  from scratch ×${String(s.budget).padEnd(10)}${formatMeanStd(s.final_val_loss)}  ${s.flops.toExponential(3)} FLOPs  staged ${s.staged_vs}`);
-      console.log(`  first stage trained on   ${formatMeanStd(r.continue_first_stage.final_val_loss)}  ${r.continue_first_stage.flops.toExponential(3)} FLOPs  staged ${r.continue_first_stage.staged_vs}`);
+      for (const s of r.scratch) console.log(`  from scratch ×${String(s.budget).padEnd(10)}${formatMeanStd(s.final_val_loss)}  ${s.flops.toExponential(3)} FLOPs  staged ${s.staged_vs}; paired by seed ${formatMeanStd(s.staged_minus)} (${s.staged_vs_paired})`);
+      console.log(`  first stage trained on   ${formatMeanStd(r.continue_first_stage.final_val_loss)}  ${r.continue_first_stage.flops.toExponential(3)} FLOPs  staged ${r.continue_first_stage.staged_vs}; paired by seed ${formatMeanStd(r.continue_first_stage.staged_minus)} (${r.continue_first_stage.staged_vs_paired})`);
       console.log('FLOPs to reach a loss, staged / baseline (below 1: growth saved compute):');
       for (const t of r.targets) console.log(`  ${t.target.toFixed(4)}: / scratch ×${r.budgets[0]} ${formatMeanStd(t.staged_over_scratch, 3)} (${t.staged_over_scratch.n} seeds reached)   / first stage trained on ${formatMeanStd(t.staged_over_continue, 3)} (${t.staged_over_continue.n})`);
       console.log(`report: ${result.report}`);
