@@ -7,7 +7,7 @@ the structure of transformers' LlamaForCausalLM forward (it shares no code with 
 transformers, which is not installed here):
 
     h = embed_tokens[ids]
-    per layer:  a = RMSNorm(h)                      (statistics in float32, weight * normed)
+    per layer:  a = RMSNorm(h)                      (weight * normed)
                 q, k, v = q_proj a, k_proj a, v_proj a      ([B, S, heads * head_dim] → [B, heads, S, hd])
                 q, k = q cos + rotate_half(q) sin, …        (inv_freq = 1 / θ^(2i/hd), llama3 rope_scaling)
                 k, v = repeat_kv(k), repeat_kv(v)           (grouped-query attention)
@@ -17,8 +17,9 @@ transformers, which is not installed here):
 
 The weights are drawn N(0, std²) (HF's init for Linear/Embedding, with a larger std so logits are
 far from uniform) and norm gains 1 + N(0, 0.1²) (trained models do not have gains of 1), then
-rounded to the stored dtype (bf16 by default). The logits are computed in float32 from those rounded
-weights upcast to float32, which is what an importer converting bf16 → float32 must reproduce.
+rounded to the stored dtype (bf16 by default). The logits are computed from those rounded weights
+(upcast exactly) in float64 and stored as float32: what an importer converting bf16 → float32 must
+reproduce, to float32 accuracy, on any CPU.
 
 Files, as `save_pretrained` lays them out: config.json, generation_config.json, model.safetensors or
 model-0000i-of-0000n.safetensors + model.safetensors.index.json (shards filled in parameter order,
@@ -109,11 +110,11 @@ def make_weights(a):
     return w
 
 
-# ---- the forward pass, after transformers' modeling_llama (float32) ----
+# ---- the forward pass, after transformers' modeling_llama (here in float64) ----
 
 def rms_norm(x, weight, eps):
     input_dtype = x.dtype
-    x = x.to(torch.float32)
+    x = x.to(torch.float32) if x.dtype in (torch.float16, torch.bfloat16) else x  # HF upcasts half types
     variance = x.pow(2).mean(-1, keepdim=True)
     x = x * torch.rsqrt(variance + eps)
     return weight * x.to(input_dtype)
@@ -130,12 +131,12 @@ def llama3_inv_freq(inv_freq, s):
     return torch.where(is_medium, smoothed, inv_freq_llama)
 
 
-def rotary(cfg, positions):
+def rotary(cfg, positions, dtype=torch.float64):
     hd = cfg["head_dim"]
-    inv_freq = 1.0 / (cfg["rope_theta"] ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+    inv_freq = 1.0 / (cfg["rope_theta"] ** (torch.arange(0, hd, 2, dtype=torch.int64).to(dtype) / hd))
     if cfg.get("rope_scaling"):
         inv_freq = llama3_inv_freq(inv_freq, cfg["rope_scaling"])
-    freqs = positions[:, None].float() @ inv_freq[None, :]
+    freqs = positions[:, None].to(dtype) @ inv_freq[None, :]
     emb = torch.cat((freqs, freqs), dim=-1)
     return emb.cos(), emb.sin()
 
@@ -153,12 +154,14 @@ def repeat_kv(x, n_rep):
 
 
 def forward(cfg, w, ids):
-    """ids [B, S] int64 → logits [B, S, V] float32, from float32 copies of the weights."""
-    w = {k: v.to(torch.float32) for k, v in w.items()}
+    """ids [B, S] int64 → logits [B, S, V] float32: computed in float64 from the stored weights (exact
+    upcasts), rounded once at the end, so that the file does not depend on the CPU's float32 kernels
+    (float32 BLAS results differ by a few 1e-6 between CPU types)."""
+    w = {k: v.to(torch.float64) for k, v in w.items()}
     B, S = ids.shape
     H, KV, hd, eps = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"], cfg["rms_norm_eps"]
     cos, sin = rotary(cfg, torch.arange(S))
-    mask = torch.full((S, S), float("-inf")).triu(1)
+    mask = torch.full((S, S), float("-inf"), dtype=torch.float64).triu(1)
     h = torch.nn.functional.embedding(ids, w["model.embed_tokens.weight"])
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
@@ -169,7 +172,7 @@ def forward(cfg, w, ids):
         q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
         k, v = repeat_kv(k, H // KV), repeat_kv(v, H // KV)
         scores = q @ k.transpose(2, 3) / math.sqrt(hd) + mask
-        att = torch.softmax(scores, dim=-1, dtype=torch.float32)
+        att = torch.softmax(scores, dim=-1)
         o = (att @ v).transpose(1, 2).reshape(B, S, H * hd)
         h = h + o @ w[p + "self_attn.o_proj.weight"].T
         b = rms_norm(h, w[p + "post_attention_layernorm.weight"], eps)
@@ -177,7 +180,7 @@ def forward(cfg, w, ids):
         h = h + (gate * (b @ w[p + "mlp.up_proj.weight"].T)) @ w[p + "mlp.down_proj.weight"].T
     y = rms_norm(h, w["model.norm.weight"], eps)
     head = w["model.embed_tokens.weight"] if cfg["tie_word_embeddings"] else w["lm_head.weight"]
-    return y @ head.T
+    return (y @ head.T).to(torch.float32)
 
 
 def hf_config(a, eot_id):
@@ -285,7 +288,7 @@ def main():
             t = torch.tensor([ids], dtype=torch.int64)
             out[f"ids.{k}"] = t[0]
             out[f"logits.{k}"] = forward(cfg, w, t)[0].contiguous()
-    write_safetensors(a.logits, out, {"format": "pt", "what": "float32 logits of LlamaForCausalLM's forward from the stored weights"})
+    write_safetensors(a.logits, out, {"format": "pt", "what": "LlamaForCausalLM's forward from the stored weights, in float64, rounded to float32"})
     m = max(float(v.abs().max()) for k, v in out.items() if k.startswith("logits."))
     print(f"wrote {a.out}: {sum(t.numel() for t in w.values())} parameters ({a.dtype}), {len(seqs)} sequences, max |logit| {m:.3f}")
 
