@@ -2,15 +2,15 @@
 // network, nothing compiled): greedy generation on a GGUF file at batch 1 with one thread count, in a
 // process of its own (a GGUF llama.cpp cannot load may abort the process).
 //
-//   node tools/llama-cpp-decode-bench.mjs MODEL.gguf PROMPT_IDS(comma-separated) NEW_TOKENS THREADS
+//   node tools/llama-cpp-decode-bench.mjs MODEL.gguf PROMPT_IDS(comma-separated) NEW_TOKENS THREADS [WARMUP_S=0]
 //
-// One warm-up generation, then one measured: prefill_ms = the prompt's evaluation up to the first
+// Untimed generations for at least WARMUP_S seconds (one at least), then one measured: prefill_ms = the prompt's evaluation up to the first
 // generated token; decode_tokens_per_s = NEW_TOKENS decode steps (tokens 2 … NEW_TOKENS + 1) per
 // second, the steps growlm's figure counts. F32 KV cache and no flash attention (llama.cpp's exact
 // settings, INTEROP notes: the F16 cache and flash attention change the logits). Prints one JSON line.
 import { getLlama, LlamaLogLevel } from 'node-llama-cpp';
 
-const [modelPath, idsArg, newArg, threadsArg] = process.argv.slice(2);
+const [modelPath, idsArg, newArg, threadsArg, warmupArg = '0'] = process.argv.slice(2);
 const prompt = idsArg.split(',').map(Number);
 const newTokens = Number(newArg), threads = Number(threadsArg);
 const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, maxThreads: threads });
@@ -35,7 +35,8 @@ async function generate() {
   return { prefill_ms: t1 - t0, decode_tokens_per_s: newTokens / ((t2 - t1) / 1000), tokens: tokens.slice(0, newTokens) };
 }
 
-await generate(); // warm-up
+const warmUntil = performance.now() + Number(warmupArg) * 1000;
+do await generate(); while (performance.now() < warmUntil);
 const r = await generate();
 process.stdout.write(JSON.stringify({ engine: 'llama.cpp', threads, ...r }) + '\n');
 await context.dispose();

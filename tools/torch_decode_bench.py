@@ -17,7 +17,8 @@ projections; everything runs under torch.inference_mode(). Same model as tools/r
 Run it through tools/torch-bench.sh (OpenBLAS + tcmalloc preloaded, threads pinned):
     TORCH_BENCH_SCRIPT=torch_decode_bench.py tools/torch-bench.sh --model DIR \\
         --prompt-ids 1,2,3 --new-tokens 64 --rounds 1 --threads 2 --json
-Prints one JSON object: prefill_ms, decode_tokens_per_s (medians over rounds after one warm-up),
+Prints one JSON object: prefill_ms, decode_tokens_per_s (medians over rounds after the warm-up: one
+untimed generation, repeated until --warmup-s has passed),
 the generated token ids, and what BLAS/allocator the process mapped.
 """
 import argparse
@@ -155,6 +156,8 @@ def main():
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--warmup-s", type=float, default=0.0,
+                    help="untimed generations repeat for at least this long before the measured ones (at least one)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -166,7 +169,9 @@ def main():
     prefill, decode = [], []
     tokens = []
     with torch.inference_mode():
-        for r in range(a.rounds + 1):  # round 0 warms up
+        warm_until = time.perf_counter() + a.warmup_s
+        r = 0
+        while r <= a.rounds:
             t0 = time.perf_counter()
             logits = m.forward(prompt, 0)
             t1 = time.perf_counter()
@@ -178,8 +183,11 @@ def main():
                 logits = m.forward(torch.tensor([nxt]), pos)
                 pos += 1
             t2 = time.perf_counter()
-            if r == 0:
+            if r == 0:  # warming up: one generation at least, then until --warmup-s has passed
+                if t2 >= warm_until:
+                    r = 1
                 continue
+            r += 1
             prefill.append((t1 - t0) * 1000)
             decode.append(a.new_tokens / (t2 - t1))
     res = dict(engine="pytorch", torch_version=torch.__version__, threads=a.threads,

@@ -15,9 +15,11 @@
  * the same reason: spinning made decoding ≈ 1.4× faster on an idle machine and up to 2× slower on a busy one.
  *
  * Rounds alternate the engines (a shared machine's slow phases then hit all of them) and medians are
- * reported, with the per-round ratios. In every round each engine generates once untimed before its
- * measured generation (the baselines inside their own processes), so that none is measured cold
- * after another has taken the caches. A preset is measured on random weights (seed 0) with the
+ * reported, with the per-round ratios. In every round each engine generates untimed for `warmupS`
+ * seconds (one generation at least) before its measured generation (the baselines inside their own
+ * processes), so that none is measured cold after another has had the machine: on this VM a process
+ * that waited a few seconds (as growlm does while a baseline runs) decoded 15–25% slower for about
+ * half a second to a second after it resumed, so a single warm-up generation (≈ 0.2 s) was not enough. A preset is measured on random weights (seed 0) with the
  * byte tokenizer; μP and MSG masks are folded for the baselines (export/fold.ts), which see a plain Llama.
  */
 import { spawnSync } from 'node:child_process';
@@ -50,9 +52,11 @@ export interface GenerateBenchOptions {
   llamacpp: boolean;
   /** Thread spinning in the server's session (growlm's own decode is measured both ways). */
   spinning: boolean;
+  /** Seconds each engine generates untimed before each measured generation (one generation at least). */
+  warmupS: number;
 }
 
-export const DEFAULT_GENERATE_BENCH: GenerateBenchOptions = { promptTokens: 128, newTokens: 64, rounds: 3, threads: 2, clients: 8, torch: true, llamacpp: true, spinning: false };
+export const DEFAULT_GENERATE_BENCH: GenerateBenchOptions = { promptTokens: 128, newTokens: 64, rounds: 3, threads: 2, clients: 8, torch: true, llamacpp: true, spinning: false, warmupS: 1 };
 
 export interface GenerateBenchResult {
   model: string;
@@ -61,6 +65,7 @@ export interface GenerateBenchResult {
   threads: number;
   rounds: number;
   clients: number;
+  warmup_s: number;
   /** growlm at its better thread-spinning setting (medians over rounds). */
   prefill_ms: number;
   decode_tokens_per_s: number;
@@ -122,19 +127,19 @@ interface Baseline {
 }
 
 /** PyTorch: tools/torch_decode_bench.py through tools/torch-bench.sh on the plain model's directory. */
-function torchBaseline(plainDir: string, prompt: number[], newTokens: number): Baseline {
+function torchBaseline(plainDir: string, prompt: number[], newTokens: number, warmupS: number): Baseline {
   return {
     key: 'torch', name: 'pytorch',
     run: (threads) => runChild('PyTorch', 'bash', [join(packageRoot(), 'tools/torch-bench.sh'), '--model', plainDir, '--prompt-ids', prompt.join(','),
-      '--new-tokens', String(newTokens), '--rounds', '1', '--threads', String(threads), '--json'], { ...baselineEnv(), TORCH_BENCH_SCRIPT: 'torch_decode_bench.py' }),
+      '--new-tokens', String(newTokens), '--rounds', '1', '--threads', String(threads), '--warmup-s', String(warmupS), '--json'], { ...baselineEnv(), TORCH_BENCH_SCRIPT: 'torch_decode_bench.py' }),
   };
 }
 
 /** llama.cpp: tools/llama-cpp-decode-bench.mjs on the GGUF file. */
-function llamaCppBaseline(gguf: string, prompt: number[], newTokens: number): Baseline {
+function llamaCppBaseline(gguf: string, prompt: number[], newTokens: number, warmupS: number): Baseline {
   return {
     key: 'llamacpp', name: 'llama.cpp',
-    run: (threads) => runChild('llama.cpp', process.execPath, [join(packageRoot(), 'tools/llama-cpp-decode-bench.mjs'), gguf, prompt.join(','), String(newTokens), String(threads)], baselineEnv()),
+    run: (threads) => runChild('llama.cpp', process.execPath, [join(packageRoot(), 'tools/llama-cpp-decode-bench.mjs'), gguf, prompt.join(','), String(newTokens), String(threads), String(warmupS)], baselineEnv()),
   };
 }
 
@@ -150,6 +155,12 @@ export async function serverRound(server: RunningServer, n: number, newTokens: n
     return ((await res.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens;
   }));
   return done.reduce((a, b) => a + b, 0) / ((performance.now() - t0) / 1000);
+}
+
+/** Run `generate` untimed, once at least and then until `seconds` have passed. */
+async function warmUp(seconds: number, generate: () => Promise<unknown>): Promise<void> {
+  const until = performance.now() + seconds * 1000;
+  do await generate(); while (performance.now() < until);
 }
 
 /** The model to measure: a model directory, or a preset with random weights written to a temporary one. */
@@ -171,6 +182,7 @@ export async function benchGenerate(source: { preset: string } | { dir: string }
   for (const k of ['promptTokens', 'newTokens', 'rounds', 'threads', 'clients'] as const) {
     if (!(Number.isSafeInteger(o[k]) && o[k] >= 1)) throw new InvalidSettingError(k, `${k} must be an integer ≥ 1, got ${o[k]}`);
   }
+  if (!(Number.isFinite(o.warmupS) && o.warmupS >= 0)) throw new InvalidSettingError('warmupS', `warmupS must be a number of seconds ≥ 0, got ${o.warmupS}`);
   const tmp = mkdtempSync(join(tmpdir(), 'growlm-bench-generate-'));
   try {
     const m = resolveModel(source, tmp);
@@ -179,12 +191,12 @@ export async function benchGenerate(source: { preset: string } | { dir: string }
     if (o.torch) {
       const plainDir = join(tmp, 'plain');
       saveModelDir(plainDir, plainLlama(m.config, m.weights));
-      baselines.push(torchBaseline(plainDir, prompt, o.newTokens));
+      baselines.push(torchBaseline(plainDir, prompt, o.newTokens, o.warmupS));
     }
     if (o.llamacpp) {
       const gguf = join(tmp, 'model.gguf');
       await exportGguf(m.dir, gguf, { dtype: 'f32', ...(m.byte ? { tokenizer: 'byte' } : {}) });
-      baselines.push(llamaCppBaseline(gguf, prompt, o.newTokens));
+      baselines.push(llamaCppBaseline(gguf, prompt, o.newTokens, o.warmupS));
     }
     // growlm's decode with onnxruntime's thread spinning off and on, as the baselines run at two thread counts
     const spinSettings = [false, true] as const;
@@ -199,12 +211,13 @@ export async function benchGenerate(source: { preset: string } | { dir: string }
         const label = r === 0 ? 'warm-up' : `round ${r}/${o.rounds}`;
         const measured = [];
         for (const [i, kv] of kvs.entries()) {
-          await cachedRound(kv, prompt, o.newTokens); // warm, as each baseline warms up in its process before its measured generation
+          await warmUp(o.warmupS, () => cachedRound(kv, prompt, o.newTokens)); // as each baseline warms up in its process
           const run = await cachedRound(kv, prompt, o.newTokens);
           note(`${label}: growlm (spinning ${spinSettings[i] ? 'on' : 'off'}) prefill ${run.prefillMs.toFixed(1)} ms, decode ${run.tokensPerS.toFixed(0)} tokens/s`);
           measured.push(run);
         }
         const ours = measured.reduce((a, b) => (b.tokensPerS > a.tokensPerS ? b : a));
+        await warmUp(o.warmupS, () => serverRound(server, o.clients, o.newTokens));
         const s = await serverRound(server, 1, o.newTokens);
         const c = await serverRound(server, o.clients, o.newTokens);
         note(`${label}: server ${o.clients} concurrent ${c.toFixed(0)} tokens/s, one request ${s.toFixed(0)} tokens/s`);
@@ -233,7 +246,7 @@ export async function benchGenerate(source: { preset: string } | { dir: string }
     const decodeBySpin = bySpin.map((x) => median(x.decode));
     const spin = decodeBySpin[1]! > decodeBySpin[0]! ? 1 : 0;
     const result: GenerateBenchResult = {
-      model: m.name, prompt_tokens: o.promptTokens, new_tokens: o.newTokens, threads: o.threads, rounds: o.rounds, clients: o.clients,
+      model: m.name, prompt_tokens: o.promptTokens, new_tokens: o.newTokens, threads: o.threads, rounds: o.rounds, clients: o.clients, warmup_s: o.warmupS,
       prefill_ms: median(bySpin[spin]!.prefill), decode_tokens_per_s: decodeBySpin[spin]!, spinning: spin === 1,
       decode_tokens_per_s_by_spinning: { off: decodeBySpin[0]!, on: decodeBySpin[1]! }, server_spinning: o.spinning,
       concurrent_tokens_per_s: median(concurrent), single_request_tokens_per_s: median(single), concurrent_speedup: median(speedup),

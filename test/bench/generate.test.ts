@@ -19,10 +19,10 @@ const hasTorch = existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import torch'],
 
 describe('growlm bench generate', () => {
   it('reports prefill, decode and concurrent figures as JSON', () => {
-    const r = growlm('bench', 'generate', '--preset', 'tiny', '--prompt-tokens', '16', '--new-tokens', '8', '--rounds', '1', '--clients', '3', '--threads', '1', '--no-torch', '--no-llamacpp', '--json');
+    const r = growlm('bench', 'generate', '--preset', 'tiny', '--prompt-tokens', '16', '--new-tokens', '8', '--rounds', '1', '--clients', '3', '--threads', '1', '--warmup', '0', '--no-torch', '--no-llamacpp', '--json');
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
-    expect(j).toMatchObject({ model: 'tiny', prompt_tokens: 16, new_tokens: 8, rounds: 1, clients: 3, threads: 1 });
+    expect(j).toMatchObject({ model: 'tiny', prompt_tokens: 16, new_tokens: 8, rounds: 1, clients: 3, threads: 1, warmup_s: 0 });
     for (const k of ['prefill_ms', 'decode_tokens_per_s', 'concurrent_tokens_per_s', 'single_request_tokens_per_s', 'concurrent_speedup']) expect(j[k], k).toBeGreaterThan(0);
     // growlm's figure is its better spinning setting's
     const bySpin = j.decode_tokens_per_s_by_spinning as { off: number; on: number };
@@ -33,8 +33,9 @@ describe('growlm bench generate', () => {
     expect([j.torch_decode_tokens_per_s, j.llamacpp_decode_tokens_per_s]).toEqual([undefined, undefined]);
   }, 60_000);
 
-  it('refuses a prompt that does not fit the context, in one line', () => {
+  it('refuses a prompt that does not fit the context, and a negative warm-up, in one line', () => {
     expectOneLineError(growlm('bench', 'generate', '--preset', 'tiny', '--prompt-tokens', '100', '--new-tokens', '64', '--no-torch'), /do not fit the context \(max_position_embeddings 128\)/);
+    expectOneLineError(growlm('bench', 'generate', '--preset', 'tiny', '--warmup', '-1', '--no-torch'), /--warmup must be ≥ 0, got -1/, 2);
   });
 
   const config = parseConfig({
@@ -52,22 +53,22 @@ describe('growlm bench generate', () => {
     return ours.tokens;
   }
 
-  it('the llama.cpp baseline (tools/llama-cpp-decode-bench.mjs on the GGUF export) generates growlm\'s greedy tokens', async () => {
+  it('the llama.cpp baseline (tools/llama-cpp-decode-bench.mjs on the GGUF export, after a timed warm-up) generates growlm\'s greedy tokens', async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'growlm-llamacpp-decode-'));
     saveModelDir(join(tmp, 'm'), { config, weights });
     await exportGguf(join(tmp, 'm'), join(tmp, 'm.gguf'));
-    const r = spawnSync(process.execPath, ['tools/llama-cpp-decode-bench.mjs', join(tmp, 'm.gguf'), prompt.join(','), '30', '1'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['tools/llama-cpp-decode-bench.mjs', join(tmp, 'm.gguf'), prompt.join(','), '30', '1', '0.2'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const llama = JSON.parse(r.stdout);
     expect(llama.tokens).toEqual(await ourTokens());
     expect(llama.decode_tokens_per_s).toBeGreaterThan(0);
   }, 60_000);
 
-  it.skipIf(!hasTorch)('the PyTorch baseline (tools/torch_decode_bench.py) generates growlm\'s greedy tokens', async () => {
+  it.skipIf(!hasTorch)('the PyTorch baseline (tools/torch_decode_bench.py, after a timed warm-up, two rounds) generates growlm\'s greedy tokens', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'growlm-torch-decode-')), 'plain');
     saveModelDir(dir, plainLlama(config, weights));
     const ours = { tokens: await ourTokens() };
-    const r = spawnSync(PYTHON, ['tools/torch_decode_bench.py', '--model', dir, '--prompt-ids', prompt.join(','), '--new-tokens', '30', '--threads', '1', '--json'], { encoding: 'utf8' });
+    const r = spawnSync(PYTHON, ['tools/torch_decode_bench.py', '--model', dir, '--prompt-ids', prompt.join(','), '--new-tokens', '30', '--threads', '1', '--rounds', '2', '--warmup-s', '0.2', '--json'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const torch = JSON.parse(r.stdout);
     expect(torch.tokens).toEqual(ours.tokens);

@@ -70,18 +70,20 @@ export const benchGenerateCommand: Command = {
     'cached session (thread spinning off and on, its better counting), one request and then --clients concurrent requests through the server (loopback HTTP),\n' +
     'PyTorch eager with a KV cache on the same weights (tools/torch-bench.sh: OpenBLAS + tcmalloc) and llama.cpp\n' +
     '(node-llama-cpp) on the f32 GGUF export, each at 1 thread and at --threads, its better counting. Medians over\n' +
-    'the rounds, and the per-round ratios; --no-torch / --no-llamacpp skip a baseline.',
+    'the rounds, and the per-round ratios; --no-torch / --no-llamacpp skip a baseline. Before each measured generation every\n' +
+    'engine generates untimed for --warmup seconds (a process resuming after a pause ran slower for up to a second here).',
   options: {
     preset: { kind: 'string', arg: 'NAME', description: 'model preset (random weights, byte tokenizer)', default: 'bench-small' },
     model: { kind: 'path', arg: 'DIR', description: 'a model directory instead of a preset' },
     'prompt-tokens': { kind: 'int', description: 'prompt length', default: DEFAULT_GENERATE_BENCH.promptTokens },
     'new-tokens': { kind: 'int', description: 'tokens generated per request', default: DEFAULT_GENERATE_BENCH.newTokens },
-    rounds: { kind: 'int', description: 'measured rounds (after one warm-up)', default: DEFAULT_GENERATE_BENCH.rounds },
+    rounds: { kind: 'int', description: 'measured rounds (after a warm-up round)', default: DEFAULT_GENERATE_BENCH.rounds },
     threads: { kind: 'int', description: 'intra-op threads', default: DEFAULT_GENERATE_BENCH.threads },
     clients: { kind: 'int', description: 'concurrent requests through the server', default: DEFAULT_GENERATE_BENCH.clients },
     'no-torch': { kind: 'boolean', description: 'skip the PyTorch baseline' },
     'no-llamacpp': { kind: 'boolean', description: 'skip the llama.cpp baseline' },
     spinning: { kind: 'boolean', description: 'let the server\'s onnxruntime threads spin between kernels' },
+    warmup: { kind: 'number', arg: 'S', min: 0, description: 'seconds each engine generates untimed before each measured generation (one generation at least)', default: DEFAULT_GENERATE_BENCH.warmupS },
     json: { kind: 'boolean', description: 'print JSON (prefill_ms, decode_tokens_per_s, concurrent_tokens_per_s, torch_...)' },
   },
   examples: [
@@ -93,7 +95,7 @@ export const benchGenerateCommand: Command = {
     const source = args.has('model') ? { dir: args.need('model') } : { preset: args.need('preset') };
     const r = await benchGenerate(source, {
       promptTokens: args.int('prompt-tokens'), newTokens: args.int('new-tokens'), rounds: args.int('rounds'), threads: args.int('threads'),
-      clients: args.int('clients'), torch: !args.flag('no-torch'), llamacpp: !args.flag('no-llamacpp'), spinning: args.flag('spinning'),
+      clients: args.int('clients'), torch: !args.flag('no-torch'), llamacpp: !args.flag('no-llamacpp'), spinning: args.flag('spinning'), warmupS: args.num('warmup'),
     }, json ? undefined : note);
     if (json) printJson(r);
     else {
