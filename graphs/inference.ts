@@ -14,7 +14,8 @@
  * (the embedding scale and the head's Gemm alpha), MSG masks as the same inputs while a growth ramps
  * (`growlm export` bakes weights and masks in as initializers).
  */
-import { GraphBuilder } from '../src/onnx/builder.js';
+import { GraphBuilder, float } from '../src/onnx/builder.js';
+import { MS_DOMAIN } from '../src/onnx/ir.js';
 import type { Model } from '../src/onnx/ir.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { EMBED, FINAL_NORM, headWeightName, layerParamNames, paramSpecs } from '../src/model/params.js';
@@ -23,14 +24,18 @@ import { decoderModel } from './decoder.js';
 
 export interface InferenceOptions {
   /**
-   * onnxruntime's fused kernels (default: RotaryEmbedding with position_ids, SimplifiedLayerNormalization,
-   * QuickGelu, FusedMatMul); false: standard opset-17 ops only, for other runtimes.
+   * onnxruntime's fused kernels (default: RotaryEmbedding with position_ids, SimplifiedLayerNormalization
+   * and SkipSimplifiedLayerNormalization (the residual add with the norm after it, unless a hidden mask
+   * ramps), QuickGelu, and MultiHeadAttention with its key padding mask and causal flag, which joins
+   * the cache itself — or FusedMatMul products for grouped kv heads, which it does not take); false:
+   * standard opset-17 ops only, for other runtimes.
    */
   fusedKernels?: boolean;
   /**
    * Also output each layer's keys and values of the new tokens alone, `new.{i}.key|value`
-   * [batch, kv_heads, seq, head_dim], so that a caller that keeps its own cache can fetch them
-   * instead of the whole `present.*` (src/serve/scheduler.ts). Default false.
+   * [batch, seq, kv_heads · head_dim] (token-major: for one new token, the same memory as the
+   * cache's [batch, kv_heads, 1, head_dim]), so that a caller that keeps its own cache can fetch
+   * them at a decode step instead of the whole `present.*` (src/runtime/batch-cache.ts). Default false.
    */
   newCacheOutputs?: boolean;
   /**
@@ -56,6 +61,7 @@ export function buildCachedDecoder(c: ModelConfig, opts: InferenceOptions = {}):
   const attentionMask = b.input('attention_mask', 'int64', ['batch', 'past+seq']);
   const positions = b.input('position_ids', 'int64', ['batch', 'seq']);
   const cacheShape = (len: string) => ['batch', c.numKvHeads, len, c.headDim];
+  const newShape = ['batch', 'seq', c.numKvHeads * c.headDim];
   for (let i = 0; i < c.numLayers; i++) {
     const n = cacheNames(i);
     b.input(n.pastKey, 'float32', cacheShape('past'));
@@ -72,14 +78,21 @@ export function buildCachedDecoder(c: ModelConfig, opts: InferenceOptions = {}):
   const groups = c.numHeads / c.numKvHeads;
   const kvHeads = groups === 1 ? heads : b.op('Concat', [idsShape, b.int64([c.numKvHeads, c.headDim])], { axis: 0 });
   const flat = b.int64([-1, c.numHeads * c.headDim]);
+  const tokens = b.op('Concat', [idsShape, b.int64([-1])], { axis: 0 }); // [B, S, -1]
+  const mha = fused && groups === 1; // onnxruntime's MultiHeadAttention joins the cache (it has no grouped kv heads)
 
-  // additive attention mask [B, 1, S, past+S] ([B, 1, g·S, past+S] for grouped queries): key k is
-  // visible to query j iff k ≤ past + j and attention_mask[k] = 1
-  const queryPos = groupedPositions(b, b.op('Add', [b.op('Range', [b.int64(0), seq, b.int64(1)]), b.op('Sub', [total, seq])]), groups);
-  const keyPos = b.op('Range', [b.int64(0), total, b.int64(1)]);
-  const causal = b.op('LessOrEqual', [b.op('Unsqueeze', [keyPos, b.int64([0])]), b.op('Unsqueeze', [queryPos, b.int64([1])])]); // [S, T]
-  const real = b.op('Unsqueeze', [b.op('Cast', [attentionMask], { to: 9 }), b.int64([1, 2])]); // [B, 1, 1, T] bool
-  const mask = b.op('Where', [b.op('And', [causal, real]), b.float32(0), b.float32(MASKED)]);
+  // key k is visible to query j iff k ≤ past + j and attention_mask[k] = 1: MultiHeadAttention takes
+  // that as its key padding mask (int32) and causal flag; otherwise an additive mask [B, 1, S, past+S]
+  // ([B, 1, g·S, past+S] for grouped queries)
+  const keyPadding = mha ? b.op('Cast', [attentionMask], { to: 6 }) : '';
+  let mask = '';
+  if (!mha) {
+    const queryPos = groupedPositions(b, b.op('Add', [b.op('Range', [b.int64(0), seq, b.int64(1)]), b.op('Sub', [total, seq])]), groups);
+    const keyPos = b.op('Range', [b.int64(0), total, b.int64(1)]);
+    const causal = b.op('LessOrEqual', [b.op('Unsqueeze', [keyPos, b.int64([0])]), b.op('Unsqueeze', [queryPos, b.int64([1])])]); // [S, T]
+    const real = b.op('Unsqueeze', [b.op('Cast', [attentionMask], { to: 9 }), b.int64([1, 2])]); // [B, 1, 1, T] bool
+    mask = b.op('Where', [b.op('And', [causal, real]), b.float32(0), b.float32(MASKED)]);
+  }
 
   // RoPE at the given positions
   const { cos, sin } = ropeTables(c.maxSeqLen, c.headDim, c.ropeTheta, c.ropeScaling);
@@ -98,34 +111,65 @@ export function buildCachedDecoder(c: ModelConfig, opts: InferenceOptions = {}):
   let h = b.op('Gather', [EMBED, b.op('Reshape', [ids, b.int64([-1])])]); // [B·S, d]
   if (c.inputMult !== 1) h = b.op('Mul', [h, b.float32(c.inputMult)]);
   h = mk.apply(h, mk.hidden);
+  // a residual branch's output is added to the stream h together with the norm that follows it:
+  // one SkipSimplifiedLayerNormalization with onnxruntime's kernels (unless a hidden mask ramps)
+  let pending: string | undefined;
+  const addNorm = (gain: string): string => {
+    if (pending !== undefined && fused && !mk.hidden) {
+      const [y, , , sum] = b.node('SkipSimplifiedLayerNormalization', [pending, h, gain], { epsilon: float(c.rmsEps) }, { outputs: 4, domain: MS_DOMAIN });
+      h = sum!;
+      pending = undefined;
+      return y!;
+    }
+    if (pending !== undefined) h = b.op('Add', [h, pending]);
+    pending = undefined;
+    return mk.norm(h, gain);
+  };
+  const newCache = (i: number, keys: string, values: string) => { // [B, S, kv·hd]
+    if (!opts.newCacheOutputs) return;
+    b.output(keys, `new.${i}.key`, 'float32', newShape);
+    b.output(values, `new.${i}.value`, 'float32', newShape);
+  };
   for (let i = 0; i < c.numLayers; i++) {
     const w = layerParamNames(i);
     const n = cacheNames(i);
     const branch = mk.branch(i);
-    h = b.scope(`layer${i}`, () => {
-      const a = mk.norm(h, w.inputNorm);
-      const [q, k, v] = b.node('Split', [fusedLinear(b, a, [w.q, w.k, w.v]), b.int64([width, kvWidth, kvWidth])], { axis: 1 }, { outputs: 3 }) as [string, string, string];
-      const newKeys = applyRope(b, toHeads(k, kvHeads), rope, c.headDim), newValues = toHeads(v, kvHeads);
-      const keys = b.op('Concat', [n.pastKey, newKeys], { axis: 2 });
-      const values = b.op('Concat', [n.pastValue, newValues], { axis: 2 });
-      if (opts.newCacheOutputs) {
-        b.output(newKeys, `new.${i}.key`, 'float32', cacheShape('seq'));
-        b.output(newValues, `new.${i}.value`, 'float32', cacheShape('seq'));
+    b.scope(`layer${i}`, () => {
+      const qkv = fusedLinear(b, addNorm(w.inputNorm), [w.q, w.k, w.v]); // [B·S, W + 2·kvW]
+      let attn: string; // [B·S, W]
+      if (mha) {
+        // token-major queries, keys and values [B, S, ·] for onnxruntime's MultiHeadAttention, which joins the cache
+        const [q, k, v] = b.node('Split', [b.op('Reshape', [qkv, tokens]), b.int64([width, kvWidth, kvWidth])], { axis: 2 }, { outputs: 3 }) as [string, string, string];
+        const keys = applyRope(b, k, rope, c.headDim);
+        const [out, presentKeys, presentValues] = b.node('MultiHeadAttention', [applyRope(b, q, rope, c.headDim), keys, v, '', keyPadding, '', n.pastKey, n.pastValue],
+          { num_heads: c.numHeads, unidirectional: 1 }, { outputs: 3, domain: MS_DOMAIN }) as [string, string, string];
+        newCache(i, keys, v);
+        b.output(presentKeys, n.presentKey, 'float32', cacheShape('past+seq'));
+        b.output(presentValues, n.presentValue, 'float32', cacheShape('past+seq'));
+        attn = b.op('Reshape', [out, flat]);
+      } else {
+        const [q, k, v] = b.node('Split', [qkv, b.int64([width, kvWidth, kvWidth])], { axis: 1 }, { outputs: 3 }) as [string, string, string];
+        const newKeys = applyRope(b, toHeads(k, kvHeads), rope, c.headDim), newValues = toHeads(v, kvHeads);
+        const keys = b.op('Concat', [n.pastKey, newKeys], { axis: 2 });
+        const values = b.op('Concat', [n.pastValue, newValues], { axis: 2 });
+        const tokenMajor = (x: string) => b.op('Reshape', [b.op('Transpose', [x], { perm: [0, 2, 1, 3] }), tokens]);
+        newCache(i, tokenMajor(newKeys), tokenMajor(newValues));
+        b.output(keys, n.presentKey, 'float32', cacheShape('past+seq'));
+        b.output(values, n.presentValue, 'float32', cacheShape('past+seq'));
+        const out = groupedAttend(b, applyRope(b, toHeads(q), rope, c.headDim), n.presentKey, () => n.presentValue, mask, c.headDim, fused, c.numHeads, c.numKvHeads);
+        attn = b.op('Reshape', [b.op('Transpose', [out], { perm: [0, 2, 1, 3] }), flat]);
       }
-      b.output(keys, n.presentKey, 'float32', cacheShape('past+seq'));
-      b.output(values, n.presentValue, 'float32', cacheShape('past+seq'));
-      const out = groupedAttend(b, applyRope(b, toHeads(q), rope, c.headDim), n.presentKey, () => n.presentValue, mask, c.headDim, fused, c.numHeads, c.numKvHeads);
-      const attn = mk.apply(b.op('Reshape', [b.op('Transpose', [out], { perm: [0, 2, 1, 3] }), flat]), mk.heads);
-      const h1 = b.op('Add', [h, mk.apply(mk.apply(linear(b, attn, w.o), mk.hidden), branch)]);
-      const x = mk.norm(h1, w.postNorm);
+      pending = mk.apply(mk.apply(linear(b, mk.apply(attn, mk.heads), w.o), mk.hidden), branch);
+      const x = addNorm(w.postNorm);
       const act = mk.apply(swiglu(b, linear(b, x, w.gate), linear(b, x, w.up), fused), mk.ffn);
-      return b.op('Add', [h1, mk.apply(mk.apply(linear(b, act, w.down), mk.hidden), branch)]);
+      pending = mk.apply(mk.apply(linear(b, act, w.down), mk.hidden), branch);
     });
   }
   const last = opts.logits === 'last';
+  let normed = addNorm(FINAL_NORM);
   // [B·S, d] → [B, S, d] → position S − 1 of each row, [B, d]
-  if (last) h = b.op('Gather', [b.op('Reshape', [h, b.op('Concat', [idsShape, b.int64([-1])], { axis: 0 })]), b.op('Sub', [seq, b.int64(1)])], { axis: 1 });
-  let logits = linear(b, mk.norm(h, FINAL_NORM), headWeightName(c), c.outputMult / c.mupScaleFactor); // [B·S or B, V]
+  if (last) normed = b.op('Gather', [b.op('Reshape', [normed, tokens]), b.op('Sub', [seq, b.int64(1)])], { axis: 1 });
+  let logits = linear(b, normed, headWeightName(c), c.outputMult / c.mupScaleFactor); // [B·S or B, V]
   if (mk.vocab) logits = b.op('Add', [logits, b.op('Log', [mk.vocab])]);
   const shaped = b.op('Reshape', [logits, last ? b.int64([-1, 1, c.vocabSize]) : b.op('Concat', [idsShape, b.int64([c.vocabSize])], { axis: 0 })]);
   b.output(shaped, 'logits', 'float32', ['batch', last ? 1 : 'seq', c.vocabSize]);

@@ -103,10 +103,11 @@ export class KvSession {
    * key then value ([] when pastLength is 0); returns logits [batch, seq, vocab] (seq 1 under
    * `logits: 'last'`) and, in the same
    * order, the present cache [batch, kv_heads, pastLength + seq, head_dim] (`outputs: 'present'`)
-   * or only the new tokens' keys and values [batch, kv_heads, seq, head_dim] (`'new'`: onnxruntime
-   * then copies no cache out, ≈ 0.2 ms per MB of it).
+   * or, at a decode step (seq 1), only the new token's keys and values [batch, kv_heads, 1, head_dim]
+   * (`'new'`: onnxruntime then copies no cache out, ≈ 0.2 ms per MB of it).
    */
   async runWith(step: CachedStep, pastLength: number, past: readonly Float32Array[], outputs: 'present' | 'new' = 'present'): Promise<{ logits: Float32Array; present: Float32Array[] }> {
+    if (outputs === 'new' && step.seq !== 1) throw new RuntimeError(`cached step: the new keys and values alone are fetched at decode steps (seq 1), not for ${step.seq} tokens`);
     const c = this.config;
     const shape = [step.batch, c.numKvHeads, pastLength, c.headDim];
     const fetched = outputs === 'present' ? this.presentNames : this.newNames;
@@ -165,7 +166,7 @@ export class KvSession {
         positions[r * seq + pad + j] = BigInt(j);
       }
     });
-    const run = await this.runWith({ batch, seq, ids, attentionMask, positions }, 0, [], 'new');
+    const run = await this.runWith({ batch, seq, ids, attentionMask, positions }, 0, []); // with no past, the present cache is the prompt's
     const logits = run.logits;
     this.cache = fullCache(batch, seq, attentionMask, run.present);
     this.nextPosition = prompts.map((p) => p.length);
