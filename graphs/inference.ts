@@ -10,9 +10,10 @@
  *
  * Query j of the new tokens sits at cache position past + j and sees the keys at positions ≤ past + j
  * whose attention_mask is 1 (left-padded batches). It computes what the full-window decoder
- * (decoder.ts) computes: the same weights as graph inputs, μP multipliers applied in the same ops
- * (the embedding scale and the head's Gemm alpha), MSG masks as the same inputs while a growth ramps
- * (`growlm export` bakes weights and masks in as initializers).
+ * (decoder.ts) computes, to float32 rounding: the same weights as graph inputs, μP multipliers
+ * applied in the same places (the embedding scale and the head's Gemm alpha), MSG masks as the same
+ * inputs while a growth ramps (`growlm export` bakes weights and masks in as initializers). The fused
+ * variant runs the attention and the residual adds in onnxruntime's own kernels (docs/onnxruntime.md#the-kv-cache).
  */
 import { GraphBuilder, float } from '../src/onnx/builder.js';
 import { MS_DOMAIN } from '../src/onnx/ir.js';
