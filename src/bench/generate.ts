@@ -19,8 +19,9 @@
  * seconds (one generation at least) before its measured generation (the baselines inside their own
  * processes), so that none is measured cold after another has had the machine: on this VM a process
  * that waited a few seconds (as growlm does while a baseline runs) decoded 15–25% slower for about
- * half a second to a second after it resumed, so a single warm-up generation (≈ 0.2 s) was not enough. A preset is measured on random weights (seed 0) with the
- * byte tokenizer; μP and MSG masks are folded for the baselines (export/fold.ts), which see a plain Llama.
+ * half a second to a second after it resumed, so a single warm-up generation (≈ 0.2 s) was not enough.
+ * A preset is measured on random weights (seed 0) with the byte tokenizer; μP and MSG masks are
+ * folded for the baselines (export/fold.ts), which see a plain Llama.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

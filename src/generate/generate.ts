@@ -66,8 +66,8 @@ export interface OpenOptions {
   provider?: Provider;
   /**
    * Let onnxruntime's idle threads spin between kernels (SessionOptions.spinning; default off). A
-   * decode step is ≈ 190 small kernels: on an idle machine spinning made bench-small decoding ≈ 1.4×
-   * faster, on a busy one up to 2× slower (docs/onnxruntime.md#the-kv-cache).
+   * decode step is ≈ 100 kernels, most of them small: on an idle machine spinning made bench-small
+   * decoding ≈ 1.4× faster, on a busy one up to 2× slower (docs/onnxruntime.md#the-kv-cache).
    */
   spinning?: boolean;
 }

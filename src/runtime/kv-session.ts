@@ -178,16 +178,27 @@ export class KvSession {
   async decode(tokens: number[]): Promise<Float32Array> {
     if (this.cache.past === 0) throw new RuntimeError('decode before prefill');
     if (tokens.length !== this.cache.rows) throw new RuntimeError(`decode: ${tokens.length} tokens for ${this.cache.rows} rows`);
-    if (this.cache.past === this.cache.cap) this.cache = keepRows(this.cache, tokens.map((_, r) => r), this.shape, this.spare);
-    const cache = this.cache;
+    const { cache, logits } = await this.step(this.cache, tokens, this.nextPosition);
+    this.cache = cache;
+    this.nextPosition = this.nextPosition.map((p) => p + 1);
+    return logits;
+  }
+
+  /**
+   * One decode step against a cache the caller keeps (this session's `decode`, the server's
+   * scheduler): token r of row r at position `positions[r]`; its keys and values are written into
+   * the cache's next spare column (a cache with none left is first copied into one with the spare
+   * columns of this session). Returns the cache written (that one or its copy) and the logits [rows, vocab].
+   */
+  async step(cache: BatchCache, tokens: readonly number[], positions: readonly number[]): Promise<{ cache: BatchCache; logits: Float32Array }> {
+    if (cache.past === cache.cap) cache = keepRows(cache, tokens.map((_, r) => r), this.shape, this.spare);
     const run = await this.runWith({
       batch: cache.rows, seq: 1, attentionMask: stepMask(cache),
       ids: BigInt64Array.from(tokens, BigInt),
-      positions: BigInt64Array.from(this.nextPosition, BigInt),
+      positions: BigInt64Array.from(positions, BigInt),
     }, cache.cap, cache.tensors, 'new');
     appendColumn(cache, run.present, this.shape);
-    this.nextPosition = this.nextPosition.map((p) => p + 1);
-    return run.logits;
+    return { cache, logits: run.logits };
   }
 
   /** The position the next token of row `r` will take (its real length so far). */

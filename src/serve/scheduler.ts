@@ -12,7 +12,7 @@ import { type GenerationModel, TextStream, findStop, stableText } from '../gener
 import { type SamplingOptions, sampleToken, validateSampling } from '../generate/sample.js';
 import { GrowlmError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import { type BatchCache, type CacheShape, SPARE_COLUMNS, appendColumn, appendRows, emptyCache, fullCache, keepRows, stepMask } from '../runtime/batch-cache.js';
+import { type BatchCache, type CacheShape, SPARE_COLUMNS, appendRows, emptyCache, fullCache, keepRows } from '../runtime/batch-cache.js';
 
 export class ServeError extends GrowlmError {
   override name = 'ServeError';
@@ -211,15 +211,9 @@ export class Scheduler {
 
   private async decode(): Promise<void> {
     const rows = this.active.length, V = this.model.config.vocabSize;
-    if (this.cache.past === this.cache.cap) this.cache = keepRows(this.cache, this.active.map((_, r) => r), this.shape, SPARE_COLUMNS);
-    const cache = this.cache;
-    const run = await this.model.session.runWith({
-      batch: rows, seq: 1, attentionMask: stepMask(cache),
-      ids: BigInt64Array.from(this.active, (s) => BigInt(s.tokens.at(-1)!)),
-      positions: BigInt64Array.from(this.active, (s) => BigInt(s.position)),
-    }, cache.cap, cache.tensors, 'new');
-    appendColumn(cache, run.present, this.shape);
-    this.active.forEach((s, r) => { s.logits = run.logits.subarray(r * V, (r + 1) * V); });
+    const { cache, logits } = await this.model.session.step(this.cache, this.active.map((s) => s.tokens.at(-1)!), this.active.map((s) => s.position));
+    this.cache = cache;
+    this.active.forEach((s, r) => { s.logits = logits.subarray(r * V, (r + 1) * V); });
     this.steps++;
     this.stepRows += rows;
   }

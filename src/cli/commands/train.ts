@@ -12,7 +12,6 @@ import { DEVICE_OPTION, device } from '../device.js';
 import { argsAfter, note, printJson, shellQuote } from '../output.js';
 import { Progress, formatDuration } from '../progress.js';
 
-/** The arguments after `train` on this process's command line (to print the command that resumes). */
 export const trainCommand: Command = {
   name: 'train',
   summary: 'Train a model directory on a prepared dataset (AdamW, LR schedule, validation, checkpoints, resume).',
